@@ -1,0 +1,139 @@
+"""The live picture: the latest version of every live operation, indexed in 4D, and the agreements.
+
+No I/O: the service fills it from the store at start and keeps it in step with every committed write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from shapely.geometry.base import BaseGeometry
+
+from forewarn.geo import geodesy
+from forewarn.geo.index import Box4D, VolumeIndex
+from forewarn.geo.volume import Volume4D
+from forewarn.model import ZERO_MINIMA, Agreement, Operation, SeparationMinima
+
+VolumeKey = tuple[str, int]
+"""(operation id, volume index) of a stored volume."""
+
+
+class AgreementBook:
+    """Answers which agreements bind two parties and with what minima."""
+
+    def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
+        self._agreements: dict[str, Agreement] = {}
+        self._largest: dict[str, SeparationMinima] = {}
+        for agreement in agreements:
+            self.put(agreement)
+
+    def put(self, agreement: Agreement) -> None:
+        """Add or replace an agreement."""
+        self._agreements[agreement.id] = agreement
+        self._recompute()
+
+    def _recompute(self) -> None:
+        largest: dict[str, SeparationMinima] = {}
+        for agreement in self._agreements.values():
+            for party in agreement.parties:
+                current = largest.get(party, ZERO_MINIMA)
+                largest[party] = current.merged(agreement.largest_minima())
+        self._largest = largest
+
+    def __iter__(self) -> Iterator[Agreement]:
+        return iter(sorted(self._agreements.values(), key=lambda a: a.id))
+
+    def get(self, agreement_id: str) -> Agreement | None:
+        return self._agreements.get(agreement_id)
+
+    def binding(self, a: str, b: str) -> list[Agreement]:
+        """Agreements binding parties ``a`` and ``b``, sorted by id."""
+        return [ag for ag in self if ag.binds(a, b)]
+
+    def bound_parties(self, party: str) -> set[str]:
+        """Every party bound to ``party`` by at least one agreement."""
+        return {p for ag in self._agreements.values() if party in ag.parties for p in ag.parties} - {party}
+
+    def minima(self, a: str, b: str, class_a: str, class_b: str) -> tuple[SeparationMinima, Agreement] | None:
+        """Strictest minima of all agreements binding ``a`` and ``b`` for these classes, and the deciding
+        agreement (the first by id), whose priority rule applies; ``None`` when nothing binds them."""
+        agreements = self.binding(a, b)
+        if not agreements:
+            return None
+        minima = agreements[0].minima_for(class_a, class_b)
+        for ag in agreements[1:]:
+            minima = minima.merged(ag.minima_for(class_a, class_b))
+        return minima, agreements[0]
+
+    def largest_for(self, party: str) -> SeparationMinima:
+        """The largest minima any agreement of ``party`` can require (for index prefilters)."""
+        return self._largest.get(party, ZERO_MINIMA)
+
+
+class BufferCache:
+    """Geodesic buffers of footprints, computed once per (key, distance in metres)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[object, float], BaseGeometry] = {}
+
+    def get(self, key: object, shape: BaseGeometry, distance_m: float) -> BaseGeometry:
+        hit = self._cache.get((key, distance_m))
+        if hit is None:
+            hit = geodesy.geodesic_buffer(shape, distance_m)
+            self._cache[(key, distance_m)] = hit
+        return hit
+
+
+def volume_box(shape: BaseGeometry, volume: Volume4D, vertical_m: float = 0.0, time_s: float = 0.0) -> Box4D:
+    """The 4D box of a (possibly buffered) shape with the altitude band and window widened by minima."""
+    minx, miny, maxx, maxy = shape.bounds
+    return Box4D(
+        minx, miny, maxx, maxy,
+        volume.lower_m - vertical_m, volume.upper_m + vertical_m,
+        volume.start_s - time_s, volume.end_s + time_s,
+    )
+
+
+@dataclass
+class Airspace:
+    """Live operations (latest version each), their footprint shapes, the 4D index and the agreements."""
+
+    book: AgreementBook = field(default_factory=AgreementBook)
+    index: VolumeIndex[VolumeKey] = field(default_factory=VolumeIndex)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    shapes: dict[VolumeKey, BaseGeometry] = field(default_factory=dict)
+
+    def put(self, operation: Operation) -> None:
+        """Add or replace an operation's volumes (call only for live operations)."""
+        self.remove(operation.id)
+        self.operations[operation.id] = operation
+        for i, volume in enumerate(operation.volumes):
+            shape = volume.shape
+            self.shapes[(operation.id, i)] = shape
+            self.index.insert((operation.id, i), volume_box(shape, volume))
+
+    def put_many(self, operations: Iterable[Operation]) -> None:
+        """Load many live operations at once (index packed once)."""
+        items = []
+        for operation in operations:
+            self.remove(operation.id)
+            self.operations[operation.id] = operation
+            for i, volume in enumerate(operation.volumes):
+                shape = volume.shape
+                self.shapes[(operation.id, i)] = shape
+                items.append(((operation.id, i), volume_box(shape, volume)))
+        self.index.insert_many(items)
+
+    def remove(self, operation_id: str) -> None:
+        """Forget an operation (cancelled, completed or replaced)."""
+        old = self.operations.pop(operation_id, None)
+        if old is None:
+            return
+        for i in range(len(old.volumes)):
+            self.index.remove((operation_id, i))
+            self.shapes.pop((operation_id, i), None)
+
+    def volume(self, key: VolumeKey) -> tuple[Operation, Volume4D, BaseGeometry]:
+        op = self.operations[key[0]]
+        return op, op.volumes[key[1]], self.shapes[key]

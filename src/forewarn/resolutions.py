@@ -1,0 +1,243 @@
+"""Resolutions: the least change that clears every conflict of the operation asked to adjust.
+
+Three kinds are searched, each verified by re-running detection on the changed operation:
+
+* time shift: every volume moved by the same number of seconds, earlier or later. Candidates are the exact
+  breakpoints where a neighbour's window (widened by the time minimum) ends or begins, rounded outward to
+  ``time_step_s``; the first candidate (by size) that verifies is the smallest, since conflicts can only
+  appear or disappear at breakpoints. Never earlier than ``now``.
+* altitude change: every band moved by the same metres, up or down, same breakpoint method, within
+  [``floor_m``, ``ceiling_m``].
+* lateral offset: the footprints moved geodesically along one of ``directions`` azimuths, searched outward in
+  ``lateral_step_m`` rings up to ``max_lateral_m`` then refined by bisection to ``lateral_resolution_m``.
+  Not proposed for activity classes fixed in place (a strike area).
+
+When no change of a kind clears everything within bounds, the result says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from forewarn.airspace import Airspace, BufferCache, volume_box
+from forewarn.conflicts import detect, volumes_conflict
+from forewarn.model import FIXED_IN_PLACE_CLASSES, Operation
+
+
+@dataclass(frozen=True)
+class ResolutionBounds:
+    """How far a proposal may go: time (s), altitude (m above WGS84), lateral (m), and search steps."""
+
+    max_time_shift_s: float = 12 * 3600
+    time_step_s: float = 60
+    floor_m: float = 0.0
+    ceiling_m: float = 20_000.0
+    altitude_step_m: float = 10.0
+    max_lateral_m: float = 50_000.0
+    lateral_step_m: float = 2_500.0
+    lateral_resolution_m: float = 100.0
+    directions: int = 16
+
+
+class Resolution(BaseModel):
+    """One proposed change to an operation. Exactly one of the change fields is set for its kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["time_shift", "altitude_change", "lateral_offset"]
+    operation_id: str
+    time_shift_s: float | None = None
+    altitude_change_m: float | None = None
+    azimuth_deg: float | None = None
+    distance_m: float | None = None
+    verified: bool
+    description: str
+
+
+class ResolutionSet(BaseModel):
+    """The proposals for one operation, smallest change of each kind, and what could not be found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    operation_id: str
+    conflicts_cleared: int
+    options: list[Resolution]
+    not_found: list[str]
+
+
+def _clears(op: Operation, airspace: Airspace, now: datetime | None) -> bool:
+    return not detect(op, airspace, now, measure=False)
+
+
+def _neighbours(op: Operation, airspace: Airspace, widen_s: float, widen_m: float) -> list[tuple[int, str, int]]:
+    """(my volume, their operation, their volume) of every stored volume that could matter after a change."""
+    book = airspace.book
+    largest = book.largest_for(op.party_id)
+    buffers = BufferCache()
+    out: list[tuple[int, str, int]] = []
+    for i, a in enumerate(op.volumes):
+        wide = buffers.get(i, a.shape, largest.horizontal_m)
+        box = volume_box(wide, a, largest.vertical_m + widen_m, largest.time_s + widen_s)
+        for key in airspace.index.query(box):
+            theirs = airspace.operations[key[0]]
+            if theirs.id != op.id and theirs.party_id != op.party_id:
+                out.append((i, key[0], key[1]))
+    return sorted(out)
+
+
+def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
+                ) -> tuple[list[Resolution], list[str]]:
+    book = airspace.book
+    step = bounds.time_step_s
+    later: set[float] = set()
+    earlier: set[float] = set()
+    buffers = BufferCache()
+    for i, oid, j in _neighbours(op, airspace, bounds.max_time_shift_s, 0.0):
+        theirs, b, shape_b = airspace.volume((oid, j))
+        a = op.volumes[i]
+        bound = book.minima(op.party_id, theirs.party_id, op.activity_class, theirs.activity_class)
+        if bound is None:
+            continue
+        minima = bound[0]
+        # only neighbours that conflict in space and altitude produce breakpoints
+        timeless = minima.model_copy(update={"time_s": 1e12})
+        if not volumes_conflict(a, a.shape, buffers.get(i, a.shape, minima.horizontal_m), b, shape_b, timeless):
+            continue
+        later.add(math.ceil((b.end_s + minima.time_s - a.start_s) / step) * step)
+        earlier.add(math.floor((b.start_s - minima.time_s - a.end_s) / step) * step)
+    found: list[Resolution] = []
+    missing: list[str] = []
+    earliest_allowed = (now.timestamp() - op.start.timestamp()) if now is not None else -math.inf
+    for label, candidates in (("later", sorted(d for d in later if d > 0)),
+                              ("earlier", sorted((d for d in earlier if d < 0), reverse=True))):
+        hit = None
+        for delta in candidates:
+            if abs(delta) > bounds.max_time_shift_s or delta < earliest_allowed:
+                break
+            shifted = op.model_copy(update={"volumes": [v.shifted(seconds=delta) for v in op.volumes]})
+            if _clears(shifted, airspace, now):
+                hit = delta
+                break
+        if hit is None:
+            missing.append(f"no {label} time shift within {bounds.max_time_shift_s / 3600:g} h clears every conflict")
+        else:
+            found.append(Resolution(
+                kind="time_shift", operation_id=op.id, time_shift_s=hit, verified=True,
+                description=f"move {'later' if hit > 0 else 'earlier'} by {_duration(abs(hit))}",
+            ))
+    return found, missing
+
+
+def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
+              ) -> tuple[list[Resolution], list[str]]:
+    book = airspace.book
+    step = bounds.altitude_step_m
+    up: set[float] = set()
+    down: set[float] = set()
+    buffers = BufferCache()
+    span = bounds.ceiling_m - bounds.floor_m
+    for i, oid, j in _neighbours(op, airspace, 0.0, span):
+        theirs, b, shape_b = airspace.volume((oid, j))
+        a = op.volumes[i]
+        bound = book.minima(op.party_id, theirs.party_id, op.activity_class, theirs.activity_class)
+        if bound is None:
+            continue
+        minima = bound[0]
+        flat = minima.model_copy(update={"vertical_m": 1e9})
+        if not volumes_conflict(a, a.shape, buffers.get(i, a.shape, minima.horizontal_m), b, shape_b, flat):
+            continue
+        up.add(math.ceil((b.upper_m + minima.vertical_m - a.lower_m) / step) * step)
+        down.add(math.floor((b.lower_m - minima.vertical_m - a.upper_m) / step) * step)
+    lowest = min(v.lower_m for v in op.volumes)
+    highest = max(v.upper_m for v in op.volumes)
+    found: list[Resolution] = []
+    missing: list[str] = []
+    for label, candidates in (("up", sorted(d for d in up if d > 0)),
+                              ("down", sorted((d for d in down if d < 0), reverse=True))):
+        hit = None
+        for delta in candidates:
+            if highest + delta > bounds.ceiling_m or lowest + delta < bounds.floor_m:
+                break
+            moved = op.model_copy(update={"volumes": [v.shifted(metres=delta) for v in op.volumes]})
+            if _clears(moved, airspace, now):
+                hit = delta
+                break
+        if hit is None:
+            missing.append(
+                f"no altitude change {label} within [{bounds.floor_m:g}, {bounds.ceiling_m:g}] m clears every conflict"
+            )
+        else:
+            found.append(Resolution(
+                kind="altitude_change", operation_id=op.id, altitude_change_m=hit, verified=True,
+                description=f"{'climb' if hit > 0 else 'descend'} by {abs(hit):,.0f} m ({abs(hit) / 0.3048:,.0f} ft)",
+            ))
+    return found, missing
+
+
+def _lateral(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
+             ) -> tuple[list[Resolution], list[str]]:
+    if op.activity_class in FIXED_IN_PLACE_CLASSES:
+        return [], [f"no lateral offset proposed: a {op.activity_class} stays where it is"]
+    azimuths = [k * 360.0 / bounds.directions for k in range(bounds.directions)]
+
+    def moved(az: float, d: float) -> Operation:
+        return op.model_copy(update={"volumes": [v.moved(az, d) for v in op.volumes]})
+
+    distance = bounds.lateral_step_m
+    while distance <= bounds.max_lateral_m + 1e-9:
+        clear = [az for az in azimuths if _clears(moved(az, distance), airspace, now)]
+        if clear:
+            best: tuple[float, float] | None = None
+            for az in clear:
+                lo, hi = distance - bounds.lateral_step_m, distance
+                while hi - lo > bounds.lateral_resolution_m:
+                    mid = (lo + hi) / 2
+                    if _clears(moved(az, mid), airspace, now):
+                        hi = mid
+                    else:
+                        lo = mid
+                hi = math.ceil(hi / bounds.lateral_resolution_m) * bounds.lateral_resolution_m
+                if _clears(moved(az, hi), airspace, now) and (best is None or hi < best[1]):
+                    best = (az, hi)
+            if best is not None:
+                return [Resolution(
+                    kind="lateral_offset", operation_id=op.id, azimuth_deg=best[0], distance_m=best[1],
+                    verified=True,
+                    description=f"move {best[1] / 1000:.1f} km towards {_compass(best[0])} ({best[0]:.1f} deg true)",
+                )], []
+        distance += bounds.lateral_step_m
+    return [], [f"no lateral offset up to {bounds.max_lateral_m / 1000:g} km clears every conflict"]
+
+
+def propose(
+    op: Operation, airspace: Airspace, now: datetime | None = None, bounds: ResolutionBounds | None = None
+) -> ResolutionSet:
+    """The smallest time shift (each way), altitude change (each way) and lateral offset clearing all of
+    ``op``'s conflicts with the live operations in ``airspace`` (``op`` itself is ignored there)."""
+    bounds = bounds or ResolutionBounds()
+    conflicts = detect(op, airspace, now, measure=False)
+    if not conflicts:
+        return ResolutionSet(operation_id=op.id, conflicts_cleared=0, options=[], not_found=[])
+    options: list[Resolution] = []
+    missing: list[str] = []
+    for search in (_time_shift, _altitude, _lateral):
+        got, lacking = search(op, airspace, now, bounds)
+        options.extend(got)
+        missing.extend(lacking)
+    return ResolutionSet(operation_id=op.id, conflicts_cleared=len(conflicts), options=options, not_found=missing)
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _compass(azimuth: float) -> str:
+    points = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"]
+    return points[round((azimuth % 360) / 22.5) % 16]
