@@ -57,14 +57,18 @@ class AgreementBook:
 
     def minima(self, a: str, b: str, class_a: str, class_b: str) -> tuple[SeparationMinima, Agreement] | None:
         """Strictest minima of all agreements binding ``a`` and ``b`` for these classes, and the deciding
-        agreement (the first by id), whose priority rule applies; ``None`` when nothing binds them."""
+        agreement, whose priority rule applies: the one demanding the most separation (horizontal, then
+        vertical, then time), ties to the lowest id. ``None`` when no agreement binds them."""
         agreements = self.binding(a, b)
         if not agreements:
             return None
-        minima = agreements[0].minima_for(class_a, class_b)
-        for ag in agreements[1:]:
-            minima = minima.merged(ag.minima_for(class_a, class_b))
-        return minima, agreements[0]
+        each = [(ag, ag.minima_for(class_a, class_b)) for ag in agreements]
+        minima = each[0][1]
+        for _, m in each[1:]:
+            minima = minima.merged(m)
+        # sorted() is stable and ``agreements`` is in id order, so ties go to the lowest id
+        deciding = sorted(each, key=lambda e: (-e[1].horizontal_m, -e[1].vertical_m, -e[1].time_s))[0][0]
+        return minima, deciding
 
     def largest_for(self, party: str) -> SeparationMinima:
         """The largest minima any agreement of ``party`` can require (for index prefilters)."""

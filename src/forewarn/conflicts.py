@@ -21,7 +21,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.airspace import Airspace, AgreementBook, BufferCache, volume_box
+from forewarn.airspace import AgreementBook, Airspace, BufferCache, volume_box
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
 from forewarn.model import Agreement, Operation, PriorityRule, SeparationMinima

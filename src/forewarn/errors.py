@@ -48,3 +48,8 @@ class InvalidTransition(ForewarnError):
     """An operation state change that its current state does not allow."""
 
     code = "invalid_transition"
+
+
+def validation_errors(exc: Any) -> list[dict[str, str]]:
+    """A pydantic ``ValidationError`` as a list of ``{"field", "message"}`` (for error details)."""
+    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]

@@ -18,7 +18,7 @@ from forewarn.geo.volume import LonLat, Volume4D, _check_lonlat
 IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 """Identifiers: lowercase letters, digits and ``_.:-``, 1-64 characters, starting with a letter or digit."""
 
-STRIKE_CLASSES = frozenset({"strike_area", "cruise_missile_corridor", "bomber_route", "artillery_area"})
+STRIKE_CLASSES = frozenset({"strike_area", "cruise_missile_corridor", "artillery_area"})
 """Activity classes whose volumes are checked against protected sites."""
 
 FIXED_IN_PLACE_CLASSES = frozenset({"strike_area"})

@@ -1,0 +1,61 @@
+"""Records of what happened: notices and their outcomes (conflicts, warnings, resolutions, who is affected)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from forewarn.conflicts import Conflict
+from forewarn.resolutions import ResolutionSet
+from forewarn.sites import SiteWarning
+
+NoticeKind = Literal["notify", "amend", "cancel", "activate", "complete"]
+
+
+class PartyImpact(BaseModel):
+    """What a notice means for one other party bound by an agreement."""
+
+    model_config = ConfigDict(frozen=True)
+
+    party_id: str
+    affected: bool
+    conflicts: int
+    asked_to_adjust: list[str]
+    message: str
+
+
+class LeadTime(BaseModel):
+    """Lead time of a notice against one agreement's minimum notice (seconds)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agreement_id: str
+    lead_time_s: float
+    min_notice_s: float
+    late: bool
+
+
+class NoticeOutcome(BaseModel):
+    """Everything a notice (or a what-if check, with ``notice_id`` None) found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notice_id: int | None
+    kind: NoticeKind | Literal["check"]
+    operation_id: str
+    version: int
+    party_id: str
+    activity_class: str
+    at: datetime
+    lead_times: list[LeadTime]
+    conflicts: list[Conflict]
+    site_warnings: list[SiteWarning]
+    resolutions: list[ResolutionSet]
+    impacts: list[PartyImpact]
+
+    @property
+    def late(self) -> bool:
+        """Whether the notice came later than any applicable agreement's minimum notice."""
+        return any(lt.late for lt in self.lead_times)

@@ -1,0 +1,272 @@
+"""Use cases: one transaction each, ``now`` injected, never read inside.
+
+The flow of a notice: validate -> detect (index + exact test) -> resolutions for the sides asked to adjust ->
+site warnings -> persist (operation version + notice + conflicts) -> update the live picture after commit.
+A rejected request raises a :class:`~forewarn.errors.ForewarnError` and stores nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+from forewarn.airspace import AgreementBook, Airspace
+from forewarn.conflicts import Conflict, detect
+from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
+from forewarn.geo.volume import Volume4D, check_volume
+from forewarn.model import (
+    LIVE_STATES,
+    TRANSITIONS,
+    Agreement,
+    Operation,
+    OperationState,
+    Party,
+    ProtectedSite,
+)
+from forewarn.records import LeadTime, NoticeKind, NoticeOutcome, PartyImpact
+from forewarn.resolutions import ResolutionSet, propose
+from forewarn.settings import Settings
+from forewarn.sites import SiteWarning, site_warnings
+from forewarn.store.repository import Repository
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidInput("now must be a timezone-aware UTC time")
+
+
+class Forewarn:
+    """The service: a repository, the live airspace rebuilt from it, and the use cases."""
+
+    def __init__(self, repo: Repository, settings: Settings | None = None) -> None:
+        self.repo = repo
+        self.settings = settings or Settings()
+        self._lock = threading.RLock()
+        self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
+        self.airspace.put_many(repo.iter_live_operations())
+
+    # ------------------------------------------------------------------ reference data
+    def put_party(self, party: Party) -> None:
+        """Create or update a party."""
+        with self._lock, self.repo.transaction():
+            self.repo.put_party(party)
+
+    def put_agreement(self, agreement: Agreement) -> None:
+        """Create or update an agreement; every party it names must exist."""
+        with self._lock:
+            missing = [p for p in agreement.parties if self.repo.get_party(p) is None]
+            if missing:
+                raise InvalidInput(f"agreement {agreement.id} names unknown parties: {', '.join(missing)}",
+                                   {"unknown_parties": missing})
+            with self.repo.transaction():
+                self.repo.put_agreement(agreement)
+            self.airspace.book.put(agreement)
+
+    def register_site(self, site: ProtectedSite) -> None:
+        """Register (or update) a protected site; its registering party must exist."""
+        with self._lock:
+            if self.repo.get_party(site.registered_by) is None:
+                raise InvalidInput(f"protected site {site.id}: unknown party {site.registered_by}",
+                                   {"registered_by": site.registered_by})
+            with self.repo.transaction():
+                self.repo.put_site(site)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, op: Operation, now: datetime) -> None:
+        """Everything a filed operation must satisfy beyond its own model (party, limits, horizon)."""
+        _require_aware(now)
+        if self.repo.get_party(op.party_id) is None:
+            raise InvalidInput(f"unknown party {op.party_id}", {"party_id": op.party_id})
+        limits = self.settings.volume_limits()
+        for i, volume in enumerate(op.volumes):
+            check_volume(volume, limits, now, where=f"volumes[{i}]")
+
+    # ------------------------------------------------------------------ evaluation
+    @contextmanager
+    def _tentatively(self, op: Operation) -> Iterator[None]:
+        """Put ``op`` in the live picture for the duration of the block, then restore what was there."""
+        previous = self.airspace.operations.get(op.id)
+        self.airspace.put(op)
+        try:
+            yield
+        finally:
+            self.airspace.remove(op.id)
+            if previous is not None:
+                self.airspace.put(previous)
+
+    def _evaluate(self, op: Operation, now: datetime, kind: NoticeKind | Literal["check"]) -> NoticeOutcome:
+        conflicts = detect(op, self.airspace, now)
+        warnings = site_warnings(op, self.repo.list_sites(), self.airspace.book)
+        resolutions = self._resolutions(op, conflicts, now)
+        return NoticeOutcome(
+            notice_id=None, kind=kind,
+            operation_id=op.id, version=op.version, party_id=op.party_id, activity_class=op.activity_class,
+            at=now, lead_times=self._lead_times(op, now), conflicts=conflicts, site_warnings=warnings,
+            resolutions=resolutions, impacts=self._impacts(op, conflicts, warnings),
+        )
+
+    def _resolutions(self, op: Operation, conflicts: list[Conflict], now: datetime) -> list[ResolutionSet]:
+        bounds = self.settings.resolution_bounds()
+        adjusting = list(dict.fromkeys(c.adjusting_operation for c in conflicts))
+        out: list[ResolutionSet] = []
+        if op.id in adjusting:
+            out.append(propose(op, self.airspace, now, bounds))
+        others = [a for a in adjusting if a != op.id]
+        if others:
+            with self._tentatively(op):
+                for other_id in others:
+                    out.append(propose(self.airspace.operations[other_id], self.airspace, now, bounds))
+        return out
+
+    def _lead_times(self, op: Operation, now: datetime) -> list[LeadTime]:
+        lead = (op.start - now).total_seconds()
+        return [
+            LeadTime(agreement_id=ag.id, lead_time_s=lead, min_notice_s=ag.min_notice_s, late=lead < ag.min_notice_s)
+            for ag in self.airspace.book if op.party_id in ag.parties
+        ]
+
+    def _impacts(self, op: Operation, conflicts: list[Conflict], warnings: list[SiteWarning]) -> list[PartyImpact]:
+        out: list[PartyImpact] = []
+        for party in sorted(self.airspace.book.bound_parties(op.party_id)):
+            mine = [c for c in conflicts if c.b.party_id == party]
+            adjust = sorted({c.adjusting_operation for c in mine if c.adjusting_operation != op.id})
+            sites = [w for w in warnings if w.registered_by == party]
+            if not mine:
+                message = "not affected: no adjustment needed"
+            elif adjust:
+                message = f"affected: {len(mine)} conflict(s); asked to adjust {', '.join(adjust)}"
+            else:
+                message = f"affected: {len(mine)} conflict(s); {op.id} is asked to adjust, no adjustment needed here"
+            if sites:
+                message = (f"{len(sites)} protected-site warning(s) on its registered sites; "
+                           + ("no airspace conflict" if not mine else message))
+            out.append(PartyImpact(party_id=party, affected=bool(mine) or bool(sites), conflicts=len(mine),
+                                   asked_to_adjust=adjust, message=message))
+        return out
+
+    # ------------------------------------------------------------------ use cases
+    def check(self, op: Operation, now: datetime) -> NoticeOutcome:
+        """What-if: the conflicts, warnings and resolutions ``op`` would meet if notified now. Stores nothing."""
+        with self._lock:
+            self.validate(op, now)
+            probe = op.model_copy(update={"notified_at": None})
+            return self._evaluate(probe, now, "check")
+
+    def plan(self, op: Operation, now: datetime) -> Operation:
+        """Store a new operation as planned (private to its party, not in detection)."""
+        with self._lock:
+            self.validate(op, now)
+            if self.repo.get_operation(op.id) is not None:
+                raise InvalidInput(f"operation {op.id} already exists", {"operation_id": op.id})
+            stored = op.model_copy(update={"state": OperationState.PLANNED, "version": 1, "notified_at": None})
+            with self.repo.transaction():
+                self.repo.add_operation_version(stored, now)
+            return stored
+
+    def notify(self, op: Operation, now: datetime) -> NoticeOutcome:
+        """File a notice: a new operation, or a planned one of the same id, becomes notified at ``now``."""
+        with self._lock:
+            self.validate(op, now)
+            for i, volume in enumerate(op.volumes):
+                if volume.end <= now:
+                    raise InvalidInput(f"volumes[{i}]: window ended {volume.end.isoformat()}, before now",
+                                       {"field": f"volumes[{i}]"})
+            existing = self.repo.get_operation(op.id)
+            if existing is not None:
+                if existing.party_id != op.party_id:
+                    raise Forbidden(f"operation {op.id} belongs to another party")
+                if existing.state != OperationState.PLANNED:
+                    raise InvalidTransition(
+                        f"operation {op.id} is {existing.state.value}; amend it instead of notifying it again",
+                        {"state": existing.state.value, "version": existing.version},
+                    )
+            version = 1 if existing is None else existing.version + 1
+            notified = op.model_copy(update={"state": OperationState.NOTIFIED, "notified_at": now,
+                                             "version": version})
+            outcome = self._evaluate(notified, now, "notify")
+            with self.repo.transaction():
+                self.repo.add_operation_version(notified, now)
+                notice_id = self.repo.add_notice(outcome)
+            self.airspace.put(notified)
+            return outcome.model_copy(update={"notice_id": notice_id})
+
+    def _owned(self, operation_id: str, party_id: str) -> Operation:
+        op = self.repo.get_operation(operation_id)
+        if op is None:
+            raise NotFound(f"no operation {operation_id}", {"operation_id": operation_id})
+        if op.party_id != party_id:
+            raise Forbidden(f"operation {operation_id} belongs to another party", {"operation_id": operation_id})
+        return op
+
+    def amend(self, operation_id: str, expected_version: int, party_id: str, now: datetime,
+              volumes: list[Volume4D] | None = None, changes: dict[str, Any] | None = None) -> NoticeOutcome:
+        """A new version of a planned or live operation; ``expected_version`` must be the current one."""
+        with self._lock:
+            current = self._owned(operation_id, party_id)
+            if current.state not in (OperationState.PLANNED, *LIVE_STATES):
+                raise InvalidTransition(f"operation {operation_id} is {current.state.value} and cannot be amended")
+            if expected_version != current.version:
+                raise StaleVersion(
+                    f"operation {operation_id} is at version {current.version}, not {expected_version}",
+                    {"current_version": current.version},
+                )
+            update: dict[str, Any] = dict(changes or {})
+            if volumes is not None:
+                update["volumes"] = volumes
+            data = current.model_dump() | update | {"version": current.version + 1}
+            try:
+                amended = Operation.model_validate(data)
+            except ValueError as exc:
+                raise InvalidInput(f"invalid amendment: {exc}") from exc
+            self.validate(amended, now)
+            outcome = self._evaluate(amended, now, "amend")
+            with self.repo.transaction():
+                self.repo.add_operation_version(amended, now)
+                notice_id = self.repo.add_notice(outcome)
+            if amended.state in LIVE_STATES:
+                self.airspace.put(amended)
+            return outcome.model_copy(update={"notice_id": notice_id})
+
+    def _transition(self, operation_id: str, party_id: str, now: datetime, target: OperationState,
+                    kind: NoticeKind) -> NoticeOutcome:
+        _require_aware(now)
+        with self._lock:
+            current = self._owned(operation_id, party_id)
+            if target not in TRANSITIONS[current.state]:
+                raise InvalidTransition(
+                    f"operation {operation_id} is {current.state.value}; it cannot become {target.value}",
+                    {"state": current.state.value},
+                )
+            changed = current.model_copy(update={"state": target})
+            outcome = NoticeOutcome(
+                notice_id=None, kind=kind, operation_id=current.id, version=current.version,
+                party_id=current.party_id, activity_class=current.activity_class, at=now, lead_times=[],
+                conflicts=[], site_warnings=[], resolutions=[], impacts=[
+                    PartyImpact(party_id=p, affected=False, conflicts=0, asked_to_adjust=[],
+                                message=f"informed: {current.id} {target.value}")
+                    for p in sorted(self.airspace.book.bound_parties(current.party_id))
+                ],
+            )
+            with self.repo.transaction():
+                self.repo.set_operation_state(current.id, target, now)
+                notice_id = self.repo.add_notice(outcome)
+            if target in LIVE_STATES:
+                self.airspace.put(changed)
+            else:
+                self.airspace.remove(current.id)
+            return outcome.model_copy(update={"notice_id": notice_id})
+
+    def activate(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
+        """A notified operation starts flying."""
+        return self._transition(operation_id, party_id, now, OperationState.ACTIVE, "activate")
+
+    def complete(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
+        """An active operation is over; it leaves detection."""
+        return self._transition(operation_id, party_id, now, OperationState.COMPLETED, "complete")
+
+    def cancel(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
+        """A planned or live operation is called off; it leaves detection."""
+        return self._transition(operation_id, party_id, now, OperationState.CANCELLED, "cancel")

@@ -1,0 +1,51 @@
+"""Settings: data, injected, never read at import. Environment (``FOREWARN_*``) beats defaults.
+
+Every setting is documented here and in the README (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forewarn.geo.volume import VolumeLimits
+from forewarn.resolutions import ResolutionBounds
+
+
+class Settings(BaseSettings):
+    """Forewarn configuration. Units: metres, km^2, days, hours, km as named."""
+
+    model_config = SettingsConfigDict(env_prefix="FOREWARN_", extra="forbid")
+
+    db: Path = Field(default=Path("forewarn.sqlite"), description="SQLite database file")
+    max_vertices: int = Field(default=10_000, ge=3, description="most vertices in one footprint")
+    max_area_km2: float = Field(default=250_000.0, gt=0, description="largest footprint area, km^2 (geodesic)")
+    planning_horizon_days: float = Field(
+        default=30.0, gt=0, description="furthest a volume's window may end after now, days"
+    )
+    polar_limit_deg: float = Field(
+        default=85.0, gt=0, le=89.9, description="highest |latitude| a footprint may reach, degrees"
+    )
+    max_time_shift_h: float = Field(default=12.0, gt=0, description="largest time shift a resolution proposes, h")
+    max_lateral_km: float = Field(default=50.0, gt=0, description="largest lateral offset a resolution proposes, km")
+    ceiling_m: float = Field(
+        default=15_240.0, gt=0, description="highest altitude a resolution may propose, m above WGS84 (FL500)"
+    )
+
+    def volume_limits(self) -> VolumeLimits:
+        return VolumeLimits(
+            max_vertices=self.max_vertices,
+            max_area_km2=self.max_area_km2,
+            planning_horizon=timedelta(days=self.planning_horizon_days),
+            polar_limit_deg=self.polar_limit_deg,
+        )
+
+    def resolution_bounds(self) -> ResolutionBounds:
+        return ResolutionBounds(
+            max_time_shift_s=self.max_time_shift_h * 3600,
+            max_lateral_m=self.max_lateral_km * 1000,
+            ceiling_m=self.ceiling_m,
+        )

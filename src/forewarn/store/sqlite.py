@@ -1,0 +1,269 @@
+"""SQLite backend: one file, WAL journal, foreign keys on, versioned migrations applied at open.
+
+One writer at a time: ``transaction()`` takes ``BEGIN IMMEDIATE`` under a process-wide lock, so a
+read-check-write use case cannot interleave with another.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite
+from forewarn.records import NoticeOutcome
+from forewarn.store.repository import StoredNotice
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("forewarn.store") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            out.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into complete statements (comments dropped)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete statement in migration: {pending.strip()[:80]}")
+    return out
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+class SQLiteRepository:
+    """The embedded default store (see module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.execute("PRAGMA busy_timeout = 10000")
+        if self.path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._migrate()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ------------------------------------------------------------------ transactions & schema
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                               "applied_at TEXT NOT NULL)")
+            done = {r[0] for r in self._conn.execute("SELECT version FROM schema_migrations")}
+            for version, sql in _migrations():
+                if version in done:
+                    continue
+                for statement in _statements(sql):
+                    self._conn.execute(statement)
+                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)",
+                                   (version, _ts(datetime.now(UTC))))
+
+    def schema_version(self) -> int:
+        row = self._conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
+        with self.transaction():
+            return self._conn.execute(sql, params)
+
+    # ------------------------------------------------------------------ parties, agreements, sites
+    def put_party(self, party: Party) -> None:
+        self._write("INSERT INTO parties(id, doc) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                    (party.id, party.model_dump_json()))
+
+    def get_party(self, party_id: str) -> Party | None:
+        row = self._conn.execute("SELECT doc FROM parties WHERE id = ?", (party_id,)).fetchone()
+        return Party.model_validate_json(row[0]) if row else None
+
+    def list_parties(self) -> list[Party]:
+        return [Party.model_validate_json(r[0]) for r in self._conn.execute("SELECT doc FROM parties ORDER BY id")]
+
+    def put_agreement(self, agreement: Agreement) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO agreements(id, doc) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                (agreement.id, agreement.model_dump_json()),
+            )
+            self._conn.execute("DELETE FROM agreement_parties WHERE agreement_id = ?", (agreement.id,))
+            self._conn.executemany("INSERT INTO agreement_parties VALUES (?, ?)",
+                                   [(agreement.id, p) for p in agreement.parties])
+
+    def get_agreement(self, agreement_id: str) -> Agreement | None:
+        row = self._conn.execute("SELECT doc FROM agreements WHERE id = ?", (agreement_id,)).fetchone()
+        return Agreement.model_validate_json(row[0]) if row else None
+
+    def list_agreements(self) -> list[Agreement]:
+        rows = self._conn.execute("SELECT doc FROM agreements ORDER BY id")
+        return [Agreement.model_validate_json(r[0]) for r in rows]
+
+    def put_site(self, site: ProtectedSite) -> None:
+        self._write(
+            "INSERT INTO protected_sites(id, registered_by, doc) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE "
+            "SET registered_by = excluded.registered_by, doc = excluded.doc",
+            (site.id, site.registered_by, site.model_dump_json()),
+        )
+
+    def get_site(self, site_id: str) -> ProtectedSite | None:
+        row = self._conn.execute("SELECT doc FROM protected_sites WHERE id = ?", (site_id,)).fetchone()
+        return ProtectedSite.model_validate_json(row[0]) if row else None
+
+    def list_sites(self) -> list[ProtectedSite]:
+        rows = self._conn.execute("SELECT doc FROM protected_sites ORDER BY id")
+        return [ProtectedSite.model_validate_json(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ operations
+    def add_operation_version(self, operation: Operation, at: datetime) -> None:
+        notified = _ts(operation.notified_at) if operation.notified_at else None
+        with self.transaction():
+            if operation.version == 1:
+                self._conn.execute(
+                    "INSERT INTO operations(id, party_id, state, version, activity_class, notified_at, updated_at)"
+                    " VALUES (?, ?, ?, 1, ?, ?, ?)",
+                    (operation.id, operation.party_id, operation.state.value, operation.activity_class, notified,
+                     _ts(at)),
+                )
+            else:
+                cur = self._conn.execute(
+                    "UPDATE operations SET version = ?, state = ?, activity_class = ?, notified_at = ?, "
+                    "updated_at = ? WHERE id = ? AND version = ?",
+                    (operation.version, operation.state.value, operation.activity_class, notified, _ts(at),
+                     operation.id, operation.version - 1),
+                )
+                if cur.rowcount != 1:
+                    raise LookupError(f"operation {operation.id} is not at version {operation.version - 1}")
+            self._conn.execute(
+                "INSERT INTO operation_versions(operation_id, version, doc, created_at, start_s, end_s) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (operation.id, operation.version, operation.model_dump_json(), _ts(at),
+                 operation.start.timestamp(), operation.end.timestamp()),
+            )
+
+    def set_operation_state(self, operation_id: str, state: OperationState, at: datetime,
+                            notified_at: datetime | None = None) -> None:
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE operations SET state = ?, updated_at = ?, notified_at = coalesce(?, notified_at) "
+                "WHERE id = ?",
+                (state.value, _ts(at), _ts(notified_at) if notified_at else None, operation_id),
+            )
+            if cur.rowcount != 1:
+                raise LookupError(f"no operation {operation_id}")
+
+    def _hydrate(self, doc: str, state: str, notified_at: str | None) -> Operation:
+        op = Operation.model_validate_json(doc)
+        return op.model_copy(update={
+            "state": OperationState(state),
+            "notified_at": datetime.fromisoformat(notified_at) if notified_at else None,
+        })
+
+    def get_operation(self, operation_id: str, version: int | None = None) -> Operation | None:
+        row = self._conn.execute(
+            "SELECT v.doc, o.state, o.notified_at FROM operations o JOIN operation_versions v "
+            "ON v.operation_id = o.id AND v.version = coalesce(?, o.version) WHERE o.id = ?",
+            (version, operation_id),
+        ).fetchone()
+        return self._hydrate(*row) if row else None
+
+    def list_operations(self, states: Sequence[OperationState] | None = None,
+                        party_id: str | None = None) -> list[Operation]:
+        sql = ("SELECT v.doc, o.state, o.notified_at FROM operations o JOIN operation_versions v "
+               "ON v.operation_id = o.id AND v.version = o.version WHERE 1 = 1")
+        params: list[object] = []
+        if states is not None:
+            sql += f" AND o.state IN ({', '.join('?' for _ in states)})"
+            params.extend(s.value for s in states)
+        if party_id is not None:
+            sql += " AND o.party_id = ?"
+            params.append(party_id)
+        rows = self._conn.execute(sql + " ORDER BY o.id", params)
+        return [self._hydrate(*r) for r in rows]
+
+    def operation_versions(self, operation_id: str) -> list[Operation]:
+        rows = self._conn.execute(
+            "SELECT doc FROM operation_versions WHERE operation_id = ? ORDER BY version", (operation_id,)
+        )
+        return [Operation.model_validate_json(r[0]) for r in rows]
+
+    def iter_live_operations(self) -> Iterator[Operation]:
+        yield from self.list_operations([OperationState.NOTIFIED, OperationState.ACTIVE])
+
+    # ------------------------------------------------------------------ notices
+    def add_notice(self, outcome: NoticeOutcome) -> int:
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT INTO notices(operation_id, version, party_id, kind, at, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+                (outcome.operation_id, outcome.version, outcome.party_id, outcome.kind, _ts(outcome.at), "{}"),
+            )
+            notice_id = int(cur.lastrowid or 0)
+            stored = outcome.model_copy(update={"notice_id": notice_id})
+            self._conn.execute("UPDATE notices SET outcome = ? WHERE id = ?", (stored.model_dump_json(), notice_id))
+            self._conn.executemany(
+                "INSERT INTO conflicts(notice_id, operation_a, operation_b, adjusting_operation, doc) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(notice_id, c.a.operation_id, c.b.operation_id, c.adjusting_operation, c.model_dump_json())
+                 for c in outcome.conflicts],
+            )
+            self._conn.executemany(
+                "INSERT INTO site_warnings(notice_id, site_id, operation_id, doc) VALUES (?, ?, ?, ?)",
+                [(notice_id, w.site_id, w.operation_id, w.model_dump_json()) for w in outcome.site_warnings],
+            )
+        return notice_id
+
+    def list_notices(self, operation_id: str | None = None) -> list[StoredNotice]:
+        sql = "SELECT id, operation_id, version, party_id, kind, at, outcome FROM notices"
+        params: tuple[object, ...] = ()
+        if operation_id is not None:
+            sql += " WHERE operation_id = ?"
+            params = (operation_id,)
+        rows = self._conn.execute(sql + " ORDER BY id", params)
+        return [
+            StoredNotice(id=r[0], operation_id=r[1], version=r[2], party_id=r[3], kind=r[4],
+                         at=datetime.fromisoformat(r[5]), outcome=NoticeOutcome.model_validate_json(r[6]))
+            for r in rows
+        ]
