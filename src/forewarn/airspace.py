@@ -89,11 +89,18 @@ class BufferCache:
         return hit
 
 
-def volume_box(shape: BaseGeometry, volume: Volume4D, vertical_m: float = 0.0, time_s: float = 0.0) -> Box4D:
+PREFILTER_PAD_DEG = 1e-3
+"""Padding (degrees, about 100 m) added to search boxes, so that the chord sag of a polygonal buffer can never
+make the prefilter drop a pair that the exact test, with a smaller buffer, would accept."""
+
+
+def volume_box(
+    shape: BaseGeometry, volume: Volume4D, vertical_m: float = 0.0, time_s: float = 0.0, pad_deg: float = 0.0
+) -> Box4D:
     """The 4D box of a (possibly buffered) shape with the altitude band and window widened by minima."""
     minx, miny, maxx, maxy = shape.bounds
     return Box4D(
-        minx, miny, maxx, maxy,
+        minx - pad_deg, miny - pad_deg, maxx + pad_deg, maxy + pad_deg,
         volume.lower_m - vertical_m, volume.upper_m + vertical_m,
         volume.start_s - time_s, volume.end_s + time_s,
     )

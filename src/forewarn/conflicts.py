@@ -21,7 +21,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.airspace import AgreementBook, Airspace, BufferCache, volume_box
+from forewarn.airspace import PREFILTER_PAD_DEG, AgreementBook, Airspace, BufferCache, volume_box
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
 from forewarn.model import Agreement, Operation, PriorityRule, SeparationMinima
@@ -177,7 +177,7 @@ def detect(
     for i, a in enumerate(operation.volumes):
         shape_a = a.shape
         wide = buffers.get(i, shape_a, largest.horizontal_m)
-        box = volume_box(wide, a, largest.vertical_m, largest.time_s)
+        box = volume_box(wide, a, largest.vertical_m, largest.time_s, PREFILTER_PAD_DEG)
         for key in sorted(airspace.index.query(box)):
             if key[0] == operation.id:
                 continue

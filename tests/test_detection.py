@@ -1,0 +1,130 @@
+"""Strategic detection: the index answers exactly as brute force, and the 4D semantics hold at the edges."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forewarn.airspace import AgreementBook, Airspace
+from forewarn.conflicts import detect, detect_brute_force
+from forewarn.geo.index import VolumeIndex
+from forewarn.geo.volume import Volume4D
+from forewarn.model import Agreement, ClassPairMinima, Operation, SeparationMinima
+from tests.builders import agreement, operation, square
+from tests.conftest import T0
+
+PARTIES = ["p0", "p1", "p2", "p3"]
+CLASSES = ["transport", "strike_area", "drone"]
+
+
+@st.composite
+def volumes(draw: st.DrawFn) -> Volume4D:
+    kind = draw(st.sampled_from(["polygon", "circle", "corridor"]))
+    lon = 38 + 0.05 * draw(st.integers(0, 10))
+    lat = 35 + 0.05 * draw(st.integers(0, 10))
+    if kind == "polygon":
+        k = 0.05 * draw(st.integers(1, 4))
+        footprint = {"kind": "polygon", "coordinates": [[lon, lat], [lon + k, lat], [lon + k, lat + k], [lon, lat + k]]}
+    elif kind == "circle":
+        footprint = {"kind": "circle", "center": [lon, lat], "radius_m": draw(st.sampled_from([800, 2500, 6000]))}
+    else:
+        end = [lon + 0.05 * draw(st.integers(1, 6)), lat + 0.05 * draw(st.integers(-3, 3))]
+        footprint = {"kind": "corridor", "path": [[lon, lat], end], "half_width_m": draw(st.sampled_from([500, 3000]))}
+    lower = 300.0 * draw(st.integers(0, 12))
+    start = T0 + timedelta(seconds=600 * draw(st.integers(0, 30)))
+    long_window = draw(st.booleans()) and draw(st.booleans())
+    duration = timedelta(days=draw(st.integers(1, 20))) if long_window else timedelta(seconds=600 * draw(st.integers(1, 18)))
+    return Volume4D.model_validate({
+        "footprint": footprint, "lower_m": lower, "upper_m": lower + 300.0 * draw(st.integers(1, 8)),
+        "start": start, "end": start + duration,
+    })
+
+
+@st.composite
+def agreements(draw: st.DrawFn) -> list[Agreement]:
+    out = []
+    for i in range(draw(st.integers(1, 3))):
+        parties = draw(st.lists(st.sampled_from(PARTIES), min_size=2, max_size=4, unique=True))
+        minima = SeparationMinima(horizontal_m=draw(st.sampled_from([0, 1852, 5000])),
+                                  vertical_m=draw(st.sampled_from([0, 300])), time_s=draw(st.sampled_from([0, 600])))
+        extra = []
+        if draw(st.booleans()):
+            extra.append(ClassPairMinima(classes=(draw(st.sampled_from(CLASSES)), "*"),
+                                         horizontal_m=draw(st.sampled_from([0, 9260])), vertical_m=300, time_s=900))
+        out.append(Agreement(id=f"ag{i}", name=f"ag{i}", parties=parties, default_minima=minima, class_minima=extra))
+    return out
+
+
+@st.composite
+def operations(draw: st.DrawFn, op_id: str) -> Operation:
+    return Operation(id=op_id, party_id=draw(st.sampled_from(PARTIES)), activity_class=draw(st.sampled_from(CLASSES)),
+                     volumes=draw(st.lists(volumes(), min_size=1, max_size=3)), state="notified",
+                     notified_at=T0 - timedelta(hours=draw(st.integers(1, 5))))
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> tuple[list[Agreement], list[Operation], Operation, list[int]]:
+    stored = [draw(operations(f"op{i:02d}")) for i in range(draw(st.integers(2, 14)))]
+    query = draw(operations("query"))
+    removed = draw(st.lists(st.integers(0, len(stored) - 1), max_size=3, unique=True))
+    return draw(agreements()), stored, query, removed
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(worlds())
+def test_index_agrees_with_brute_force(world: tuple[list[Agreement], list[Operation], Operation, list[int]]) -> None:
+    ags, stored, query, removed = world
+    air = Airspace(book=AgreementBook(ags), index=VolumeIndex(cell_deg=0.05, big_cell_count=6))
+    air.put_many(stored[: len(stored) // 2])
+    for op in stored[len(stored) // 2:]:
+        air.put(op)  # some through the delta, some packed
+    for i in removed:
+        air.remove(stored[i].id)
+    live = [op for i, op in enumerate(stored) if i not in removed]
+    assert detect(query, air, T0) == detect_brute_force(query, live, air.book, T0)
+
+
+def _pair_world(a: Volume4D, b: Volume4D, h: float, v: float, t: float) -> list[object]:
+    air = Airspace(book=AgreementBook([agreement("ag", ["x", "y"], h=h, v=v, t=t)]))
+    air.put(operation("theirs", "y", [b], notified_at=T0))
+    return list(detect(operation("mine", "x", [a]), air, T0))
+
+
+def test_touching_edges_need_a_positive_minimum() -> None:
+    west, east = square(38.0, 35.0, 0.1), square(38.1, 35.0, 0.1)
+    assert _pair_world(west, east, h=0, v=0, t=0) == []
+    assert len(_pair_world(west, east, h=1, v=0, t=0)) == 1
+
+
+def test_adjacent_windows_and_bands_are_half_open() -> None:
+    a = square(38.0, 35.0, 0.1, start_h=1, end_h=2, lower=0, upper=1000)
+    later = square(38.0, 35.0, 0.1, start_h=2, end_h=3, lower=0, upper=1000)
+    above = square(38.0, 35.0, 0.1, start_h=1, end_h=2, lower=1000, upper=2000)
+    assert _pair_world(a, later, h=0, v=0, t=0) == []
+    assert _pair_world(a, above, h=0, v=0, t=0) == []
+    # a minimum of t seconds makes windows that are exactly t apart NOT conflict, closer ones conflict
+    gap_600 = square(38.0, 35.0, 0.1, start_h=2 + 600 / 3600, end_h=3)
+    gap_599 = square(38.0, 35.0, 0.1, start_h=2 + 599 / 3600, end_h=3, lower=0, upper=1000)
+    assert _pair_world(a, gap_600, h=0, v=0, t=600) == []
+    assert len(_pair_world(a, gap_599, h=0, v=0, t=600)) == 1
+    assert len(_pair_world(a, above, h=0, v=1, t=0)) == 1
+
+
+def test_horizontal_minimum_is_geodesic() -> None:
+    # two 0.1-degree squares 0.1 degree of longitude apart at 35N: about 9,130 m apart
+    west, far = square(38.0, 35.0, 0.1), square(38.2, 35.0, 0.1)
+    assert _pair_world(west, far, h=9000, v=0, t=0) == []
+    conflicts = _pair_world(west, far, h=9300, v=0, t=0)
+    assert len(conflicts) == 1
+    sep = conflicts[0].separation.horizontal_m  # type: ignore[attr-defined]
+    assert 9100 < sep < 9160
+
+
+def test_same_party_and_unbound_parties_never_conflict() -> None:
+    vol = square(38.0, 35.0, 0.1)
+    air = Airspace(book=AgreementBook([agreement("ag", ["x", "y"])]))
+    air.put(operation("own", "x", [vol], notified_at=T0))
+    air.put(operation("stranger", "z", [vol], notified_at=T0))
+    assert detect(operation("mine", "x", [vol]), air, T0) == []

@@ -1,0 +1,112 @@
+"""The Repository contract. Every backend must pass it: add a backend to ``BACKENDS`` to run it there too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from forewarn.model import OperationState, Party, ProtectedSite
+from forewarn.records import NoticeOutcome
+from forewarn.store import Repository, SQLiteRepository
+from tests.builders import agreement, circle, operation
+from tests.conftest import T0
+
+BACKENDS: dict[str, Callable[[Path], Repository]] = {
+    "sqlite": lambda tmp: SQLiteRepository(tmp / "contract.sqlite"),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
+    yield BACKENDS[request.param](tmp_path)
+
+
+def _seed(repo: Repository) -> None:
+    for pid in ("x", "y"):
+        repo.put_party(Party(id=pid, name=pid.upper()))
+
+
+def _outcome(op_id: str, version: int = 1) -> NoticeOutcome:
+    return NoticeOutcome(notice_id=None, kind="notify", operation_id=op_id, version=version, party_id="x",
+                         activity_class="transport", at=T0, lead_times=[], conflicts=[], site_warnings=[],
+                         resolutions=[], impacts=[])
+
+
+def test_schema_is_migrated(repo: Repository) -> None:
+    assert repo.schema_version() >= 1
+
+
+def test_parties_agreements_sites_round_trip_and_upsert(repo: Repository) -> None:
+    _seed(repo)
+    repo.put_party(Party(id="x", name="renamed"))
+    assert [p.name for p in repo.list_parties()] == ["renamed", "Y"]
+    ag = agreement("ag", ["x", "y"])
+    repo.put_agreement(ag)
+    assert repo.get_agreement("ag") == ag
+    site = ProtectedSite(id="h1", name="Hospital", category="hospital", registered_by="y", point=(38.0, 35.0))
+    repo.put_site(site)
+    assert repo.list_sites() == [site]
+    assert repo.get_site("nope") is None
+
+
+def test_versions_are_kept_and_latest_is_current(repo: Repository) -> None:
+    _seed(repo)
+    v1 = operation("op", "x", [circle(38, 35)], notified_at=T0)
+    repo.add_operation_version(v1, T0)
+    v2 = v1.model_copy(update={"version": 2, "volumes": [circle(39, 35)]})
+    repo.add_operation_version(v2, T0 + timedelta(minutes=5))
+    current = repo.get_operation("op")
+    assert current is not None and current.version == 2 and current.volumes == v2.volumes
+    assert [o.version for o in repo.operation_versions("op")] == [1, 2]
+    first = repo.get_operation("op", version=1)
+    assert first is not None and first.volumes == v1.volumes
+    with pytest.raises(LookupError):  # version 2 again: not at version 1 any more
+        repo.add_operation_version(v2, T0)
+
+
+def test_state_changes_and_live_listing(repo: Repository) -> None:
+    _seed(repo)
+    repo.add_operation_version(operation("a", "x", [circle(38, 35)], notified_at=T0), T0)
+    repo.add_operation_version(operation("b", "y", [circle(38, 35)], notified_at=T0), T0)
+    repo.set_operation_state("b", OperationState.CANCELLED, T0)
+    assert [o.id for o in repo.iter_live_operations()] == ["a"]
+    assert [o.id for o in repo.list_operations(party_id="y")] == ["b"]
+    assert [o.id for o in repo.list_operations([OperationState.CANCELLED])] == ["b"]
+
+
+def test_failed_transaction_changes_nothing(repo: Repository) -> None:
+    _seed(repo)
+    with pytest.raises(RuntimeError), repo.transaction():
+        repo.add_operation_version(operation("a", "x", [circle(38, 35)], notified_at=T0), T0)
+        repo.add_notice(_outcome("a"))
+        raise RuntimeError("crash between writes")
+    assert repo.get_operation("a") is None
+    assert repo.list_notices() == []
+
+
+def test_foreign_keys_are_enforced(repo: Repository) -> None:
+    with pytest.raises(Exception, match="FOREIGN KEY|foreign key"):
+        repo.add_operation_version(operation("a", "ghost", [circle(38, 35)]), T0)
+    assert repo.list_operations() == []
+
+
+def test_notices_round_trip(repo: Repository) -> None:
+    _seed(repo)
+    repo.add_operation_version(operation("a", "x", [circle(38, 35)], notified_at=T0), T0)
+    notice_id = repo.add_notice(_outcome("a"))
+    [stored] = repo.list_notices("a")
+    assert stored.id == notice_id and stored.outcome.notice_id == notice_id and stored.at == T0
+
+
+def test_data_persists_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "persist.sqlite"
+    first = SQLiteRepository(path)
+    _seed(first)
+    first.add_operation_version(operation("a", "x", [circle(38, 35)], notified_at=T0), T0)
+    first.close()
+    again = SQLiteRepository(path)
+    assert [o.id for o in again.iter_live_operations()] == ["a"]
+    assert again.schema_version() == 1
