@@ -35,7 +35,10 @@ def volumes(draw: st.DrawFn) -> Volume4D:
     lower = 300.0 * draw(st.integers(0, 12))
     start = T0 + timedelta(seconds=600 * draw(st.integers(0, 30)))
     long_window = draw(st.booleans()) and draw(st.booleans())
-    duration = timedelta(days=draw(st.integers(1, 20))) if long_window else timedelta(seconds=600 * draw(st.integers(1, 18)))
+    if long_window:
+        duration = timedelta(days=draw(st.integers(1, 20)))
+    else:
+        duration = timedelta(seconds=600 * draw(st.integers(1, 18)))
     return Volume4D.model_validate({
         "footprint": footprint, "lower_m": lower, "upper_m": lower + 300.0 * draw(st.integers(1, 8)),
         "start": start, "end": start + duration,

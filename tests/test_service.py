@@ -202,7 +202,7 @@ def test_rejected_notices_store_nothing(db_path: Path) -> None:
     for op, message in bad:
         with pytest.raises(InvalidInput, match=message):
             svc.notify(op, NOW)
-    with pytest.raises(InvalidInput, match="already exists|amend"):
+    with pytest.raises(InvalidInput, match=r"already exists|amend"):
         svc.plan(operation("y-op", "y", [circle(38.0, 35.0)]), NOW)
     with pytest.raises(InvalidInput, match="timezone-aware"):
         svc.notify(operation("naive", "x", [circle(38.0, 35.0)]), NOW.replace(tzinfo=None))
