@@ -795,11 +795,14 @@ def compare(named: dict[str, list[set[Pair]]]) -> dict[str, Any]:
     names = list(named)
     ref = names[0]
     mismatched: list[dict[str, Any]] = []
+    missing = dict.fromkeys(names, 0)
     for qi in range(len(named[ref])):
         sets = {n: named[n][qi] for n in names}
         if all(s == sets[ref] for s in sets.values()):
             continue
         union = set().union(*sets.values())
+        for n, s in sets.items():
+            missing[n] += len(union - s)
         mismatched.append({
             "query": qi,
             **{f"only_missing_in_{n}": sorted(union - s)[:10] for n, s in sets.items() if union - s},
@@ -809,6 +812,7 @@ def compare(named: dict[str, list[set[Pair]]]) -> dict[str, Any]:
         "backends": names,
         "identical": not mismatched,
         "queries_with_mismatch": len(mismatched),
+        "pairs_missing_by_backend": missing,
         "examples": mismatched[:10],
         "pairs_total": {n: sum(len(s) for s in named[n]) for n in names},
         "queries_with_pairs": sum(1 for s in named[ref] if s),
@@ -975,9 +979,17 @@ def verdict(doc: dict[str, Any]) -> str:
         parts.append(f"throughput {ratio:.1f}x PostGIS ({'met' if ratio >= 10 else 'missed'});")
     if p99 is not None:
         parts.append(f"p99 {p99:.2f} ms ({'met' if p99 < 2.0 else 'missed'}).")
-    parts.append("All three backends returned identical pairs for every query at every size."
-                 if ident else "The backends did NOT return identical pairs everywhere; see "
-                 "bench/results/strategic.json (pairs.examples).")
+    if ident:
+        parts.append("All three backends returned identical pairs for every query at every size.")
+    else:
+        parts.append("The backends did NOT return identical pairs everywhere:")
+        for s in doc["sizes"]:
+            p = s["pairs"]
+            if not p.get("identical"):
+                miss = ", ".join(f"{k} lacks {v:,}" for k, v in p["pairs_missing_by_backend"].items() if v)
+                parts.append(f"at {_fmt_n(s['n'])}, {p['queries_with_mismatch']} queries differ ({miss} of the "
+                             "pairs the others found);")
+        parts.append("examples in bench/results/strategic.json (pairs.examples).")
     if largest["n"] < 1_000_000:
         parts.append("The 1M size was not run in this pass.")
     return " ".join(parts)

@@ -1,0 +1,5 @@
+"""``python -m forewarn`` runs the command line."""
+
+from forewarn.cli import app
+
+app()
