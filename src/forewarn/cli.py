@@ -1,7 +1,8 @@
-"""The ``forewarn`` command line: demo, load, check, file, cancel, list, export.
+"""Forewarn: multi-party airspace deconfliction and advance notification.
 
-Every command takes ``--db PATH`` (default: ``$FOREWARN_DB`` or ``./forewarn.sqlite``). Times are UTC.
-Exit status: 0 success, 2 invalid input or refused request (nothing stored), 1 unexpected error.
+Every command takes --db PATH (default: $FOREWARN_DB, else ./forewarn.sqlite). Times are UTC; altitudes are
+metres above the WGS84 ellipsoid; distances metres. Exit status: 0 success, 2 invalid input or refused
+request (nothing stored), 1 unexpected error.
 """
 
 from __future__ import annotations
@@ -25,13 +26,23 @@ from forewarn.settings import Settings
 from forewarn.store import SQLiteRepository
 from forewarn.timeline import agreements_table, parties_table, print_outcome, when
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+HELP = (
+    "Forewarn: multi-party airspace deconfliction and advance notification.\n\n"
+    "Every command takes --db PATH (default: $FOREWARN_DB, else ./forewarn.sqlite). Times are UTC; altitudes are "
+    "metres above the WGS84 ellipsoid; distances are metres.\n\n"
+    "Exit status: 0 success; 2 invalid input or refused request (nothing stored); 1 unexpected error."
+)
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="SQLite database file [default: ./forewarn.sqlite]")]
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="SQLite database file (default: $FOREWARN_DB, else ./forewarn.sqlite)")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the outcome as JSON")]
-AtOption = Annotated[str | None, typer.Option("--at", help="the time 'now' (ISO 8601 UTC) [default: clock]")]
+AtOption = Annotated[
+    str | None, typer.Option("--at", help="the time taken as now, ISO 8601 with offset (default: the clock)")
+]
 
 
 def _service(db: Path | None) -> Forewarn:
@@ -166,8 +177,7 @@ def check(
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """What-if: which notified operations a planned operation would conflict with, and the least change
-    that clears it. Stores nothing."""
+    """What-if: the conflicts a planned operation would meet and the least change clearing them (stores nothing)."""
     try:
         service = _service(db)
         op = read_plan(plan, party_id=party, activity_class=operation_class)
