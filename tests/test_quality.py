@@ -1,0 +1,37 @@
+"""The gate: ruff and mypy (strict on src/) must pass; every setting is documented in the README."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from forewarn.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("cmd", [
+    [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
+    [sys.executable, "-m", "mypy"],
+], ids=["ruff", "mypy"])
+def test_linters_pass(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        env = f"FOREWARN_{name.upper()}"
+        assert env in readme, f"{env} is not documented in README.md"
+        assert str(field.default) in readme or name == "db", f"default of {env} missing from README.md"
+
+
+def test_readme_commands_are_real() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pip install -e '.[dev]'" in readme and "forewarn demo" in readme and "python -m pytest" in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python -m pip install -q -e '.[dev]'" in ci and "\npython -m pytest\n" in ci
