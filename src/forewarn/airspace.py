@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.geo import geodesy
 from forewarn.geo.index import Box4D, VolumeIndex
 from forewarn.geo.volume import Volume4D
 from forewarn.model import ZERO_MINIMA, Agreement, Operation, SeparationMinima
@@ -40,6 +39,7 @@ class AgreementBook:
                 current = largest.get(party, ZERO_MINIMA)
                 largest[party] = current.merged(agreement.largest_minima())
         self._largest = largest
+        self._minima_cache: dict[tuple[str, str, str, str], tuple[SeparationMinima, Agreement] | None] = {}
 
     def __iter__(self) -> Iterator[Agreement]:
         return iter(sorted(self._agreements.values(), key=lambda a: a.id))
@@ -56,6 +56,15 @@ class AgreementBook:
         return {p for ag in self._agreements.values() if party in ag.parties for p in ag.parties} - {party}
 
     def minima(self, a: str, b: str, class_a: str, class_b: str) -> tuple[SeparationMinima, Agreement] | None:
+        """Cached :meth:`compute_minima`."""
+        key = (a, b, class_a, class_b)
+        if key not in self._minima_cache:
+            self._minima_cache[key] = self.compute_minima(a, b, class_a, class_b)
+        return self._minima_cache[key]
+
+    def compute_minima(
+        self, a: str, b: str, class_a: str, class_b: str
+    ) -> tuple[SeparationMinima, Agreement] | None:
         """Strictest minima of all agreements binding ``a`` and ``b`` for these classes, and the deciding
         agreement, whose priority rule applies: the one demanding the most separation (horizontal, then
         vertical, then time), ties to the lowest id. ``None`` when no agreement binds them."""
@@ -73,20 +82,6 @@ class AgreementBook:
     def largest_for(self, party: str) -> SeparationMinima:
         """The largest minima any agreement of ``party`` can require (for index prefilters)."""
         return self._largest.get(party, ZERO_MINIMA)
-
-
-class BufferCache:
-    """Geodesic buffers of footprints, computed once per (key, distance in metres)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[object, float], BaseGeometry] = {}
-
-    def get(self, key: object, shape: BaseGeometry, distance_m: float) -> BaseGeometry:
-        hit = self._cache.get((key, distance_m))
-        if hit is None:
-            hit = geodesy.geodesic_buffer(shape, distance_m)
-            self._cache[(key, distance_m)] = hit
-        return hit
 
 
 PREFILTER_PAD_DEG = 1e-3

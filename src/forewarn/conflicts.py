@@ -21,7 +21,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.airspace import PREFILTER_PAD_DEG, AgreementBook, Airspace, BufferCache, volume_box
+from forewarn.airspace import PREFILTER_PAD_DEG, AgreementBook, Airspace, volume_box
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
 from forewarn.model import Agreement, Operation, PriorityRule, SeparationMinima
@@ -172,18 +172,16 @@ def detect(
     largest = book.largest_for(operation.party_id)
     if not book.bound_parties(operation.party_id):
         return []
-    buffers = BufferCache()
     found: list[Conflict] = []
     for i, a in enumerate(operation.volumes):
         shape_a = a.shape
-        wide = buffers.get(i, shape_a, largest.horizontal_m)
+        wide = a.buffered(largest.horizontal_m)
         box = volume_box(wide, a, largest.vertical_m, largest.time_s, PREFILTER_PAD_DEG)
         for key in sorted(airspace.index.query(box)):
             if key[0] == operation.id:
                 continue
             theirs, b, shape_b = airspace.volume(key)
-            found.extend(_test_pair(operation, i, a, shape_a, buffers, theirs, key[1], b, shape_b, book, now,
-                                    measure))
+            found.extend(_test_pair(operation, i, a, shape_a, theirs, key[1], b, shape_b, book, now, measure))
     return found
 
 
@@ -191,19 +189,18 @@ def detect_brute_force(
     operation: Operation, others: Iterable[Operation], book: AgreementBook, now: datetime | None = None
 ) -> list[Conflict]:
     """The same answer as :func:`detect`, by testing every volume of every other operation."""
-    buffers = BufferCache()
     found: list[Conflict] = []
     others = sorted((o for o in others if o.id != operation.id), key=lambda o: o.id)
     for i, a in enumerate(operation.volumes):
         shape_a = a.shape
         for theirs in others:
             for j, b in enumerate(theirs.volumes):
-                found.extend(_test_pair(operation, i, a, shape_a, buffers, theirs, j, b, b.shape, book, now, True))
+                found.extend(_test_pair(operation, i, a, shape_a, theirs, j, b, b.shape, book, now, True))
     return found
 
 
 def _test_pair(
-    mine: Operation, i: int, a: Volume4D, shape_a: BaseGeometry, buffers: BufferCache,
+    mine: Operation, i: int, a: Volume4D, shape_a: BaseGeometry,
     theirs: Operation, j: int, b: Volume4D, shape_b: BaseGeometry, book: AgreementBook,
     now: datetime | None, measure: bool,
 ) -> list[Conflict]:
@@ -213,7 +210,7 @@ def _test_pair(
     if bound is None:
         return []
     minima, agreement = bound
-    buffered = buffers.get(i, shape_a, minima.horizontal_m)
+    buffered = a.buffered(minima.horizontal_m)
     if not volumes_conflict(a, shape_a, buffered, b, shape_b, minima):
         return []
     if not measure:

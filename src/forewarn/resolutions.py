@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.airspace import PREFILTER_PAD_DEG, Airspace, BufferCache, volume_box
+from forewarn.airspace import PREFILTER_PAD_DEG, Airspace, volume_box
 from forewarn.conflicts import detect, volumes_conflict
 from forewarn.model import FIXED_IN_PLACE_CLASSES, Operation
 
@@ -78,10 +78,9 @@ def _neighbours(op: Operation, airspace: Airspace, widen_s: float, widen_m: floa
     """(my volume, their operation, their volume) of every stored volume that could matter after a change."""
     book = airspace.book
     largest = book.largest_for(op.party_id)
-    buffers = BufferCache()
     out: list[tuple[int, str, int]] = []
     for i, a in enumerate(op.volumes):
-        wide = buffers.get(i, a.shape, largest.horizontal_m)
+        wide = a.buffered(largest.horizontal_m)
         box = volume_box(wide, a, largest.vertical_m + widen_m, largest.time_s + widen_s, PREFILTER_PAD_DEG)
         for key in airspace.index.query(box):
             theirs = airspace.operations[key[0]]
@@ -96,7 +95,6 @@ def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds:
     step = bounds.time_step_s
     later: set[float] = set()
     earlier: set[float] = set()
-    buffers = BufferCache()
     for i, oid, j in _neighbours(op, airspace, bounds.max_time_shift_s, 0.0):
         theirs, b, shape_b = airspace.volume((oid, j))
         a = op.volumes[i]
@@ -106,7 +104,7 @@ def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds:
         minima = bound[0]
         # only neighbours that conflict in space and altitude produce breakpoints
         timeless = minima.model_copy(update={"time_s": 1e12})
-        if not volumes_conflict(a, a.shape, buffers.get(i, a.shape, minima.horizontal_m), b, shape_b, timeless):
+        if not volumes_conflict(a, a.shape, a.buffered(minima.horizontal_m), b, shape_b, timeless):
             continue
         later.add(math.ceil((b.end_s + minima.time_s - a.start_s) / step) * step)
         earlier.add(math.floor((b.start_s - minima.time_s - a.end_s) / step) * step)
@@ -139,7 +137,6 @@ def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: R
     step = bounds.altitude_step_m
     up: set[float] = set()
     down: set[float] = set()
-    buffers = BufferCache()
     span = bounds.ceiling_m - bounds.floor_m
     for i, oid, j in _neighbours(op, airspace, 0.0, span):
         theirs, b, shape_b = airspace.volume((oid, j))
@@ -149,7 +146,7 @@ def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: R
             continue
         minima = bound[0]
         flat = minima.model_copy(update={"vertical_m": 1e9})
-        if not volumes_conflict(a, a.shape, buffers.get(i, a.shape, minima.horizontal_m), b, shape_b, flat):
+        if not volumes_conflict(a, a.shape, a.buffered(minima.horizontal_m), b, shape_b, flat):
             continue
         up.add(math.ceil((b.upper_m + minima.vertical_m - a.lower_m) / step) * step)
         down.add(math.floor((b.lower_m - minima.vertical_m - a.upper_m) / step) * step)

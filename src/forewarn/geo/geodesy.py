@@ -11,6 +11,7 @@ of the radius for radii over 10 km).
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 from typing import Any
@@ -44,13 +45,20 @@ class GeometryError(ValueError):
     """A footprint that cannot be represented: crosses the antimeridian, reaches a pole, degenerate."""
 
 
-def arc_vertex_count(radius_m: float) -> int:
-    """Number of vertices for a circle of ``radius_m`` so the chord sag stays within tolerance."""
-    tolerance = max(CHORD_TOLERANCE_M, radius_m * 1e-3)
+def arc_vertex_count(radius_m: float, lat: float = 0.0) -> int:
+    """Number of vertices for a circle of ``radius_m`` at latitude ``lat`` so the chord sag stays within tolerance.
+
+    Edges are straight in lon/lat, which bows them towards the equator by about L^2 tan(lat) / 8R compared with
+    a great circle; the count grows with the latitude to keep the total sag within the tolerance.
+    """
+    reach_lat = min(abs(lat) + radius_m / 111_000.0, 85.0)
+    bow = 1.0 + radius_m * math.tan(math.radians(reach_lat)) / 6_371_000.0
+    tolerance = max(CHORD_TOLERANCE_M, radius_m * 1e-3) / bow
     if radius_m <= tolerance:
         return 16
-    half_angle = math.acos(1.0 - tolerance / radius_m)
-    return int(min(720, max(16, math.ceil(math.pi / half_angle))))
+    # 0.8: margin for edges being straight in lon/lat rather than on the ellipsoid
+    half_angle = math.acos(1.0 - 0.8 * tolerance / radius_m)
+    return int(min(1440, max(16, math.ceil(math.pi / half_angle))))
 
 
 def geodesic_circle_ring(lon: float, lat: float, radius_m: float, n: int | None = None) -> FloatArray:
@@ -58,7 +66,7 @@ def geodesic_circle_ring(lon: float, lat: float, radius_m: float, n: int | None 
 
     Vertices run counter-clockwise (azimuth decreasing from north through west).
     """
-    count = n if n is not None else arc_vertex_count(radius_m)
+    count = n if n is not None else arc_vertex_count(radius_m, lat)
     azimuths = np.linspace(360.0, 0.0, count, endpoint=False)
     lons, lats, _ = GEOD.fwd(
         np.full(count, lon), np.full(count, lat), azimuths, np.full(count, float(radius_m))
@@ -91,10 +99,10 @@ def geodesic_circle(lon: float, lat: float, radius_m: float, polar_limit_deg: fl
     """A circle of geodesic radius ``radius_m`` around (lon, lat) as a lon/lat polygon."""
     if radius_m <= 0 or not math.isfinite(radius_m):
         raise GeometryError(f"circle radius must be a positive number of metres, got {radius_m!r}")
-    ring = geodesic_circle_ring(lon, lat, radius_m)
-    check_representable(ring, "circle", polar_limit_deg)
     if _contains_pole(lat, radius_m):
         raise GeometryError("circle contains a pole; polar footprints are not supported")
+    ring = geodesic_circle_ring(lon, lat, radius_m)
+    check_representable(ring, "circle", polar_limit_deg)
     return shapely.Polygon(ring)
 
 
@@ -104,23 +112,26 @@ def _contains_pole(lat: float, radius_m: float) -> bool:
     return bool(dist <= radius_m)
 
 
-def _segment_samples(lon1: float, lat1: float, lon2: float, lat2: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Points along the geodesic from 1 to 2 (both ends included) and the forward azimuth at each."""
-    az12, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
+def _segment_samples(
+    lon1: float, lat1: float, lon2: float, lat2: float, straight_in_lonlat: bool = False
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Points from 1 to 2 (both ends included), along the geodesic or, with ``straight_in_lonlat``, along the
+    straight lon/lat line (a polygon edge), with the forward azimuth of the line at each point."""
+    _, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
     steps = max(1, math.ceil(length / CORRIDOR_SAMPLE_SPACING_M))
-    if steps == 1:
-        lons = np.array([lon1, lon2])
-        lats = np.array([lat1, lat2])
+    if straight_in_lonlat:
+        f = np.linspace(0.0, 1.0, steps + 1)
+        lons, lats = lon1 + f * (lon2 - lon1), lat1 + f * (lat2 - lat1)
+    elif steps == 1:
+        lons, lats = np.array([lon1, lon2]), np.array([lat1, lat2])
     else:
-        inter = GEOD.inv_intermediate(lon1, lat1, lon2, lat2, npts=steps - 1, return_back_azimuth=False)
-        lons = np.concatenate([[lon1], np.asarray(inter.lons), [lon2]])
-        lats = np.concatenate([[lat1], np.asarray(inter.lats), [lat2]])
-    # forward azimuth at each sample: towards the next sample, and for the last one from the previous.
-    az, _, _ = GEOD.inv(lons[:-1], lats[:-1], lons[1:], lats[1:])
-    az = np.append(np.asarray(az, dtype=float), GEOD.inv(lons[-1], lats[-1], lons[-2], lats[-2])[1])
-    if length == 0:
-        az = np.full(len(lons), az12)
-    return lons, lats, az
+        mid = np.asarray(GEOD.npts(lon1, lat1, lon2, lat2, steps - 1), dtype=float)
+        lons = np.concatenate([[lon1], mid[:, 0], [lon2]])
+        lats = np.concatenate([[lat1], mid[:, 1], [lat2]])
+    # forward azimuth at each sample towards the next one; at the last sample, the arrival azimuth
+    az_next, az_back, _ = GEOD.inv(lons[:-1], lats[:-1], lons[1:], lats[1:])
+    arrival = (float(np.asarray(az_back)[-1]) + 180.0) % 360.0
+    return lons, lats, np.append(np.asarray(az_next, dtype=float), arrival)
 
 
 def geodesic_corridor(
@@ -128,12 +139,24 @@ def geodesic_corridor(
 ) -> BaseGeometry:
     """All points within ``half_width_m`` (geodesic) of the polyline ``path``, as a lon/lat polygon.
 
-    Built from a ribbon along each geodesic segment (samples offset at +/-90 degrees of the local
-    azimuth by exactly ``half_width_m``) and a geodesic circle at every vertex (round joins and caps).
+    Corridors reaching less than ``LOCAL_PROJECTION_REACH_M`` from their centre are buffered in a local
+    azimuthal-equidistant projection (error under 1 m); longer ones are built from geodesic ribbons.
     """
     pts = np.asarray(path, dtype=float)
     if half_width_m <= 0 or not math.isfinite(half_width_m):
         raise GeometryError(f"corridor half-width must be a positive number of metres, got {half_width_m!r}")
+    local = local_buffer(pts, half_width_m, as_line=True)
+    if local is not None:
+        check_representable(np.asarray(shapely.get_coordinates(local)), "corridor", polar_limit_deg)
+        return local
+    return _ribbon_corridor(pts, half_width_m, polar_limit_deg)
+
+
+def _ribbon_corridor(
+    pts: FloatArray, half_width_m: float, polar_limit_deg: float, straight_in_lonlat: bool = False
+) -> BaseGeometry:
+    """The corridor as a union of geodesic ribbons along each segment (samples offset at +/-90 degrees of the
+    local azimuth by exactly ``half_width_m``) and a geodesic circle at every vertex (round joins and caps)."""
     parts: list[BaseGeometry] = []
     for (lon, lat) in pts:
         parts.append(shapely.Polygon(geodesic_circle_ring(float(lon), float(lat), half_width_m)))
@@ -141,7 +164,7 @@ def geodesic_corridor(
         (lon1, lat1), (lon2, lat2) = pts[i], pts[i + 1]
         if lon1 == lon2 and lat1 == lat2:
             continue
-        lons, lats, az = _segment_samples(float(lon1), float(lat1), float(lon2), float(lat2))
+        lons, lats, az = _segment_samples(float(lon1), float(lat1), float(lon2), float(lat2), straight_in_lonlat)
         dist = np.full(len(lons), float(half_width_m))
         llon, llat, _ = GEOD.fwd(lons, lats, az - 90.0, dist)
         rlon, rlat, _ = GEOD.fwd(lons, lats, az + 90.0, dist)
@@ -154,57 +177,115 @@ def geodesic_corridor(
     return merged
 
 
-@lru_cache(maxsize=2048)
-def _aeqd(lon0: float, lat0: float) -> tuple[pyproj.Transformer, pyproj.Transformer]:
-    crs = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +ellps=WGS84 +units=m +no_defs")
-    fwd = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    inv = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return fwd, inv
+@lru_cache(maxsize=4096)
+def _aeqd(lon0: float, lat0: float) -> pyproj.Transformer:
+    # a PROJ pipeline is ~50x cheaper to create than a CRS-to-CRS transformer
+    return pyproj.Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        f"+step +proj=aeqd +lat_0={lat0} +lon_0={lon0} +ellps=WGS84"
+    )
 
 
-def local_projection(lon: float, lat: float) -> tuple[pyproj.Transformer, pyproj.Transformer]:
-    """Forward and inverse transformers of a WGS84 azimuthal-equidistant projection near (lon, lat).
-
-    The centre is snapped to a 0.5-degree grid so transformers can be cached and reused.
-    """
-    return _aeqd(round(lon * 2) / 2, round(lat * 2) / 2)
+def _snap(value: float) -> float:
+    return round(value * 2) / 2
 
 
-def _transform(geom: BaseGeometry, transformer: pyproj.Transformer) -> BaseGeometry:
+def local_projection(lon: float, lat: float) -> pyproj.Transformer:
+    """A WGS84 azimuthal-equidistant projection (metres) near (lon, lat): ``transform`` goes lon/lat -> x/y,
+    ``transform(..., direction="INVERSE")`` back. The centre is snapped to a 0.5-degree grid (cached)."""
+    return _aeqd(_snap(lon), _snap(lat))
+
+
+def _transform(geom: BaseGeometry, transformer: pyproj.Transformer, inverse: bool = False) -> BaseGeometry:
+    direction = "INVERSE" if inverse else "FORWARD"
+
     def fn(coords: Any) -> Any:
-        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        x, y = transformer.transform(coords[:, 0], coords[:, 1], direction=direction)
         return np.column_stack([x, y])
 
     return shapely.transform(geom, fn)
 
 
-def _reach_m(geom: BaseGeometry, lon0: float, lat0: float, extra_m: float) -> float:
-    coords = np.asarray(shapely.get_coordinates(geom))
-    _, _, dist = GEOD.inv(np.full(len(coords), lon0), np.full(len(coords), lat0), coords[:, 0], coords[:, 1])
-    return float(np.max(dist)) + extra_m
+def _reach_m(coords: FloatArray, lon0: float, lat0: float) -> float:
+    """Geodesic distance (m) from (lon0, lat0) to the farthest corner of the bounding box of ``coords``."""
+    lons = np.array([coords[:, 0].min(), coords[:, 0].max()] * 2)
+    lats = np.repeat([coords[:, 1].min(), coords[:, 1].max()], 2)
+    _, _, dist = GEOD.inv(np.full(4, lon0), np.full(4, lat0), lons, lats)
+    return float(np.max(dist))
+
+
+DENSIFY_SPACING_M = 5_000.0
+"""Corridor paths are densified along their geodesics to this spacing (m) before projection."""
+
+DENSIFY_SPACING_DEG = 0.05
+"""Polygon edges (straight in lon/lat) are densified to this spacing (degrees) before projection."""
+
+
+def _densify_lonlat(ring: FloatArray, spacing_deg: float) -> FloatArray:
+    closed = np.vstack([ring, ring[:1]])
+    dense = np.asarray(shapely.get_coordinates(shapely.segmentize(shapely.LineString(closed), spacing_deg)))
+    return dense[:-1]
+
+
+def _densify_geodesic(path: FloatArray, spacing_m: float) -> FloatArray:
+    out = [path[:1]]
+    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(path):
+        _, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
+        extra = math.ceil(length / spacing_m) - 1
+        if extra > 0:
+            mid = GEOD.npts(lon1, lat1, lon2, lat2, extra)
+            out.append(np.asarray(mid, dtype=float))
+        out.append(np.array([[lon2, lat2]]))
+    return np.vstack(out)
+
+
+def local_buffer(coords: FloatArray | list[tuple[float, float]], distance_m: float, as_line: bool = False,
+                 ) -> BaseGeometry | None:
+    """Points within ``distance_m`` of a lon/lat polygon ring (or polyline, ``as_line``, or single point),
+    buffered in a local WGS84 azimuthal-equidistant projection.
+
+    Returns ``None`` when the shape plus the distance reaches farther than ``LOCAL_PROJECTION_REACH_M`` from
+    the projection centre, where the projection's scale error could exceed 1 m: use a geodesic ribbon then.
+    """
+    pts = np.asarray(coords, dtype=float)
+    if len(pts) > 1:
+        pts = _densify_geodesic(pts, DENSIFY_SPACING_M) if as_line else _densify_lonlat(pts, DENSIFY_SPACING_DEG)
+    centre_lon = (pts[:, 0].min() + pts[:, 0].max()) / 2
+    centre_lat = (pts[:, 1].min() + pts[:, 1].max()) / 2
+    if _reach_m(pts, _snap(centre_lon), _snap(centre_lat)) + distance_m > LOCAL_PROJECTION_REACH_M:
+        return None
+    proj = local_projection(centre_lon, centre_lat)
+    x, y = proj.transform(pts[:, 0], pts[:, 1])
+    local_pts = np.column_stack([x, y])
+    if len(local_pts) == 1:
+        local: BaseGeometry = shapely.Point(local_pts[0])
+    elif as_line:
+        local = shapely.LineString(local_pts)
+    else:
+        local = shapely.Polygon(local_pts)
+    quad_segs = max(4, arc_vertex_count(distance_m) // 4)
+    return _transform(local.buffer(distance_m, quad_segs=quad_segs), proj, inverse=True)
 
 
 def geodesic_buffer(geom: BaseGeometry, distance_m: float, polar_limit_deg: float = 85.0) -> BaseGeometry:
     """All points within ``distance_m`` (geodesic, metres) of a lon/lat polygon or point.
 
-    Shapes reaching less than ``LOCAL_PROJECTION_REACH_M`` from their centre are buffered in a local
-    WGS84 azimuthal-equidistant projection (error under 1 m, see that constant); larger ones get a
-    geodesic ribbon along their boundary.
+    A point gets an exact geodesic circle. Shapes reaching less than ``LOCAL_PROJECTION_REACH_M`` from their
+    centre are buffered in a local WGS84 azimuthal-equidistant projection (error under 1 m, see that constant);
+    larger ones get a geodesic ribbon along their boundary.
     """
     if distance_m <= 0:
         return geom
-    centre = geom.centroid
-    fwd, inv = local_projection(centre.x, centre.y)
-    snapped_lon, snapped_lat = round(centre.x * 2) / 2, round(centre.y * 2) / 2
-    if _reach_m(geom, snapped_lon, snapped_lat, distance_m) <= LOCAL_PROJECTION_REACH_M:
-        local = _transform(shapely.segmentize(geom, 0.02), fwd)
-        quad_segs = max(4, arc_vertex_count(distance_m) // 4)
-        out = _transform(local.buffer(distance_m, quad_segs=quad_segs), inv)
-    else:
+    if isinstance(geom, shapely.Point):
+        return geodesic_circle(geom.x, geom.y, distance_m, polar_limit_deg)
+    out = None
+    if isinstance(geom, shapely.Polygon) and not geom.interiors:
+        out = local_buffer(np.asarray(geom.exterior.coords)[:-1], distance_m)
+    if out is None:
         rings = [np.asarray(r.coords) for r in _rings(geom)]
         parts: list[BaseGeometry] = [geom]
         for ring in rings:
-            parts.append(geodesic_corridor(ring, distance_m, polar_limit_deg))
+            parts.append(_ribbon_corridor(ring, distance_m, polar_limit_deg, straight_in_lonlat=True))
         out = shapely.union_all(parts)
     check_representable(np.asarray(shapely.get_coordinates(out)), "buffered footprint", polar_limit_deg)
     return out
@@ -215,8 +296,6 @@ def _rings(geom: BaseGeometry) -> list[Any]:
         return [geom.exterior, *geom.interiors]
     if isinstance(geom, shapely.MultiPolygon):
         return [r for p in geom.geoms for r in _rings(p)]
-    if isinstance(geom, shapely.Point):
-        return [shapely.LineString([geom, geom])]
     return [geom]
 
 
@@ -237,10 +316,9 @@ def geodesic_distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
     if a.intersects(b):
         return 0.0
     pa, pb = _nearest(a, b)
-    fwd, inv = local_projection((pa.x + pb.x) / 2, (pa.y + pb.y) / 2)
-    qa, qb = _nearest(_transform(a, fwd), _transform(b, fwd))
-    (ax,), (ay,) = inv.transform([qa.x], [qa.y])
-    (bx,), (by,) = inv.transform([qb.x], [qb.y])
+    proj = local_projection((pa.x + pb.x) / 2, (pa.y + pb.y) / 2)
+    qa, qb = _nearest(_transform(a, proj), _transform(b, proj))
+    (ax, bx), (ay, by) = proj.transform([qa.x, qb.x], [qa.y, qb.y], direction="INVERSE")
     _, _, dist = GEOD.inv(ax, ay, bx, by)
     return float(dist)
 

@@ -63,11 +63,11 @@ class PolygonFootprint(_Frozen):
         if len(set(coords)) < 3:
             raise ValueError("a polygon needs at least 3 distinct vertices")
         ring = shapely.Polygon(coords)
+        if ring.convex_hull.area == 0:
+            raise ValueError("polygon has zero area (its vertices are collinear)")
         if not ring.is_valid:
             reason = shapely.is_valid_reason(ring)
             raise ValueError(f"polygon is not simple ({reason})")
-        if ring.area == 0:
-            raise ValueError("polygon has zero area (its vertices are collinear)")
         return coords
 
     def shape(self, polar_limit_deg: float = 85.0) -> BaseGeometry:
@@ -75,6 +75,10 @@ class PolygonFootprint(_Frozen):
         ring = np.asarray([*self.coordinates, self.coordinates[0]], dtype=float)
         geodesy.check_representable(ring, "polygon", polar_limit_deg)
         return shapely.Polygon(ring)
+
+    def buffered(self, distance_m: float) -> BaseGeometry:
+        """All points within ``distance_m`` metres (geodesic) of the polygon."""
+        return geodesy.geodesic_buffer(self.shape(), distance_m)
 
     def vertex_count(self) -> int:
         return len(self.coordinates)
@@ -94,6 +98,10 @@ class CircleFootprint(_Frozen):
 
     def shape(self, polar_limit_deg: float = 85.0) -> BaseGeometry:
         return geodesy.geodesic_circle(self.center[0], self.center[1], self.radius_m, polar_limit_deg)
+
+    def buffered(self, distance_m: float) -> BaseGeometry:
+        """The circle of radius ``radius_m + distance_m`` (exact, geodesic)."""
+        return geodesy.geodesic_circle(self.center[0], self.center[1], self.radius_m + distance_m)
 
     def vertex_count(self) -> int:
         return 1
@@ -116,6 +124,10 @@ class CorridorFootprint(_Frozen):
 
     def shape(self, polar_limit_deg: float = 85.0) -> BaseGeometry:
         return geodesy.geodesic_corridor(self.path, self.half_width_m, polar_limit_deg)
+
+    def buffered(self, distance_m: float) -> BaseGeometry:
+        """The corridor of half-width ``half_width_m + distance_m`` (geodesic)."""
+        return geodesy.geodesic_corridor(self.path, self.half_width_m + distance_m)
 
     def vertex_count(self) -> int:
         return len(self.path)
@@ -173,6 +185,19 @@ class Volume4D(_Frozen):
     def shape(self) -> BaseGeometry:
         """The footprint as a lon/lat shapely polygon (cached)."""
         return self.footprint.shape()
+
+    def buffered(self, distance_m: float) -> BaseGeometry:
+        """The footprint grown by ``distance_m`` metres (geodesic), prepared for repeated predicates; cached per
+        distance. ``distance_m <= 0`` gives the footprint itself."""
+        if distance_m <= 0:
+            return self.shape
+        cache: dict[float, BaseGeometry] = self.__dict__.setdefault("_buffers", {})
+        hit = cache.get(distance_m)
+        if hit is None:
+            hit = self.footprint.buffered(distance_m)
+            shapely.prepare(hit)
+            cache[distance_m] = hit
+        return hit
 
     @property
     def start_s(self) -> float:
