@@ -131,3 +131,27 @@ def test_same_party_and_unbound_parties_never_conflict() -> None:
     air.put(operation("own", "x", [vol], notified_at=T0))
     air.put(operation("stranger", "z", [vol], notified_at=T0))
     assert detect(operation("mine", "x", [vol]), air, T0) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(-170, 170), st.floats(-74, 74), st.floats(100, 40_000), st.floats(0, 100_000),
+       st.sampled_from(["circle", "polygon", "corridor"]))
+def test_expanded_bounds_contain_the_real_buffer(lon: float, lat: float, size: float, distance: float,
+                                                 kind: str) -> None:
+    from forewarn.geo import geodesy
+
+    if kind == "circle":
+        footprint: dict[str, object] = {"kind": "circle", "center": [lon, lat], "radius_m": size}
+    elif kind == "polygon":
+        d = size / 111_000
+        footprint = {"kind": "polygon", "coordinates": [[lon, lat], [lon + d, lat + d / 3], [lon, lat + d]]}
+    else:
+        footprint = {"kind": "corridor", "path": [[lon, lat], [lon + size / 80_000, lat - size / 150_000]],
+                     "half_width_m": 500}
+    vol = Volume4D.model_validate({"footprint": footprint, "lower_m": 0, "upper_m": 1,
+                                   "start": T0, "end": T0 + timedelta(hours=1)})
+    box = geodesy.expanded_bounds(vol.shape.bounds, distance)
+    if box is None:
+        return
+    real = vol.buffered(distance).bounds if distance > 0 else vol.shape.bounds
+    assert box[0] <= real[0] and box[1] <= real[1] and box[2] >= real[2] and box[3] >= real[3]

@@ -7,6 +7,7 @@ boundary (straight lon/lat edges, as the library's shapes are defined).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -56,7 +57,7 @@ def dist_from(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.
 def geodesic_samples(path: list[tuple[float, float]], spacing_m: float) -> np.ndarray:
     """The polyline ``path`` (geodesic segments) sampled every ``spacing_m`` at most, ends included."""
     out: list[tuple[float, float]] = [path[0]]
-    for (lon1, lat1), (lon2, lat2) in zip(path[:-1], path[1:], strict=True):
+    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(path):
         _, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
         n = math.ceil(length / spacing_m) - 1
         if n > 0:
@@ -116,7 +117,7 @@ def perpendicular_offsets(path: list[tuple[float, float]], distance_m: float, ev
     samples = geodesic_samples(path, every_m)
     # local azimuth at each sample, measured towards a point 1 m further along its segment
     out = []
-    for (lon1, lat1), (lon2, lat2) in zip(path[:-1], path[1:], strict=True):
+    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(path):
         _, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
         n = max(1, math.ceil(length / every_m))
         az12, _, _ = GEOD.inv(lon1, lat1, lon2, lat2)
@@ -359,19 +360,20 @@ def test_corridor_is_the_half_width_around_the_path(path: list[tuple[float, floa
 
 def test_long_multi_segment_corridor() -> None:
     path = [(44.65, 43.75), (49.5, 41.0), (46.0, 35.8), (43.0, 35.3), (39.15, 35.95)]
-    total = sum(GEOD.inv(*a, *b)[2] for a, b in zip(path[:-1], path[1:], strict=True))
+    total = sum(GEOD.inv(*a, *b)[2] for a, b in itertools.pairwise(path))
     assert 1_500_000 < total < 1_900_000
     check_corridor(path, 20_000.0, vertex_sample=150)
 
 
+@pytest.mark.parametrize("length_deg", [4.0, 20.0], ids=["short", "long"])
 @pytest.mark.parametrize("lat", [45.0, -60.0, 84.0])
-def test_corridor_sides_respect_chord_tolerance_at_any_latitude(lat: float) -> None:
+def test_corridor_sides_respect_chord_tolerance_at_any_latitude(lat: float, length_deg: float) -> None:
     """An east-west corridor: its lon/lat side edges must not sag more than the documented tolerance.
 
     A straight lon/lat chord of length L departs from the geodesic by about L^2 / (8 R) * tan(lat), so
     the spacing of the side samples has to shrink towards the poles.
     """
-    path = [(10.0, lat), (14.0, lat)]
+    path = [(0.0, lat), (length_deg, lat)]  # 20 degrees: over 200 km even at 84 N (the ribbon code path)
     w = 5_000.0
     shape = geodesic_corridor(path, w)
     inner = w - sag_tolerance(w) - 1.0
@@ -393,7 +395,10 @@ SMALL_POLYGON = shapely.Polygon([(39.0, 35.9), (39.1, 35.92), (39.06, 35.95), (3
 
 
 def check_buffer(
-    poly: shapely.Polygon, d: float, vertex_sample: int | None = None, spacing_deg: float = 0.0002,
+    poly: shapely.Polygon,
+    d: float,
+    vertex_sample: int | None = None,
+    spacing_deg: float = 0.0002,
     probe_sample: int = 400,
 ) -> shapely.geometry.base.BaseGeometry:
     buffered = geodesic_buffer(poly, d)

@@ -5,6 +5,7 @@ Every refusal is checked for its message: a user filing a volume must be told wh
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -215,9 +216,7 @@ def test_feet_and_flight_levels_are_converted_exactly() -> None:
     assert set(v.model_dump()) == {"footprint", "lower_m", "upper_m", "start", "end"}
 
 
-@pytest.mark.parametrize(
-    "extra", [{"lower_ft": 1000.0}, {"lower_fl": 10.0}], ids=["m+ft", "m+fl"]
-)
+@pytest.mark.parametrize("extra", [{"lower_ft": 1000.0}, {"lower_fl": 10.0}], ids=["m+ft", "m+fl"])
 def test_altitude_given_twice_is_rejected(extra: dict[str, float]) -> None:
     rejected(volume_data(**extra), "give the lower altitude once, in one unit", "lower_m")
 
@@ -284,8 +283,9 @@ def test_vertex_cap() -> None:
     assert err.as_dict()["code"] == "invalid_input"
     # configurable
     with pytest.raises(InvalidInput, match="more than the limit of 3"):
-        check_volume(ok.model_copy(update={"footprint": PolygonFootprint(coordinates=SQUARE)}),
-                     VolumeLimits(max_vertices=3), NOW)
+        check_volume(
+            ok.model_copy(update={"footprint": PolygonFootprint(coordinates=SQUARE)}), VolumeLimits(max_vertices=3), NOW
+        )
 
 
 def test_area_cap_is_configurable() -> None:
@@ -376,9 +376,12 @@ def test_unrepresentable_footprints_are_invalid_input(footprint: dict[str, Any],
 def test_polar_limit_is_configurable() -> None:
     v = Volume4D.model_validate(volume_data(polygon([[10.0, 83.0], [12.0, 83.0], [11.0, 86.0]])))
     assert check_volume(v, VolumeLimits(polar_limit_deg=87.0), NOW).is_valid
-    with pytest.raises(InvalidInput, match="polar limit of 84.0"):
-        check_volume(Volume4D.model_validate(volume_data(polygon([[10.0, 83.0], [12.0, 83.0], [11.0, 84.5]]))),
-                     VolumeLimits(polar_limit_deg=84.0), NOW)
+    with pytest.raises(InvalidInput, match=r"polar limit of 84\.0"):
+        check_volume(
+            Volume4D.model_validate(volume_data(polygon([[10.0, 83.0], [12.0, 83.0], [11.0, 84.5]]))),
+            VolumeLimits(polar_limit_deg=84.0),
+            NOW,
+        )
 
 
 # ------------------------------------------------------------------------------ property: valid shapes
@@ -457,7 +460,11 @@ def test_random_corridors_give_valid_shapes(path: list[list[float]], w: float) -
     v = Volume4D.model_validate(volume_data(corridor(path, w)))
     shape = v.shape
     assert_representable(shape)
-    # the path itself is inside its corridor
-    assert shape.buffer(1e-9).covers(shapely.LineString(path))
+    # the path itself (geodesic segments, sampled every 1 km) is inside its corridor
+    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(path):
+        n = int(GEOD.inv(lon1, lat1, lon2, lat2)[2] // 1_000.0)
+        inner = GEOD.npts(lon1, lat1, lon2, lat2, n) if n > 0 else []
+        pts = np.array([(lon1, lat1), *inner, (lon2, lat2)])
+        assert shapely.covers(shape, shapely.points(pts)).all()
     assert isinstance(v.footprint, CorridorFootprint)
     assert check_volume(v, VolumeLimits(), NOW).equals(shape)

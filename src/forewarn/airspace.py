@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from shapely.geometry.base import BaseGeometry
 
+from forewarn.geo import geodesy
 from forewarn.geo.index import Box4D, VolumeIndex
 from forewarn.geo.volume import Volume4D
 from forewarn.model import ZERO_MINIMA, Agreement, Operation, SeparationMinima
@@ -89,11 +90,25 @@ PREFILTER_PAD_DEG = 1e-3
 make the prefilter drop a pair that the exact test, with a smaller buffer, would accept."""
 
 
-def volume_box(
-    shape: BaseGeometry, volume: Volume4D, vertical_m: float = 0.0, time_s: float = 0.0, pad_deg: float = 0.0
+def volume_box(shape: BaseGeometry, volume: Volume4D) -> Box4D:
+    """The 4D box of a stored volume: its footprint's bounds, altitude band and window."""
+    return _box(shape.bounds, volume, 0.0, 0.0, 0.0)
+
+
+def search_box(volume: Volume4D, minima: SeparationMinima, widen_s: float = 0.0, widen_m: float = 0.0) -> Box4D:
+    """The 4D box that contains everything within ``minima`` of ``volume`` (and ``widen_*`` more in time and
+    altitude): the prefilter of detection. The horizontal part is computed from the footprint's bounds when
+    that is provably conservative, else from the real geodesic buffer; padded by ``PREFILTER_PAD_DEG``."""
+    bounds = geodesy.expanded_bounds(volume.shape.bounds, minima.horizontal_m)
+    if bounds is None:
+        bounds = volume.buffered(minima.horizontal_m).bounds
+    return _box(bounds, volume, minima.vertical_m + widen_m, minima.time_s + widen_s, PREFILTER_PAD_DEG)
+
+
+def _box(
+    bounds: tuple[float, float, float, float], volume: Volume4D, vertical_m: float, time_s: float, pad_deg: float
 ) -> Box4D:
-    """The 4D box of a (possibly buffered) shape with the altitude band and window widened by minima."""
-    minx, miny, maxx, maxy = shape.bounds
+    minx, miny, maxx, maxy = bounds
     return Box4D(
         minx - pad_deg, miny - pad_deg, maxx + pad_deg, maxy + pad_deg,
         volume.lower_m - vertical_m, volume.upper_m + vertical_m,

@@ -21,7 +21,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.airspace import PREFILTER_PAD_DEG, AgreementBook, Airspace, volume_box
+from forewarn.airspace import AgreementBook, Airspace, search_box
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
 from forewarn.model import Agreement, Operation, PriorityRule, SeparationMinima
@@ -175,9 +175,7 @@ def detect(
     found: list[Conflict] = []
     for i, a in enumerate(operation.volumes):
         shape_a = a.shape
-        wide = a.buffered(largest.horizontal_m)
-        box = volume_box(wide, a, largest.vertical_m, largest.time_s, PREFILTER_PAD_DEG)
-        for key in sorted(airspace.index.query(box)):
+        for key in sorted(airspace.index.query(search_box(a, largest))):
             if key[0] == operation.id:
                 continue
             theirs, b, shape_b = airspace.volume(key)

@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.airspace import PREFILTER_PAD_DEG, Airspace, volume_box
+from forewarn.airspace import Airspace, search_box
 from forewarn.conflicts import detect, volumes_conflict
 from forewarn.model import FIXED_IN_PLACE_CLASSES, Operation
 
@@ -80,9 +80,7 @@ def _neighbours(op: Operation, airspace: Airspace, widen_s: float, widen_m: floa
     largest = book.largest_for(op.party_id)
     out: list[tuple[int, str, int]] = []
     for i, a in enumerate(op.volumes):
-        wide = a.buffered(largest.horizontal_m)
-        box = volume_box(wide, a, largest.vertical_m + widen_m, largest.time_s + widen_s, PREFILTER_PAD_DEG)
-        for key in airspace.index.query(box):
+        for key in airspace.index.query(search_box(a, largest, widen_s, widen_m)):
             theirs = airspace.operations[key[0]]
             if theirs.id != op.id and theirs.party_id != op.party_id:
                 out.append((i, key[0], key[1]))

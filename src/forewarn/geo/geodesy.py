@@ -11,7 +11,6 @@ of the radius for radii over 10 km).
 
 from __future__ import annotations
 
-import itertools
 import math
 from functools import lru_cache
 from typing import Any
@@ -83,7 +82,8 @@ def check_representable(ring: FloatArray, what: str, polar_limit_deg: float) -> 
     """
     lons = ring[:, 0]
     lats = ring[:, 1]
-    if np.any(np.abs(np.diff(lons)) > 180.0) or float(lons.max() - lons.min()) > 180.0:
+    # a jump of more than 180 degrees between two vertices implies a span of more than 180 degrees
+    if float(lons.max() - lons.min()) > 180.0:
         raise GeometryError(
             f"{what} crosses the antimeridian (longitude +/-180 degrees); "
             "split it into two volumes, one on each side of the line"
@@ -118,7 +118,10 @@ def _segment_samples(
     """Points from 1 to 2 (both ends included), along the geodesic or, with ``straight_in_lonlat``, along the
     straight lon/lat line (a polygon edge), with the forward azimuth of the line at each point."""
     _, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
-    steps = max(1, math.ceil(length / CORRIDOR_SAMPLE_SPACING_M))
+    # side chords are straight in lon/lat and bow by about L^2 tan(lat) / 8R: shorten them towards the poles
+    tan_lat = math.tan(math.radians(min(max(abs(lat1), abs(lat2)) + 1.0, 89.0)))
+    spacing = min(CORRIDOR_SAMPLE_SPACING_M, math.sqrt(8 * 6_371_000.0 * 0.8 * CHORD_TOLERANCE_M / tan_lat))
+    steps = max(1, math.ceil(length / spacing))
     if straight_in_lonlat:
         f = np.linspace(0.0, 1.0, steps + 1)
         lons, lats = lon1 + f * (lon2 - lon1), lat1 + f * (lat2 - lat1)
@@ -207,11 +210,17 @@ def _transform(geom: BaseGeometry, transformer: pyproj.Transformer, inverse: boo
 
 
 def _reach_m(coords: FloatArray, lon0: float, lat0: float) -> float:
-    """Geodesic distance (m) from (lon0, lat0) to the farthest corner of the bounding box of ``coords``."""
-    lons = np.array([coords[:, 0].min(), coords[:, 0].max()] * 2)
-    lats = np.repeat([coords[:, 1].min(), coords[:, 1].max()], 2)
-    _, _, dist = GEOD.inv(np.full(4, lon0), np.full(4, lat0), lons, lats)
-    return float(np.max(dist))
+    """An upper bound (m) of the geodesic distance from (lon0, lat0) to any point of the bounding box of
+    ``coords``: degree differences scaled by the largest metres-per-degree on WGS84 (111,695 m of latitude,
+    111,320 m x cos(lat) of longitude at the lowest latitude of the box), with a 1 % margin."""
+    dlon = max(abs(float(coords[:, 0].min()) - lon0), abs(float(coords[:, 0].max()) - lon0))
+    dlat = max(abs(float(coords[:, 1].min()) - lat0), abs(float(coords[:, 1].max()) - lat0))
+    lowest = min(abs(float(coords[:, 1].min())), abs(float(coords[:, 1].max())), abs(lat0))
+    if coords[:, 1].min() < 0 < coords[:, 1].max():
+        lowest = 0.0
+    x = dlon * 111_320.0 * math.cos(math.radians(lowest))
+    y = dlat * 111_695.0
+    return 1.01 * math.hypot(x, y)
 
 
 DENSIFY_SPACING_M = 5_000.0
@@ -228,14 +237,17 @@ def _densify_lonlat(ring: FloatArray, spacing_deg: float) -> FloatArray:
 
 
 def _densify_geodesic(path: FloatArray, spacing_m: float) -> FloatArray:
+    _, _, lengths = GEOD.inv(path[:-1, 0], path[:-1, 1], path[1:, 0], path[1:, 1])
+    extra = np.ceil(np.asarray(lengths) / spacing_m).astype(int) - 1
+    if not np.any(extra > 0):
+        return path
     out = [path[:1]]
-    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(path):
-        _, _, length = GEOD.inv(lon1, lat1, lon2, lat2)
-        extra = math.ceil(length / spacing_m) - 1
-        if extra > 0:
-            mid = GEOD.npts(lon1, lat1, lon2, lat2, extra)
-            out.append(np.asarray(mid, dtype=float))
-        out.append(np.array([[lon2, lat2]]))
+    for i in range(len(path) - 1):
+        if extra[i] > 0:
+            (lon1, lat1), (lon2, lat2) = path[i], path[i + 1]
+            mid = GEOD.npts(float(lon1), float(lat1), float(lon2), float(lat2), int(extra[i]))
+            out.append(np.asarray(mid, dtype=np.float64))
+        out.append(path[i + 1 : i + 2])
     return np.vstack(out)
 
 
@@ -263,7 +275,7 @@ def local_buffer(coords: FloatArray | list[tuple[float, float]], distance_m: flo
         local = shapely.LineString(local_pts)
     else:
         local = shapely.Polygon(local_pts)
-    quad_segs = max(4, arc_vertex_count(distance_m) // 4)
+    quad_segs = max(4, math.ceil(arc_vertex_count(distance_m) / 4))
     return _transform(local.buffer(distance_m, quad_segs=quad_segs), proj, inverse=True)
 
 
@@ -274,7 +286,7 @@ def geodesic_buffer(geom: BaseGeometry, distance_m: float, polar_limit_deg: floa
     centre are buffered in a local WGS84 azimuthal-equidistant projection (error under 1 m, see that constant);
     larger ones get a geodesic ribbon along their boundary.
     """
-    if distance_m <= 0:
+    if distance_m <= 1e-6:  # a micrometre: nothing a projection round trip can represent
         return geom
     if isinstance(geom, shapely.Point):
         return geodesic_circle(geom.x, geom.y, distance_m, polar_limit_deg)
@@ -297,6 +309,34 @@ def _rings(geom: BaseGeometry) -> list[Any]:
     if isinstance(geom, shapely.MultiPolygon):
         return [r for p in geom.geoms for r in _rings(p)]
     return [geom]
+
+
+METRES_PER_DEGREE_LAT_MIN = 110_574.0
+"""Fewest metres in one degree of latitude on WGS84 (at the equator)."""
+
+EQUATORIAL_RADIUS_M = 6_378_137.0
+
+
+def expanded_bounds(
+    bounds: tuple[float, float, float, float], distance_m: float
+) -> tuple[float, float, float, float] | None:
+    """A lon/lat box containing every point within ``distance_m`` (geodesic) of a shape with these bounds.
+
+    Conservative (1 % margin) for distances up to 100 km and latitudes up to 75 degrees; ``None`` outside that
+    range, where the caller should take the bounds of the real buffer instead.
+    """
+    minx, miny, maxx, maxy = bounds
+    if distance_m <= 0:
+        return bounds
+    # the footprint and its buffer are polygons inscribed in curves: allow their chord sag on both
+    size_m = math.hypot(maxx - minx, maxy - miny) * 111_320.0
+    distance_m += 2 * (CHORD_TOLERANCE_M + 1e-3 * (size_m + distance_m))
+    dlat = 1.01 * distance_m / METRES_PER_DEGREE_LAT_MIN + 1e-9  # 1e-9: round-off of projected buffers
+    far_lat = max(abs(miny - dlat), abs(maxy + dlat))
+    if distance_m > 100_000.0 or far_lat > 75.0:
+        return None
+    dlon = 1.01 * math.degrees(distance_m / (EQUATORIAL_RADIUS_M * math.cos(math.radians(far_lat)))) + 1e-9
+    return (minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
 
 
 def geodesic_area_m2(geom: BaseGeometry) -> float:

@@ -189,7 +189,7 @@ class Volume4D(_Frozen):
     def buffered(self, distance_m: float) -> BaseGeometry:
         """The footprint grown by ``distance_m`` metres (geodesic), prepared for repeated predicates; cached per
         distance. ``distance_m <= 0`` gives the footprint itself."""
-        if distance_m <= 0:
+        if distance_m <= 1e-6:
             return self.shape
         cache: dict[float, BaseGeometry] = self.__dict__.setdefault("_buffers", {})
         hit = cache.get(distance_m)
