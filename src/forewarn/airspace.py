@@ -5,6 +5,7 @@ No I/O: the service fills it from the store at start and keeps it in step with e
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -145,6 +146,10 @@ class Airspace:
                 self.shapes[(operation.id, i)] = shape
                 items.append(((operation.id, i), volume_box(shape, volume)))
         self.index.insert_many(items)
+        # the live picture is long-lived: keep its (many) objects out of the cyclic collector's full scans,
+        # which otherwise stall queries for ~100 ms at a million volumes
+        gc.collect()
+        gc.freeze()
 
     def remove(self, operation_id: str) -> None:
         """Forget an operation (cancelled, completed or replaced)."""

@@ -83,19 +83,29 @@ class Conflict(BaseModel):
         return (self.a.operation_id, self.a.volume_index, self.b.operation_id, self.b.volume_index)
 
 
-def volumes_conflict(
-    a: Volume4D, shape_a: BaseGeometry, buffered_a: BaseGeometry, b: Volume4D, shape_b: BaseGeometry,
-    minima: SeparationMinima,
-) -> bool:
-    """The exact 4D test (see module docstring); ``buffered_a`` is A buffered by ``minima.horizontal_m``."""
+def volumes_conflict(a: Volume4D, b: Volume4D, shape_b: BaseGeometry, minima: SeparationMinima) -> bool:
+    """The exact 4D test of B against A under ``minima`` (see the module docstring)."""
     t, v = minima.time_s, minima.vertical_m
     if not (b.start_s < a.end_s + t and b.end_s > a.start_s - t):
         return False
     if not (b.lower_m < a.upper_m + v and b.upper_m > a.lower_m - v):
         return False
-    if minima.horizontal_m > 0:
-        return bool(buffered_a.intersects(shape_b))
-    return bool(shape_a.intersects(shape_b) and not shape_a.touches(shape_b))
+    return horizontally_within(a, shape_b, minima.horizontal_m)
+
+
+def horizontally_within(a: Volume4D, shape_b: BaseGeometry, h: float) -> bool:
+    """Whether footprint B meets A's footprint buffered geodesically by ``h`` metres (h > 0), or overlaps A's
+    interior (h = 0). Overlapping footprints and pairs clearly nearer or farther than ``h`` are decided without
+    building the buffer (:func:`~forewarn.geo.geodesy.quick_within`); the answer is the same either way."""
+    shape_a = a.shape
+    if h <= 0:
+        return bool(shape_a.intersects(shape_b) and not shape_a.touches(shape_b))
+    if shape_a.intersects(shape_b):
+        return True
+    quick = geodesy.quick_within(shape_a, shape_b, h)
+    if quick is not None:
+        return quick
+    return bool(a.buffered(h).intersects(shape_b))
 
 
 def decide_priority(
@@ -208,8 +218,7 @@ def _test_pair(
     if bound is None:
         return []
     minima, agreement = bound
-    buffered = a.buffered(minima.horizontal_m)
-    if not volumes_conflict(a, shape_a, buffered, b, shape_b, minima):
+    if not volumes_conflict(a, b, shape_b, minima):
         return []
     if not measure:
         return [_unmeasured(mine, i, theirs, j, minima, agreement, now)]

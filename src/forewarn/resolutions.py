@@ -102,7 +102,7 @@ def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds:
         minima = bound[0]
         # only neighbours that conflict in space and altitude produce breakpoints
         timeless = minima.model_copy(update={"time_s": 1e12})
-        if not volumes_conflict(a, a.shape, a.buffered(minima.horizontal_m), b, shape_b, timeless):
+        if not volumes_conflict(a, b, shape_b, timeless):
             continue
         later.add(math.ceil((b.end_s + minima.time_s - a.start_s) / step) * step)
         earlier.add(math.floor((b.start_s - minima.time_s - a.end_s) / step) * step)
@@ -144,7 +144,7 @@ def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: R
             continue
         minima = bound[0]
         flat = minima.model_copy(update={"vertical_m": 1e9})
-        if not volumes_conflict(a, a.shape, a.buffered(minima.horizontal_m), b, shape_b, flat):
+        if not volumes_conflict(a, b, shape_b, flat):
             continue
         up.add(math.ceil((b.upper_m + minima.vertical_m - a.lower_m) / step) * step)
         down.add(math.floor((b.lower_m - minima.vertical_m - a.upper_m) / step) * step)

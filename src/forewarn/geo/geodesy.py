@@ -226,6 +226,9 @@ def _reach_m(coords: FloatArray, lon0: float, lat0: float) -> float:
 DENSIFY_SPACING_M = 5_000.0
 """Corridor paths are densified along their geodesics to this spacing (m) before projection."""
 
+SHORT_SEGMENT_M = 40_000.0
+"""Corridor segments up to this length (m) are used as they are in the local projection."""
+
 DENSIFY_SPACING_DEG = 0.05
 """Polygon edges (straight in lon/lat) are densified to this spacing (degrees) before projection."""
 
@@ -237,6 +240,12 @@ def _densify_lonlat(ring: FloatArray, spacing_deg: float) -> FloatArray:
 
 
 def _densify_geodesic(path: FloatArray, spacing_m: float) -> FloatArray:
+    # a straight segment in the local azimuthal projection departs from the geodesic by about L^2 rho / 8R^2:
+    # under 0.5 m for segments up to 40 km, so only longer segments (roughly measured) are densified
+    kx, _ = _metres_per_degree(float(np.abs(path[:, 1]).min()))
+    rough = np.hypot(np.diff(path[:, 0]) * kx, np.diff(path[:, 1]) * 111_695.0)
+    if float(rough.max()) <= SHORT_SEGMENT_M:
+        return path
     _, _, lengths = GEOD.inv(path[:-1, 0], path[:-1, 1], path[1:, 0], path[1:, 1])
     extra = np.ceil(np.asarray(lengths) / spacing_m).astype(int) - 1
     if not np.any(extra > 0):
@@ -276,7 +285,9 @@ def local_buffer(coords: FloatArray | list[tuple[float, float]], distance_m: flo
     else:
         local = shapely.Polygon(local_pts)
     quad_segs = max(4, math.ceil(arc_vertex_count(distance_m) / 4))
-    return _transform(local.buffer(distance_m, quad_segs=quad_segs), proj, inverse=True)
+    # edges come back straight in lon/lat, bowing by about L^2 tan(lat) / 8R: keep them under 5 km (< 0.5 m)
+    grown = shapely.segmentize(local.buffer(distance_m, quad_segs=quad_segs), 5_000.0)
+    return _transform(grown, proj, inverse=True)
 
 
 def geodesic_buffer(geom: BaseGeometry, distance_m: float, polar_limit_deg: float = 85.0) -> BaseGeometry:
@@ -337,6 +348,47 @@ def expanded_bounds(
         return None
     dlon = 1.01 * math.degrees(distance_m / (EQUATORIAL_RADIUS_M * math.cos(math.radians(far_lat)))) + 1e-9
     return (minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
+
+
+def _metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude on WGS84 at latitude ``lat``."""
+    e2 = 6.69437999014e-3
+    phi = math.radians(lat)
+    w = math.sqrt(1.0 - e2 * math.sin(phi) ** 2)
+    n = EQUATORIAL_RADIUS_M / w
+    m = EQUATORIAL_RADIUS_M * (1.0 - e2) / w**3
+    return math.radians(1.0) * n * math.cos(phi), math.radians(1.0) * m
+
+
+def _scaled(geom: BaseGeometry, kx: float, ky: float) -> BaseGeometry:
+    return shapely.transform(geom, lambda c: c * np.array([kx, ky]))
+
+
+def quick_within(a: BaseGeometry, b: BaseGeometry, distance_m: float) -> bool | None:
+    """Decide cheaply whether ``b`` meets ``a`` buffered geodesically by ``distance_m`` metres, or ``None``.
+
+    Measures the distance between the two lon/lat shapes with longitude and latitude scaled to metres at the
+    latitude of ``a`` and bounds its error: the scale change over the span of the two shapes (tan(lat) x span)
+    plus 0.2 %, and the chord sag of the buffer polygon. Only pairs whose distance is clearly beyond (False) or
+    clearly within (True) the buffer are decided; the rest (``None``) need the real buffer. Used to skip most
+    buffer constructions without changing any answer.
+    """
+    ax0, ay0, ax1, ay1 = a.bounds
+    bx0, by0, bx1, by1 = b.bounds
+    lo, hi = min(ay0, by0), max(ay1, by1)
+    far = max(abs(lo), abs(hi))
+    if far > 80.0 or max(ax1, bx1) - min(ax0, bx0) > 10.0:
+        return None
+    kx, ky = _metres_per_degree((ay0 + ay1) / 2)
+    d = float(shapely.distance(_scaled(a, kx, ky), _scaled(b, kx, ky)))
+    rel = math.tan(math.radians(far)) * math.radians(hi - lo) + 2e-3
+    size_a = math.hypot((ax1 - ax0) * kx, (ay1 - ay0) * ky)
+    slack = 2.0 * (CHORD_TOLERANCE_M + 1e-3 * (distance_m + size_a)) + 1.0
+    if d * (1.0 - rel) > distance_m + slack:
+        return False
+    if d * (1.0 + rel) < distance_m - slack:
+        return True
+    return None
 
 
 def geodesic_area_m2(geom: BaseGeometry) -> float:
