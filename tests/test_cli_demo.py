@@ -210,3 +210,19 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     help_text = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60).stdout
     for command in ("demo", "check", "load", "export", "list", "file", "cancel"):
         assert command in help_text
+
+
+def test_json_scenario_files_load_too(tmp_path: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load((EXAMPLES / "scenario.yaml").read_text())
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(data))
+    db = tmp_path / "j.sqlite"
+    result = run("load", str(path), "--db", str(db), "--json")
+    assert result.exit_code == 0, result.output
+    assert counts(db)["conflicts"] == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    failed = run("load", str(bad), "--db", str(db))
+    assert failed.exit_code == 2 and "not valid JSON" in failed.output
