@@ -178,10 +178,16 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """What-if: the conflicts a planned operation would meet and the least change clearing them (stores nothing)."""
+    _plan_command(plan, party, None, db, operation_class, at, as_json, store=False)
+
+
+def _plan_command(plan: Path, party: str, operation_id: str | None, db: Path | None, operation_class: str | None,
+                  at: str | None, as_json: bool, store: bool) -> None:
+    """check (store=False) and file (store=True): read the plan, run the use case, print the outcome."""
     try:
         service = _service(db)
-        op = read_plan(plan, party_id=party, activity_class=operation_class)
-        outcome = service.check(op, _now(at))
+        op = read_plan(plan, party_id=party, operation_id=operation_id, activity_class=operation_class)
+        outcome = service.notify(op, _now(at)) if store else service.check(op, _now(at))
     except ForewarnError as exc:
         _fail(exc)
         return
@@ -190,8 +196,11 @@ def check(
         return
     names = {p.id: p.name for p in service.repo.list_parties()}
     ops = {o.id: o for o in service.repo.list_operations()} | {op.id: op}
-    console.print(f"what-if for [bold]{op.id}[/] of {party} ({op.activity_class}, {len(op.volumes)} volume(s)) "
-                  "- nothing stored")
+    if store:
+        console.print(f"notice {outcome.notice_id}: {op.id} notified")
+    else:
+        console.print(f"what-if for [bold]{op.id}[/] of {party} ({op.activity_class}, {len(op.volumes)} volume(s)) "
+                      "- nothing stored")
     if not outcome.conflicts:
         console.print("[green]no conflict with any notified operation: no adjustment needed[/]")
     print_outcome(console, outcome, ops, names)
@@ -208,20 +217,7 @@ def file_notice(
     as_json: JsonOption = False,
 ) -> None:
     """File a notice: store the operation as notified and report its conflicts and warnings."""
-    try:
-        service = _service(db)
-        op = read_plan(plan, party_id=party, operation_id=operation_id, activity_class=operation_class)
-        outcome = service.notify(op, _now(at))
-    except ForewarnError as exc:
-        _fail(exc)
-        return
-    if as_json:
-        _dump(outcome.model_dump(mode="json"))
-        return
-    names = {p.id: p.name for p in service.repo.list_parties()}
-    ops = {o.id: o for o in service.repo.list_operations()}
-    console.print(f"notice {outcome.notice_id}: {op.id} notified")
-    print_outcome(console, outcome, ops, names)
+    _plan_command(plan, party, operation_id, db, operation_class, at, as_json, store=True)
 
 
 @app.command()

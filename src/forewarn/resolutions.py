@@ -18,6 +18,7 @@ When no change of a kind clears everything within bounds, the result says so.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from forewarn.airspace import Airspace, search_box
 from forewarn.conflicts import detect, volumes_conflict
+from forewarn.geo.volume import Volume4D
 from forewarn.model import FIXED_IN_PLACE_CLASSES, Operation
 
 
@@ -87,81 +89,81 @@ def _neighbours(op: Operation, airspace: Airspace, widen_s: float, widen_m: floa
     return sorted(out)
 
 
-def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
-                ) -> tuple[list[Resolution], list[str]]:
+def _breakpoints(op: Operation, airspace: Airspace, axis: Literal["time", "altitude"], widen: float, step: float,
+                 ) -> tuple[list[float], list[float]]:
+    """Changes (s or m), rounded outward to ``step``, at which one neighbour stops conflicting along ``axis``:
+    increasing positive ones and decreasing negative ones. Only neighbours that conflict on the other axes
+    (the ``axis`` minimum relaxed to infinity) give breakpoints."""
     book = airspace.book
-    step = bounds.time_step_s
-    later: set[float] = set()
-    earlier: set[float] = set()
-    for i, oid, j in _neighbours(op, airspace, bounds.max_time_shift_s, 0.0):
+    plus: set[float] = set()
+    minus: set[float] = set()
+    widen_s, widen_m = (widen, 0.0) if axis == "time" else (0.0, widen)
+    for i, oid, j in _neighbours(op, airspace, widen_s, widen_m):
         theirs, b, shape_b = airspace.volume((oid, j))
         a = op.volumes[i]
         bound = book.minima(op.party_id, theirs.party_id, op.activity_class, theirs.activity_class)
         if bound is None:
             continue
         minima = bound[0]
-        # only neighbours that conflict in space and altitude produce breakpoints
-        timeless = minima.model_copy(update={"time_s": 1e12})
-        if not volumes_conflict(a, b, shape_b, timeless):
+        relaxed = minima.model_copy(update={"time_s": 1e12} if axis == "time" else {"vertical_m": 1e9})
+        if not volumes_conflict(a, b, shape_b, relaxed):
             continue
-        later.add(math.ceil((b.end_s + minima.time_s - a.start_s) / step) * step)
-        earlier.add(math.floor((b.start_s - minima.time_s - a.end_s) / step) * step)
+        if axis == "time":
+            above, below = b.end_s + minima.time_s - a.start_s, b.start_s - minima.time_s - a.end_s
+        else:
+            above, below = b.upper_m + minima.vertical_m - a.lower_m, b.lower_m - minima.vertical_m - a.upper_m
+        plus.add(math.ceil(above / step) * step)
+        minus.add(math.floor(below / step) * step)
+    return sorted(d for d in plus if d > 0), sorted((d for d in minus if d < 0), reverse=True)
+
+
+def _first_clear(op: Operation, airspace: Airspace, now: datetime | None, candidates: list[float],
+                 allowed: Callable[[float], bool], change: Callable[[Volume4D, float], Volume4D]) -> float | None:
+    """The first candidate (they grow in size) that clears every conflict, or None once one is not allowed."""
+    for delta in candidates:
+        if not allowed(delta):
+            return None
+        if _clears(op.model_copy(update={"volumes": [change(v, delta) for v in op.volumes]}), airspace, now):
+            return delta
+    return None
+
+
+def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
+                ) -> tuple[list[Resolution], list[str]]:
+    later, earlier = _breakpoints(op, airspace, "time", bounds.max_time_shift_s, bounds.time_step_s)
+    earliest_allowed = (now.timestamp() - op.start.timestamp()) if now is not None else -math.inf
+
+    def allowed(delta: float) -> bool:
+        return abs(delta) <= bounds.max_time_shift_s and delta >= earliest_allowed
+
     found: list[Resolution] = []
     missing: list[str] = []
-    earliest_allowed = (now.timestamp() - op.start.timestamp()) if now is not None else -math.inf
-    for label, candidates in (("later", sorted(d for d in later if d > 0)),
-                              ("earlier", sorted((d for d in earlier if d < 0), reverse=True))):
-        hit = None
-        for delta in candidates:
-            if abs(delta) > bounds.max_time_shift_s or delta < earliest_allowed:
-                break
-            shifted = op.model_copy(update={"volumes": [v.shifted(seconds=delta) for v in op.volumes]})
-            if _clears(shifted, airspace, now):
-                hit = delta
-                break
+    for label, candidates in (("later", later), ("earlier", earlier)):
+        hit = _first_clear(op, airspace, now, candidates, allowed, lambda v, d: v.shifted(seconds=d))
         if hit is None:
             missing.append(f"no {label} time shift within {bounds.max_time_shift_s / 3600:g} h clears every conflict")
         else:
             found.append(Resolution(
                 kind="time_shift", operation_id=op.id, time_shift_s=hit, verified=True,
-                description=f"move {'later' if hit > 0 else 'earlier'} by {_duration(abs(hit))}",
+                description=f"move {label} by {_duration(abs(hit))}",
             ))
     return found, missing
 
 
 def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
               ) -> tuple[list[Resolution], list[str]]:
-    book = airspace.book
-    step = bounds.altitude_step_m
-    up: set[float] = set()
-    down: set[float] = set()
     span = bounds.ceiling_m - bounds.floor_m
-    for i, oid, j in _neighbours(op, airspace, 0.0, span):
-        theirs, b, shape_b = airspace.volume((oid, j))
-        a = op.volumes[i]
-        bound = book.minima(op.party_id, theirs.party_id, op.activity_class, theirs.activity_class)
-        if bound is None:
-            continue
-        minima = bound[0]
-        flat = minima.model_copy(update={"vertical_m": 1e9})
-        if not volumes_conflict(a, b, shape_b, flat):
-            continue
-        up.add(math.ceil((b.upper_m + minima.vertical_m - a.lower_m) / step) * step)
-        down.add(math.floor((b.lower_m - minima.vertical_m - a.upper_m) / step) * step)
+    up, down = _breakpoints(op, airspace, "altitude", span, bounds.altitude_step_m)
     lowest = min(v.lower_m for v in op.volumes)
     highest = max(v.upper_m for v in op.volumes)
+
+    def allowed(delta: float) -> bool:
+        return highest + delta <= bounds.ceiling_m and lowest + delta >= bounds.floor_m
+
     found: list[Resolution] = []
     missing: list[str] = []
-    for label, candidates in (("up", sorted(d for d in up if d > 0)),
-                              ("down", sorted((d for d in down if d < 0), reverse=True))):
-        hit = None
-        for delta in candidates:
-            if highest + delta > bounds.ceiling_m or lowest + delta < bounds.floor_m:
-                break
-            moved = op.model_copy(update={"volumes": [v.shifted(metres=delta) for v in op.volumes]})
-            if _clears(moved, airspace, now):
-                hit = delta
-                break
+    for label, candidates in (("up", up), ("down", down)):
+        hit = _first_clear(op, airspace, now, candidates, allowed, lambda v, d: v.shifted(metres=d))
         if hit is None:
             missing.append(
                 f"no altitude change {label} within [{bounds.floor_m:g}, {bounds.ceiling_m:g}] m clears every conflict"

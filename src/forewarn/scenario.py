@@ -17,6 +17,7 @@ file twice neither duplicates nor fails. An operation stored with *different* co
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -129,24 +130,20 @@ def load_scenario(service: Forewarn, scenario: Scenario) -> list[LoadStep]:
     repo = service.repo
     t0 = scenario.clock_start
     steps: list[LoadStep] = []
-    for party in scenario.parties:
-        old = repo.get_party(party.id)
-        if old != party:
-            service.put_party(party)
-        steps.append(LoadStep(kind="party", id=party.id, at=t0,
-                              status="unchanged" if old == party else "updated" if old else "created"))
-    for agreement in scenario.agreements:
-        old_ag = repo.get_agreement(agreement.id)
-        if old_ag != agreement:
-            service.put_agreement(agreement)
-        steps.append(LoadStep(kind="agreement", id=agreement.id, at=t0,
-                              status="unchanged" if old_ag == agreement else "updated" if old_ag else "created"))
-    for site in scenario.protected_sites:
-        old_site = repo.get_site(site.id)
-        if old_site != site:
-            service.register_site(site)
-        steps.append(LoadStep(kind="site", id=site.id, at=t0,
-                              status="unchanged" if old_site == site else "updated" if old_site else "created"))
+    Kind = Literal["party", "agreement", "site"]  # noqa: N806 - a local type alias
+    reference: list[tuple[Kind, Party | Agreement | ProtectedSite, Callable[[str], Any], Callable[[Any], None]]] = [
+        *(("party", p, repo.get_party, service.put_party) for p in scenario.parties),
+        *(("agreement", a, repo.get_agreement, service.put_agreement) for a in scenario.agreements),
+        *(("site", s, repo.get_site, service.register_site) for s in scenario.protected_sites),
+    ]
+    for kind, record, get, put in reference:
+        old = get(record.id)
+        if old != record:
+            put(record)
+        status: Literal["created", "unchanged", "updated"] = (
+            "unchanged" if old == record else "updated" if old is not None else "created"
+        )
+        steps.append(LoadStep(kind=kind, id=record.id, at=t0, status=status))
     timed = sorted(scenario.operations, key=lambda o: (o.notify_at or t0, o.id))
     for item in timed:
         wanted = item.operation()

@@ -100,8 +100,8 @@ class VolumeIndex(Generic[K]):
             math.floor((maxy + 90.0) / c),
         )
 
-    def insert(self, key: K, box: Box4D) -> None:
-        """Add (or replace) the entry ``key`` with its 4D box."""
+    def _add(self, key: K, box: Box4D) -> int:
+        """Store ``key``'s box in a new slot (replacing an old entry of the same key) and return the slot."""
         if key in self._slot_of:
             self.remove(key)
         self._grow(self._n + 1)
@@ -112,7 +112,11 @@ class VolumeIndex(Generic[K]):
         self._alive[slot] = True
         self._keys.append(key)
         self._slot_of[key] = slot
-        self._place(slot, box)
+        return slot
+
+    def insert(self, key: K, box: Box4D) -> None:
+        """Add (or replace) the entry ``key`` with its 4D box."""
+        self._place(self._add(key, box), box)
         if self._delta_count > max(4096, self._packed_n // 8):
             self.pack()
 
@@ -130,16 +134,7 @@ class VolumeIndex(Generic[K]):
     def insert_many(self, items: Iterable[tuple[K, Box4D]]) -> None:
         """Add many entries, then pack once."""
         for key, box in items:
-            if key in self._slot_of:
-                self.remove(key)
-            self._grow(self._n + 1)
-            slot = self._n
-            self._n += 1
-            for f in _FIELDS:
-                self._cols[f][slot] = getattr(box, f)
-            self._alive[slot] = True
-            self._keys.append(key)
-            self._slot_of[key] = slot
+            self._add(key, box)
         self.pack()
 
     def remove(self, key: K) -> None:
