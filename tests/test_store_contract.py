@@ -106,7 +106,68 @@ def test_data_persists_across_reopen(tmp_path: Path) -> None:
     first = SQLiteRepository(path)
     _seed(first)
     first.add_operation_version(operation("a", "x", [circle(38, 35)], notified_at=T0), T0)
+    first_version = first.schema_version()
     first.close()
     again = SQLiteRepository(path)
     assert [o.id for o in again.iter_live_operations()] == ["a"]
-    assert again.schema_version() == 1
+    assert again.schema_version() == first_version
+
+
+def test_credentials_and_issuer_key(repo: Repository) -> None:
+    from forewarn.auth import new_credential, verify_secret
+
+    _seed(repo)
+    cred, secret = new_credential("x", ["read"], T0)
+    repo.put_credential(cred)
+    stored = repo.get_credential(cred.client_id)
+    assert stored == cred and verify_secret(secret, stored.secret_hash)
+    assert not verify_secret("nope", stored.secret_hash)
+    assert repo.list_credentials("x") == [cred] and repo.list_credentials("y") == []
+    assert repo.get_issuer_key() is None
+    repo.put_issuer_key("k1", "PEM1", T0)
+    repo.put_issuer_key("k2", "PEM2", T0 + timedelta(days=1))
+    assert repo.get_issuer_key() == ("k2", "PEM2")
+
+
+def test_deliveries_outbox_queries(repo: Repository) -> None:
+    from forewarn.records import Delivery
+
+    _seed(repo)
+
+    def delivery(did: str, party: str, **kw: object) -> Delivery:
+        fields: dict[str, object] = {"reason": "agreement", **kw}
+        return Delivery.model_validate({"id": did, "notice_id": None, "party_id": party, "payload": {"n": did},
+                                        "created_at": T0, **fields})
+
+    repo.add_deliveries([
+        delivery("d1", "x", ack_deadline=T0 + timedelta(minutes=15), next_attempt_at=T0),
+        delivery("d2", "y", ack_deadline=T0 + timedelta(minutes=5)),
+        delivery("d3", "x", channel="backup", reason="escalation", escalation_of="d1"),
+    ])
+    got = repo.list_deliveries("x")
+    assert [d.id for d in got] == ["d1", "d3"] and got[0].seq < got[1].seq and got[0].payload == {"n": "d1"}
+    assert [d.id for d in repo.list_deliveries("x", after_seq=got[0].seq)] == ["d3"]
+    assert [d.id for d in repo.due_webhook_deliveries(T0)] == ["d1"]
+    assert [d.id for d in repo.overdue_acknowledgements(T0 + timedelta(minutes=10))] == ["d2"]
+    d1 = got[0].model_copy(update={"delivered_at": T0, "acked_at": T0 + timedelta(minutes=1), "attempts": 1})
+    repo.update_delivery(d1)
+    assert repo.get_delivery("d1") == d1
+    assert repo.due_webhook_deliveries(T0 + timedelta(hours=1)) == []
+    assert [d.id for d in repo.overdue_acknowledgements(T0 + timedelta(hours=1))] == ["d2"]
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        repo.add_deliveries([delivery("d1", "x")])
+
+
+def test_idempotency_and_subscriptions(repo: Repository) -> None:
+    from forewarn.model import Subscription
+
+    _seed(repo)
+    assert repo.get_idempotent("x", "k") is None
+    repo.put_idempotent("x", "k", "h", 201, '{"ok": 1}', T0)
+    assert repo.get_idempotent("x", "k") == ("h", 201, '{"ok": 1}')
+    assert repo.get_idempotent("y", "k") is None
+    sub = Subscription(id="s1", party_id="y", volume=circle(38, 35))
+    repo.put_subscription(sub)
+    assert repo.list_subscriptions() == [sub] and repo.list_subscriptions("x") == []
+    repo.delete_subscription("s1")
+    assert repo.list_subscriptions() == []

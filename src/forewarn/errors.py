@@ -32,8 +32,14 @@ class NotFound(ForewarnError):
     code = "not_found"
 
 
+class Unauthenticated(ForewarnError):
+    """No credentials, or credentials that do not check out."""
+
+    code = "unauthenticated"
+
+
 class Forbidden(ForewarnError):
-    """A party acting on a record it does not own."""
+    """A party acting on a record it does not own, or without the scope for the request."""
 
     code = "forbidden"
 

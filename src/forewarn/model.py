@@ -45,6 +45,10 @@ class Party(Record):
     id: str
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["military", "humanitarian", "civil", "other"] = "military"
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,2000}$",
+                                    description="primary webhook for deliveries (besides the event stream)")
+    backup_webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,2000}$",
+                                           description="backup channel for escalations (e.g. a duty officer)")
 
     _id = field_validator("id")(_identifier)
 
@@ -250,3 +254,14 @@ class ProtectedSite(Record):
 
             PolygonFootprint(coordinates=self.polygon)
         return self
+
+
+class Subscription(Record):
+    """A party's standing interest in an area x altitude band x time window (like an ASTM F3548 subscription):
+    every notice whose volumes meet it is delivered to the party, whatever the agreements say."""
+
+    id: str
+    party_id: str
+    volume: Volume4D
+
+    _id = field_validator("id", "party_id")(_identifier)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -59,3 +59,32 @@ class NoticeOutcome(BaseModel):
     def late(self) -> bool:
         """Whether the notice came later than any applicable agreement's minimum notice."""
         return any(lt.late for lt in self.lead_times)
+
+
+class Delivery(BaseModel):
+    """One notice or warning sent to one party over one channel, with its times (UTC) and state.
+
+    ``seq`` orders a party's deliveries (it is the server-sent event id); ``id`` is stable across retries so a
+    receiver can de-duplicate. Acknowledgement means "received and understood", never approval.
+    """
+
+    id: str
+    seq: int = 0
+    notice_id: int | None
+    party_id: str
+    channel: Literal["primary", "backup"] = "primary"
+    reason: Literal["agreement", "subscription", "own", "escalation", "site"]
+    escalation_of: str | None = None
+    payload: dict[str, Any]
+    created_at: datetime
+    first_sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    acked_at: datetime | None = None
+    ack_deadline: datetime | None = None
+    escalated_at: datetime | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    lead_time_s: float | None = None
+    min_notice_s: float | None = None
+    late: bool = False

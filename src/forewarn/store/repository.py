@@ -13,8 +13,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite
-from forewarn.records import NoticeOutcome
+from forewarn.auth import Credential
+from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
+from forewarn.records import Delivery, NoticeOutcome
 
 
 class StoredNotice(BaseModel):
@@ -72,3 +73,44 @@ class Repository(Protocol):
     def iter_live_operations(self) -> Iterator[Operation]:
         """Latest version of every notified or active operation (to rebuild the index at start)."""
         ...
+
+    # credentials and the issuer key
+    def put_credential(self, credential: Credential) -> None: ...
+    def get_credential(self, client_id: str) -> Credential | None: ...
+    def list_credentials(self, party_id: str) -> list[Credential]: ...
+    def get_issuer_key(self) -> tuple[str, str] | None:
+        """(kid, private PEM) of the service's signing key, or None before the first start."""
+        ...
+
+    def put_issuer_key(self, kid: str, private_pem: str, at: datetime) -> None: ...
+
+    # deliveries: the transactional outbox
+    def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        """Store deliveries (normally in the transaction of the notice that owes them); ``seq`` is assigned."""
+        ...
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None: ...
+    def list_deliveries(self, party_id: str | None = None, after_seq: int = 0, channel: str | None = None,
+                        limit: int = 1000) -> list[Delivery]: ...
+    def update_delivery(self, delivery: Delivery) -> None:
+        """Write back a delivery's times, attempts and state (not its payload)."""
+        ...
+
+    def due_webhook_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Undelivered deliveries whose next webhook attempt is due."""
+        ...
+
+    def overdue_acknowledgements(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Primary deliveries past their acknowledgement deadline, neither acknowledged nor escalated."""
+        ...
+
+    # idempotency keys and subscriptions
+    def get_idempotent(self, party_id: str, key: str) -> tuple[str, int, str] | None:
+        """(request hash, status, response body) stored for this party's Idempotency-Key."""
+        ...
+
+    def put_idempotent(self, party_id: str, key: str, request_hash: str, status: int, response: str,
+                       at: datetime) -> None: ...
+    def put_subscription(self, subscription: Subscription) -> None: ...
+    def delete_subscription(self, subscription_id: str) -> None: ...
+    def list_subscriptions(self, party_id: str | None = None) -> list[Subscription]: ...

@@ -6,6 +6,7 @@ read-check-write use case cannot interleave with another.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,9 +14,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite
-from forewarn.records import NoticeOutcome
+from forewarn.auth import Credential
+from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
+from forewarn.records import Delivery, NoticeOutcome
 from forewarn.store.repository import StoredNotice
 
 
@@ -45,7 +48,12 @@ def _statements(script: str) -> list[str]:
 
 
 def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
+    # fixed width (microseconds always shown) so that stored times also compare correctly as text
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _opt(value: datetime | None) -> str | None:
+    return _ts(value) if value is not None else None
 
 
 class SQLiteRepository:
@@ -267,3 +275,119 @@ class SQLiteRepository:
                          at=datetime.fromisoformat(r[5]), outcome=NoticeOutcome.model_validate_json(r[6]))
             for r in rows
         ]
+
+    # ------------------------------------------------------------------ credentials, issuer key
+    def put_credential(self, credential: Credential) -> None:
+        self._write(
+            "INSERT INTO credentials(client_id, party_id, doc) VALUES (?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
+            "SET doc = excluded.doc",
+            (credential.client_id, credential.party_id, credential.model_dump_json()),
+        )
+
+    def get_credential(self, client_id: str) -> Credential | None:
+        row = self._conn.execute("SELECT doc FROM credentials WHERE client_id = ?", (client_id,)).fetchone()
+        return Credential.model_validate_json(row[0]) if row else None
+
+    def list_credentials(self, party_id: str) -> list[Credential]:
+        rows = self._conn.execute("SELECT doc FROM credentials WHERE party_id = ? ORDER BY client_id", (party_id,))
+        return [Credential.model_validate_json(r[0]) for r in rows]
+
+    def get_issuer_key(self) -> tuple[str, str] | None:
+        row = self._conn.execute("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def put_issuer_key(self, kid: str, private_pem: str, at: datetime) -> None:
+        self._write("INSERT INTO issuer_keys(kid, private_pem, created_at) VALUES (?, ?, ?)",
+                    (kid, private_pem, _ts(at)))
+
+    # ------------------------------------------------------------------ deliveries
+    _DELIVERY_COLUMNS = (
+        "seq, id, notice_id, party_id, channel, reason, escalation_of, payload, created_at, first_sent_at, "
+        "delivered_at, acked_at, ack_deadline, escalated_at, attempts, next_attempt_at, last_error, lead_time_s, "
+        "min_notice_s, late"
+    )
+
+    def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT INTO deliveries(id, notice_id, party_id, channel, reason, escalation_of, payload, created_at,"
+                " ack_deadline, next_attempt_at, lead_time_s, min_notice_s, late) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(d.id, d.notice_id, d.party_id, d.channel, d.reason, d.escalation_of, json.dumps(d.payload),
+                  _ts(d.created_at), _opt(d.ack_deadline), _opt(d.next_attempt_at), d.lead_time_s, d.min_notice_s,
+                  int(d.late)) for d in deliveries],
+            )
+
+    def _delivery(self, row: tuple[Any, ...]) -> Delivery:
+        names = [c.strip() for c in self._DELIVERY_COLUMNS.split(",")]
+        data = dict(zip(names, row, strict=True))
+        data["payload"] = json.loads(data["payload"])
+        data["late"] = bool(data["late"])
+        return Delivery.model_validate(data)
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        row = self._conn.execute(f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",
+                                 (delivery_id,)).fetchone()
+        return self._delivery(row) if row else None
+
+    def list_deliveries(self, party_id: str | None = None, after_seq: int = 0, channel: str | None = None,
+                        limit: int = 1000) -> list[Delivery]:
+        sql = f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE seq > ?"
+        params: list[object] = [after_seq]
+        if party_id is not None:
+            sql += " AND party_id = ?"
+            params.append(party_id)
+        if channel is not None:
+            sql += " AND channel = ?"
+            params.append(channel)
+        rows = self._conn.execute(sql + " ORDER BY seq LIMIT ?", [*params, limit])
+        return [self._delivery(r) for r in rows]
+
+    def update_delivery(self, delivery: Delivery) -> None:
+        self._write(
+            "UPDATE deliveries SET first_sent_at = ?, delivered_at = ?, acked_at = ?, escalated_at = ?, attempts = ?,"
+            " next_attempt_at = ?, last_error = ? WHERE id = ?",
+            (_opt(delivery.first_sent_at), _opt(delivery.delivered_at), _opt(delivery.acked_at),
+             _opt(delivery.escalated_at), delivery.attempts, _opt(delivery.next_attempt_at), delivery.last_error,
+             delivery.id),
+        )
+
+    def due_webhook_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        rows = self._conn.execute(
+            f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE delivered_at IS NULL"
+            " AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY seq LIMIT ?", (_ts(now), limit))
+        return [self._delivery(r) for r in rows]
+
+    def overdue_acknowledgements(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        rows = self._conn.execute(
+            f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE channel = 'primary' AND acked_at IS NULL"
+            " AND escalated_at IS NULL AND ack_deadline IS NOT NULL AND ack_deadline <= ? ORDER BY seq LIMIT ?",
+            (_ts(now), limit))
+        return [self._delivery(r) for r in rows]
+
+    # ------------------------------------------------------------------ idempotency, subscriptions
+    def get_idempotent(self, party_id: str, key: str) -> tuple[str, int, str] | None:
+        row = self._conn.execute(
+            "SELECT request_hash, status, response FROM idempotency WHERE party_id = ? AND key = ?", (party_id, key)
+        ).fetchone()
+        return (row[0], int(row[1]), row[2]) if row else None
+
+    def put_idempotent(self, party_id: str, key: str, request_hash: str, status: int, response: str,
+                       at: datetime) -> None:
+        self._write("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                    (party_id, key, request_hash, status, response, _ts(at)))
+
+    def put_subscription(self, subscription: Subscription) -> None:
+        self._write("INSERT INTO subscriptions(id, party_id, doc) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                    "party_id = excluded.party_id, doc = excluded.doc",
+                    (subscription.id, subscription.party_id, subscription.model_dump_json()))
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self._write("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+
+    def list_subscriptions(self, party_id: str | None = None) -> list[Subscription]:
+        if party_id is None:
+            rows = self._conn.execute("SELECT doc FROM subscriptions ORDER BY id")
+        else:
+            rows = self._conn.execute("SELECT doc FROM subscriptions WHERE party_id = ? ORDER BY id", (party_id,))
+        return [Subscription.model_validate_json(r[0]) for r in rows]

@@ -1,0 +1,195 @@
+"""Authentication without a web framework: party credentials, the service's token issuer key, JWTs.
+
+* A party gets a client id and secret (``forewarn party add``); the secret is stored only as a scrypt hash.
+* ``POST /v1/token`` (OAuth2 client credentials) exchanges them for a bearer JWT signed with the service's
+  Ed25519 issuer key (``alg`` EdDSA), audience ``Settings.audience``, expiry ``Settings.token_ttl_s``.
+* Tokens are checked against the issuer key and any trusted external keys (a JWKS file or PEM files named in
+  the settings, Ed25519 or RS256), with issuer, audience, expiry and scopes checked. The token's ``sub`` is the
+  party id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from pydantic import BaseModel, ConfigDict
+
+from forewarn.errors import Forbidden, InvalidInput, Unauthenticated
+
+SCOPES = ("notices:file", "read", "ack", "sites:register", "admin")
+"""Scopes a credential can carry: file notices, read, acknowledge deliveries, register protected sites, admin."""
+
+DEFAULT_SCOPES = ("notices:file", "read", "ack")
+
+
+class Credential(BaseModel):
+    """A party's client credentials: the id, the scrypt hash of the secret, the scopes granted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client_id: str
+    party_id: str
+    secret_hash: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a party and the scopes of its token."""
+
+    party_id: str
+    scopes: frozenset[str]
+    token_id: str = ""
+
+    def require(self, scope: str) -> None:
+        """Raise :class:`Forbidden` unless the token carries ``scope`` (admin carries every scope)."""
+        if scope not in self.scopes and "admin" not in self.scopes:
+            raise Forbidden(f"this token lacks the '{scope}' scope", {"required_scope": scope})
+
+
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Validate scope names; unknown ones are an error."""
+    out = tuple(dict.fromkeys(scopes))
+    unknown = [s for s in out if s not in SCOPES]
+    if unknown or not out:
+        raise InvalidInput(f"unknown or missing scopes {unknown}; choose from {', '.join(SCOPES)}")
+    return out
+
+
+def hash_secret(secret: str, salt: bytes | None = None) -> str:
+    """scrypt(secret) as 'scrypt$salt$hash' (base64)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    """Constant-time check of a secret against its stored hash."""
+    try:
+        scheme, salt_b64, _ = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    return hmac.compare_digest(hash_secret(secret, base64.b64decode(salt_b64)), stored)
+
+
+def new_credential(party_id: str, scopes: Iterable[str], now: datetime) -> tuple[Credential, str]:
+    """A fresh client id and secret for ``party_id``; the secret is returned once and stored only hashed."""
+    secret = secrets.token_urlsafe(32)
+    cred = Credential(client_id=f"{party_id}.{secrets.token_hex(6)}", party_id=party_id,
+                      secret_hash=hash_secret(secret), scopes=check_scopes(scopes), created_at=now)
+    return cred, secret
+
+
+@dataclass
+class IssuerKey:
+    """The service's Ed25519 token-signing key with its key id."""
+
+    kid: str
+    private: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> IssuerKey:
+        return cls(kid=uuid.uuid4().hex[:16], private=Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, kid: str, pem: str) -> IssuerKey:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the issuer key must be Ed25519")
+        return cls(kid=kid, private=key)
+
+    def private_pem(self) -> str:
+        return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()).decode()
+
+    def public_jwk(self) -> dict[str, Any]:
+        raw = self.private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
+
+
+VerifyKey = Ed25519PublicKey | RSAPublicKey
+
+
+@dataclass
+class TokenVerifier:
+    """Checks bearer tokens: signature (issuer key or trusted keys), issuer, audience, expiry, scopes."""
+
+    issuer: str
+    audience: str
+    keys: dict[str, tuple[str, VerifyKey]] = field(default_factory=dict)
+    """kid -> (issuer, public key)."""
+
+    def add(self, kid: str, issuer: str, key: VerifyKey) -> None:
+        self.keys[kid] = (issuer, key)
+
+    def verify(self, token: str, now: datetime) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("malformed bearer token") from exc
+        kid = header.get("kid")
+        if kid not in self.keys:
+            raise Unauthenticated("token signed with an unknown key")
+        issuer, key = self.keys[kid]
+        alg = "EdDSA" if isinstance(key, Ed25519PublicKey) else "RS256"
+        if header.get("alg") != alg:
+            raise Unauthenticated(f"token algorithm must be {alg} for this key")
+        try:
+            claims = jwt.decode(token, key, algorithms=[alg], audience=self.audience, issuer=issuer,
+                                options={"require": ["exp", "sub", "aud", "iss"], "verify_exp": False})
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        if float(claims["exp"]) <= now.timestamp():
+            raise Unauthenticated("token expired")
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        return Principal(party_id=str(claims["sub"]), scopes=scopes, token_id=str(claims.get("jti", "")))
+
+
+def issue_token(key: IssuerKey, issuer: str, audience: str, party_id: str, scopes: Iterable[str], now: datetime,
+                ttl: timedelta) -> str:
+    """A bearer JWT for ``party_id`` signed with the issuer key."""
+    claims = {
+        "iss": issuer, "aud": audience, "sub": party_id, "scope": " ".join(scopes),
+        "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
+
+
+def load_trusted_keys(path: Path) -> list[tuple[str, str, VerifyKey]]:
+    """Trusted external keys from a JSON file: ``{"keys": [JWK..., each with "kid" and "iss"]}`` (a JWKS with
+    an ``iss`` member per key) or ``{"pem": [{"kid", "iss", "pem"}...]}``. Returns (kid, issuer, key)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"cannot read trusted keys file {path}: {exc}") from exc
+    out: list[tuple[str, str, VerifyKey]] = []
+    for jwk in data.get("keys", []):
+        key = jwt.PyJWK(jwk).key
+        if not isinstance(key, Ed25519PublicKey | RSAPublicKey):
+            raise InvalidInput(f"trusted key {jwk.get('kid')}: only Ed25519 and RSA public keys are accepted")
+        out.append((str(jwk["kid"]), str(jwk["iss"]), key))
+    for entry in data.get("pem", []):
+        pem_key = serialization.load_pem_public_key(str(entry["pem"]).encode())
+        if not isinstance(pem_key, Ed25519PublicKey | RSAPublicKey):
+            raise InvalidInput(f"trusted key {entry.get('kid')}: only Ed25519 and RSA public keys are accepted")
+        out.append((str(entry["kid"]), str(entry["iss"]), pem_key))
+    return out
