@@ -8,13 +8,14 @@ A rejected request raises a :class:`~forewarn.errors.ForewarnError` and stores n
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
 from forewarn.airspace import AgreementBook, Airspace
 from forewarn.conflicts import Conflict, detect
+from forewarn.deliveries import plan_deliveries
 from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
 from forewarn.geo.volume import Volume4D, check_volume
 from forewarn.model import (
@@ -45,6 +46,9 @@ class Forewarn:
         self.repo = repo
         self.settings = settings or Settings()
         self._lock = threading.RLock()
+        self.listeners: list[Callable[[], None]] = []
+        """Called (without arguments) after a commit that created deliveries."""
+        self._pending_signal = False
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
         self.airspace.put_many(repo.iter_live_operations())
 
@@ -147,6 +151,24 @@ class Forewarn:
                                    asked_to_adjust=adjust, message=message))
         return out
 
+    # ------------------------------------------------------------------ persistence of notices
+    def _record_notice(self, outcome: NoticeOutcome, op: Operation, now: datetime) -> NoticeOutcome:
+        """Inside the caller's transaction: store the notice and the deliveries it owes (the outbox)."""
+        notice_id = self.repo.add_notice(outcome)
+        stored = outcome.model_copy(update={"notice_id": notice_id})
+        parties = {p.id: p for p in self.repo.list_parties()}
+        deliveries = plan_deliveries(stored, op, self.airspace.book, parties, self.repo.list_subscriptions(), now)
+        self.repo.add_deliveries(deliveries)
+        self._pending_signal = True
+        return stored
+
+    def _after_commit(self) -> None:
+        """Tell listeners (event streams, the sender) that deliveries were committed."""
+        if self._pending_signal:
+            self._pending_signal = False
+            for listener in list(self.listeners):
+                listener()
+
     # ------------------------------------------------------------------ use cases
     def check(self, op: Operation, now: datetime) -> NoticeOutcome:
         """What-if: the conflicts, warnings and resolutions ``op`` would meet if notified now. Stores nothing."""
@@ -189,9 +211,10 @@ class Forewarn:
             outcome = self._evaluate(notified, now, "notify")
             with self.repo.transaction():
                 self.repo.add_operation_version(notified, now)
-                notice_id = self.repo.add_notice(outcome)
+                outcome = self._record_notice(outcome, notified, now)
             self.airspace.put(notified)
-            return outcome.model_copy(update={"notice_id": notice_id})
+            self._after_commit()
+            return outcome
 
     def _owned(self, operation_id: str, party_id: str) -> Operation:
         op = self.repo.get_operation(operation_id)
@@ -225,10 +248,11 @@ class Forewarn:
             outcome = self._evaluate(amended, now, "amend")
             with self.repo.transaction():
                 self.repo.add_operation_version(amended, now)
-                notice_id = self.repo.add_notice(outcome)
+                outcome = self._record_notice(outcome, amended, now)
             if amended.state in LIVE_STATES:
                 self.airspace.put(amended)
-            return outcome.model_copy(update={"notice_id": notice_id})
+            self._after_commit()
+            return outcome
 
     def _transition(self, operation_id: str, party_id: str, now: datetime, target: OperationState,
                     kind: NoticeKind) -> NoticeOutcome:
@@ -252,12 +276,13 @@ class Forewarn:
             )
             with self.repo.transaction():
                 self.repo.set_operation_state(current.id, target, now)
-                notice_id = self.repo.add_notice(outcome)
+                outcome = self._record_notice(outcome, changed, now)
             if target in LIVE_STATES:
                 self.airspace.put(changed)
             else:
                 self.airspace.remove(current.id)
-            return outcome.model_copy(update={"notice_id": notice_id})
+            self._after_commit()
+            return outcome
 
     def activate(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
         """A notified operation starts flying."""

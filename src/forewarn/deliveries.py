@@ -1,0 +1,82 @@
+"""Who is owed a delivery for a notice, and what each delivery carries (no I/O).
+
+Every party bound to the notifying party by an agreement gets one delivery on its primary channel; so does
+every party whose subscription (area x altitude band x window) the notice's volumes meet, provided the policy
+lets it see the operation at all (a subscription never widens what a party may see). The payload is built
+through :mod:`forewarn.policy`; affected parties also get their conflicts and the resolutions proposed for
+their operations, and the registrant of a protected site its site warnings.
+
+Times: ``created_at`` is the commit time ``now``; the acknowledgement deadline is ``now`` plus the strictest
+(shortest) deadline of the agreements binding the two parties; the expected lead time is the operation's
+start minus ``now`` and is checked against the strictest (longest) minimum notice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from forewarn.airspace import AgreementBook
+from forewarn.conflicts import volumes_conflict
+from forewarn.model import ZERO_MINIMA, Operation, Party, Subscription
+from forewarn.policy import view_operation
+from forewarn.records import Delivery, NoticeOutcome
+
+
+def _subscribers(op: Operation, subscriptions: Sequence[Subscription]) -> dict[str, str]:
+    """party id -> first subscription id that one of ``op``'s volumes meets (4D, no minima)."""
+    out: dict[str, str] = {}
+    for sub in sorted(subscriptions, key=lambda s: s.id):
+        if sub.party_id == op.party_id or sub.party_id in out:
+            continue
+        if any(volumes_conflict(sub.volume, v, v.shape, ZERO_MINIMA) for v in op.volumes):
+            out[sub.party_id] = sub.id
+    return out
+
+
+def notice_payload(viewer: str, outcome: NoticeOutcome, op: Operation, book: AgreementBook) -> dict[str, Any] | None:
+    """What ``viewer`` is told of a notice, or ``None`` if it may see nothing of the operation."""
+    view = view_operation(viewer, op, book)
+    if view is None:
+        return None
+    impact = next((i for i in outcome.impacts if i.party_id == viewer), None)
+    conflicts = [c for c in outcome.conflicts if c.b.party_id == viewer]
+    own_ops = {c.b.operation_id for c in conflicts}
+    return {
+        "type": "notice", "kind": outcome.kind, "notice_id": outcome.notice_id, "at": outcome.at.isoformat(),
+        "from_party": op.party_id, "operation": view,
+        "affected": bool(impact and impact.affected), "message": impact.message if impact else "",
+        "conflicts": [c.model_dump(mode="json") for c in conflicts],
+        "resolutions": [r.model_dump(mode="json") for r in outcome.resolutions if r.operation_id in own_ops],
+        "site_warnings": [w.model_dump(mode="json") for w in outcome.site_warnings if w.registered_by == viewer],
+    }
+
+
+def plan_deliveries(
+    outcome: NoticeOutcome, op: Operation, book: AgreementBook, parties: dict[str, Party],
+    subscriptions: Sequence[Subscription], now: datetime,
+) -> list[Delivery]:
+    """The deliveries a committed notice owes (see module docstring)."""
+    recipients: dict[str, str] = {p: "agreement" for p in sorted(book.bound_parties(op.party_id))}
+    for party_id in _subscribers(op, subscriptions):
+        recipients.setdefault(party_id, "subscription")
+    lead = (op.start - now).total_seconds()
+    out: list[Delivery] = []
+    for party_id, reason in recipients.items():
+        payload = notice_payload(party_id, outcome, op, book)
+        if payload is None or party_id not in parties:
+            continue
+        binding = book.binding(party_id, op.party_id)
+        min_notice = max((a.min_notice_s for a in binding), default=0.0)
+        ack_s = min((a.ack_deadline_s for a in binding), default=None)
+        payload.update(lead_time_s=lead, min_notice_s=min_notice, late=lead < min_notice)
+        out.append(Delivery(
+            id=str(uuid.uuid4()), notice_id=outcome.notice_id, party_id=party_id, reason=reason,
+            payload=payload, created_at=now,
+            ack_deadline=now + timedelta(seconds=ack_s) if ack_s is not None else None,
+            next_attempt_at=now if parties[party_id].webhook_url else None,
+            lead_time_s=lead, min_notice_s=min_notice, late=lead < min_notice,
+        ))
+    return out
