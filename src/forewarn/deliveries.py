@@ -1,8 +1,10 @@
 """Who is owed a delivery for a notice, and what each delivery carries (no I/O).
 
-Every party bound to the notifying party by an agreement gets one delivery on its primary channel; so does
-every party whose subscription (area x altitude band x window) the notice's volumes meet, provided the policy
-lets it see the operation at all (a subscription never widens what a party may see). The payload is built
+Every party bound to the notifying party by an agreement that delivers ``all`` notices gets one delivery on
+its primary channel; under agreements that deliver only ``affected_or_subscribed`` notices, a party gets one
+when the notice affects it (a conflict with its operations or a warning on its protected sites) or meets one
+of its subscriptions (area x altitude band x window). A subscription never widens what a party may see: a
+party with no agreement with the notifier gets nothing. The payload is built
 through :mod:`forewarn.policy`; affected parties also get their conflicts and the resolutions proposed for
 their operations, and the registrant of a protected site its site warnings.
 
@@ -59,7 +61,11 @@ def plan_deliveries(
     subscriptions: Sequence[Subscription], now: datetime,
 ) -> list[Delivery]:
     """The deliveries a committed notice owes (see module docstring)."""
-    recipients: dict[str, str] = {p: "agreement" for p in sorted(book.bound_parties(op.party_id))}
+    affected = {i.party_id for i in outcome.impacts if i.affected}
+    recipients: dict[str, str] = {}
+    for party_id in sorted(book.bound_parties(op.party_id)):
+        if party_id in affected or any(a.deliver == "all" for a in book.binding(party_id, op.party_id)):
+            recipients[party_id] = "agreement"
     for party_id in _subscribers(op, subscriptions):
         recipients.setdefault(party_id, "subscription")
     lead = (op.start - now).total_seconds()

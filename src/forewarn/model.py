@@ -126,6 +126,11 @@ class Agreement(Record):
     )
     primary_channel: Channel = Channel()
     backup_channel: Channel | None = None
+    deliver: Literal["all", "affected_or_subscribed"] = Field(
+        default="all",
+        description="which notices the other parties receive: all of them, or only those that affect them "
+        "(a conflict or a site warning) or meet one of their subscriptions (as ASTM F3548 USSs do)",
+    )
 
     _id = field_validator("id")(_identifier)
 

@@ -8,9 +8,10 @@ A rejected request raises a :class:`~forewarn.errors.ForewarnError` and stores n
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from forewarn.airspace import AgreementBook, Airspace
@@ -27,7 +28,7 @@ from forewarn.model import (
     Party,
     ProtectedSite,
 )
-from forewarn.records import LeadTime, NoticeKind, NoticeOutcome, PartyImpact
+from forewarn.records import Delivery, LeadTime, NoticeKind, NoticeOutcome, PartyImpact
 from forewarn.resolutions import ResolutionSet, propose
 from forewarn.settings import Settings
 from forewarn.sites import SiteWarning, site_warnings
@@ -295,3 +296,95 @@ class Forewarn:
     def cancel(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
         """A planned or live operation is called off; it leaves detection."""
         return self._transition(operation_id, party_id, now, OperationState.CANCELLED, "cancel")
+
+
+class DeliveryDesk:
+    """Delivery use cases: acknowledgement, escalation past the deadline, recording sends. ``now`` injected."""
+
+    def __init__(self, service: Forewarn, max_backoff_s: float = 300.0) -> None:
+        self.service = service
+        self.repo = service.repo
+        self.max_backoff_s = max_backoff_s
+
+    def inbox(self, party_id: str, after_seq: int = 0, channel: str | None = None, limit: int = 1000) -> list[Delivery]:
+        """A party's deliveries after ``after_seq`` (oldest first)."""
+        return self.repo.list_deliveries(party_id, after_seq=after_seq, channel=channel, limit=limit)
+
+    def acknowledge(self, delivery_id: str, party_id: str, now: datetime) -> Delivery:
+        """Record "received and understood" (never approval). Acknowledging an escalation acknowledges the
+        original too. Repeating an acknowledgement changes nothing. Another party's delivery is not found."""
+        _require_aware(now)
+        with self.service._lock, self.repo.transaction():
+            delivery = self.repo.get_delivery(delivery_id)
+            if delivery is None or delivery.party_id != party_id:
+                raise NotFound(f"no delivery {delivery_id} for party {party_id}", {"delivery_id": delivery_id})
+            if delivery.acked_at is not None:
+                return delivery
+            related = [delivery]
+            if delivery.escalation_of:
+                original = self.repo.get_delivery(delivery.escalation_of)
+                if original is not None and original.acked_at is None:
+                    related.append(original)
+            for d in related:
+                self.repo.update_delivery(d.model_copy(update={"acked_at": now}))
+            return delivery.model_copy(update={"acked_at": now})
+
+    def escalate_overdue(self, now: datetime) -> list[Delivery]:
+        """Escalate every primary delivery past its acknowledgement deadline over the backup channel; recorded."""
+        _require_aware(now)
+        created: list[Delivery] = []
+        with self.service._lock, self.repo.transaction():
+            for delivery in self.repo.overdue_acknowledgements(now):
+                party = self.repo.get_party(delivery.party_id)
+                payload = dict(delivery.payload) | {
+                    "type": "escalation", "escalation_of": delivery.id,
+                    "deadline": delivery.ack_deadline.isoformat() if delivery.ack_deadline else None,
+                }
+                backup = Delivery(
+                    id=str(uuid.uuid4()), notice_id=delivery.notice_id, party_id=delivery.party_id, channel="backup",
+                    reason="escalation", escalation_of=delivery.id, payload=payload, created_at=now,
+                    next_attempt_at=now if party is not None and party.backup_webhook_url else None,
+                    lead_time_s=delivery.lead_time_s, min_notice_s=delivery.min_notice_s, late=delivery.late,
+                )
+                self.repo.add_deliveries([backup])
+                self.repo.update_delivery(delivery.model_copy(update={"escalated_at": now}))
+                created.append(backup)
+            if created:
+                self.service._pending_signal = True
+        self.service._after_commit()
+        return created
+
+    def _first_send(self, delivery: Delivery, now: datetime) -> dict[str, Any]:
+        """On the first send, the lead time becomes the operation's start minus this moment (late re-checked)."""
+        update: dict[str, Any] = {}
+        if delivery.first_sent_at is None:
+            update["first_sent_at"] = now
+            if delivery.lead_time_s is not None:
+                lead = delivery.lead_time_s - (now - delivery.created_at).total_seconds()
+                update |= {"lead_time_s": lead, "late": lead < (delivery.min_notice_s or 0.0)}
+        return update
+
+    def record_streamed(self, delivery: Delivery, now: datetime) -> None:
+        """An event stream wrote the delivery to a connected client."""
+        if delivery.delivered_at is not None:
+            return
+        with self.service._lock, self.repo.transaction():
+            current = self.repo.get_delivery(delivery.id)
+            if current is None or current.delivered_at is not None:
+                return
+            self.repo.update_delivery(current.model_copy(update=self._first_send(current, now) | {"delivered_at": now}))
+
+    def record_attempt(self, delivery: Delivery, ok: bool, error: str | None, now: datetime) -> Delivery:
+        """A webhook attempt: on success the delivery is delivered; else retried with exponential backoff."""
+        with self.service._lock, self.repo.transaction():
+            current = self.repo.get_delivery(delivery.id) or delivery
+            attempts = current.attempts + 1
+            update: dict[str, Any] = self._first_send(current, now) | {"attempts": attempts, "last_error": error}
+            if ok:
+                update |= {"delivered_at": current.delivered_at or now, "next_attempt_at": None}
+            else:
+                backoff = min(self.max_backoff_s, 0.5 * 2 ** (attempts - 1))
+                update["next_attempt_at"] = now + timedelta(seconds=backoff)
+            changed = current.model_copy(update=update)
+            self.repo.update_delivery(changed)
+            return changed

@@ -93,7 +93,7 @@ class Repository(Protocol):
     def list_deliveries(self, party_id: str | None = None, after_seq: int = 0, channel: str | None = None,
                         limit: int = 1000) -> list[Delivery]: ...
     def update_delivery(self, delivery: Delivery) -> None:
-        """Write back a delivery's times, attempts and state (not its payload)."""
+        """Write back a delivery's times, attempts, lead time and state (not its payload)."""
         ...
 
     def due_webhook_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:

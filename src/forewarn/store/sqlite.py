@@ -346,10 +346,10 @@ class SQLiteRepository:
     def update_delivery(self, delivery: Delivery) -> None:
         self._write(
             "UPDATE deliveries SET first_sent_at = ?, delivered_at = ?, acked_at = ?, escalated_at = ?, attempts = ?,"
-            " next_attempt_at = ?, last_error = ? WHERE id = ?",
+            " next_attempt_at = ?, last_error = ?, lead_time_s = ?, late = ? WHERE id = ?",
             (_opt(delivery.first_sent_at), _opt(delivery.delivered_at), _opt(delivery.acked_at),
              _opt(delivery.escalated_at), delivery.attempts, _opt(delivery.next_attempt_at), delivery.last_error,
-             delivery.id),
+             delivery.lead_time_s, int(delivery.late), delivery.id),
         )
 
     def due_webhook_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:

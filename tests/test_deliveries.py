@@ -1,0 +1,127 @@
+"""The outbox and the delivery desk: who gets what, acknowledgements, escalation, retries, lead times."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from forewarn.errors import NotFound
+from forewarn.model import Agreement, Party, PlanningDetail, SeparationMinima, Subscription
+from forewarn.service import DeliveryDesk, Forewarn
+from forewarn.settings import Settings
+from forewarn.store import SQLiteRepository
+from tests.builders import circle, operation
+from tests.conftest import T0
+
+NOW = T0 - timedelta(hours=3)
+
+
+@pytest.fixture
+def svc(db_path: Path) -> Forewarn:
+    s = Forewarn(SQLiteRepository(db_path), Settings(db=db_path))
+    s.put_party(Party(id="usa", name="Coalition"))
+    s.put_party(Party(id="rus", name="Russia", webhook_url="http://127.0.0.1:9/hook"))
+    s.put_party(Party(id="fra", name="France", backup_webhook_url="http://127.0.0.1:9/duty"))
+    s.put_party(Party(id="nobody", name="No agreement"))
+    minima = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
+    s.put_agreement(Agreement(id="mou", name="MoU", parties=["usa", "rus", "fra"], default_minima=minima,
+                              min_notice_s=3600, ack_deadline_s=900))
+    s.put_agreement(Agreement(id="usa-fra", name="sharing", parties=["usa", "fra"], default_minima=minima,
+                              sharing="planning_detail", released_fields={"purpose": ["fra"], "unit": ["fra"]},
+                              min_notice_s=1800, ack_deadline_s=600))
+    return s
+
+
+def test_every_bound_party_gets_what_the_policy_lets_it_see(svc: Forewarn) -> None:
+    detail = PlanningDetail(purpose="close air support", unit="strike cell", call_signs=["DUDE01"], notes="secret")
+    svc.notify(operation("usa-op", "usa", [circle(38.0, 35.0)], detail=detail), NOW)
+    deliveries = {d.party_id: d for d in svc.repo.list_deliveries()}
+    assert set(deliveries) == {"rus", "fra"}  # the notifier and the party with no agreement get nothing
+    fra, rus = deliveries["fra"].payload["operation"], deliveries["rus"].payload["operation"]
+    assert fra["detail"] == {"purpose": "close air support", "unit": "strike cell"}
+    assert "detail" not in rus and rus["volumes"] == fra["volumes"]
+    # the strictest deadline (600 s under usa-fra) and the strictest minimum notice (3600 s under the MoU)
+    assert deliveries["fra"].ack_deadline == NOW + timedelta(seconds=600)
+    assert deliveries["fra"].min_notice_s == 3600 and deliveries["fra"].late is False
+    assert deliveries["rus"].next_attempt_at == NOW and deliveries["fra"].next_attempt_at is None
+
+
+def test_affected_party_gets_its_conflicts_and_resolutions(svc: Forewarn) -> None:
+    svc.notify(operation("fra-op", "fra", [circle(38.0, 35.0)]), NOW)
+    svc.notify(operation("rus-op", "rus", [circle(38.02, 35.0)], cls="cruise_missile_corridor"),
+               NOW + timedelta(minutes=1))
+    to_fra = [d for d in svc.repo.list_deliveries("fra") if d.payload["from_party"] == "rus"]
+    [d] = to_fra
+    assert d.payload["affected"] and [c["b"]["operation_id"] for c in d.payload["conflicts"]] == ["fra-op"]
+    to_usa = [x for x in svc.repo.list_deliveries("usa") if x.payload["from_party"] == "rus"]
+    assert to_usa[0].payload["conflicts"] == [] and "no adjustment needed" in to_usa[0].payload["message"]
+
+
+def test_late_notice_is_marked_late_for_the_receiver(svc: Forewarn) -> None:
+    svc.notify(operation("soon", "usa", [circle(38.0, 35.0, start_h=0, end_h=1)]), T0 - timedelta(minutes=20))
+    assert all(d.late and d.payload["late"] for d in svc.repo.list_deliveries())
+
+
+def test_acknowledge_escalate_and_acknowledge_the_escalation(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0)]), NOW)
+    fra = svc.repo.list_deliveries("fra")[0]
+    rus = svc.repo.list_deliveries("rus")[0]
+    with pytest.raises(NotFound):
+        desk.acknowledge(fra.id, "rus", NOW)  # another party's delivery is not even found
+    acked = desk.acknowledge(rus.id, "rus", NOW + timedelta(minutes=1))
+    assert acked.acked_at == NOW + timedelta(minutes=1)
+    assert desk.acknowledge(rus.id, "rus", NOW + timedelta(minutes=5)).acked_at == acked.acked_at
+    assert desk.escalate_overdue(NOW + timedelta(minutes=9)) == []  # France's deadline is 10 min
+    [backup] = desk.escalate_overdue(NOW + timedelta(minutes=11))
+    assert backup.party_id == "fra" and backup.channel == "backup" and backup.escalation_of == fra.id
+    assert backup.next_attempt_at is not None  # France has a backup webhook
+    assert svc.repo.get_delivery(fra.id).escalated_at == NOW + timedelta(minutes=11)  # type: ignore[union-attr]
+    assert desk.escalate_overdue(NOW + timedelta(hours=1)) == []  # escalated once only
+    desk.acknowledge(backup.id, "fra", NOW + timedelta(minutes=12))
+    assert svc.repo.get_delivery(fra.id).acked_at == NOW + timedelta(minutes=12)  # type: ignore[union-attr]
+
+
+def test_escalation_survives_a_restart(svc: Forewarn, db_path: Path) -> None:
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0)]), NOW)
+    restarted = Forewarn(SQLiteRepository(db_path), Settings(db=db_path))
+    assert {d.party_id for d in DeliveryDesk(restarted).escalate_overdue(NOW + timedelta(hours=1))} == {"rus", "fra"}
+
+
+def test_webhook_attempts_back_off_and_lead_time_counts_from_first_send(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    d = svc.repo.list_deliveries("rus")[0]
+    assert d.lead_time_s == 3 * 3600
+    t1 = T0 - timedelta(minutes=90)
+    failed = desk.record_attempt(d, ok=False, error="connection refused", now=t1)
+    assert failed.attempts == 1 and failed.next_attempt_at == t1 + timedelta(seconds=0.5)
+    assert failed.first_sent_at == t1 and failed.lead_time_s == 2.5 * 3600 and not failed.late
+    failed2 = desk.record_attempt(failed, ok=False, error="503", now=t1 + timedelta(seconds=1))
+    assert failed2.next_attempt_at == t1 + timedelta(seconds=2)
+    ok = desk.record_attempt(failed2, ok=True, error=None, now=T0 + timedelta(minutes=10))
+    assert ok.delivered_at == T0 + timedelta(minutes=10) and ok.next_attempt_at is None and ok.attempts == 3
+    assert ok.first_sent_at == t1  # the lead time is from the FIRST send
+    assert svc.repo.due_webhook_deliveries(T0 + timedelta(days=1)) == []
+
+
+def test_subscriptions_add_recipients_but_never_widen_what_they_see(svc: Forewarn) -> None:
+    # a civil-style agreement: only affected or subscribed parties are told
+    svc.put_party(Party(id="uss-a", name="USS A"))
+    svc.put_party(Party(id="uss-b", name="USS B"))
+    svc.put_agreement(Agreement(id="utm", name="UTM", parties=["uss-a", "uss-b"], deliver="affected_or_subscribed"))
+    svc.notify(operation("a1", "uss-a", [circle(7.0, 47.0, 500)]), NOW)
+    assert svc.repo.list_deliveries("uss-b") == []
+    svc.repo.put_subscription(Subscription(id="b-area", party_id="uss-b", volume=circle(7.1, 47.0, 20_000)))
+    svc.repo.put_subscription(Subscription(id="snoop", party_id="nobody", volume=circle(7.1, 47.0, 20_000)))
+    svc.notify(operation("a2", "uss-a", [circle(7.1, 47.0, 500)]), NOW)
+    [d] = svc.repo.list_deliveries("uss-b")
+    assert d.reason == "subscription" and d.payload["operation"]["id"] == "a2"
+    assert svc.repo.list_deliveries("nobody") == []  # subscribed, but bound by no agreement: sees nothing
+    svc.notify(operation("a3", "uss-a", [circle(7.5, 47.0, 500)]), NOW)  # outside the subscription
+    assert len(svc.repo.list_deliveries("uss-b")) == 1
+    svc.notify(operation("b1", "uss-b", [circle(7.5, 47.0, 500)]), NOW)  # conflicts with a3: a is affected
+    [to_a] = svc.repo.list_deliveries("uss-a")
+    assert to_a.reason == "agreement" and to_a.payload["affected"] is True
