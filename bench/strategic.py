@@ -15,13 +15,15 @@ class minima (H metres, V metres, T seconds for every pair):
 
 * time      ``B.start < A.end + T and B.end > A.start - T``
 * altitude  ``B.lower < A.upper + V and B.upper > A.lower - V``
-* space     B's footprint intersects A's footprint buffered geodesically by H
-  (:func:`forewarn.geo.geodesy.geodesic_buffer`), and B belongs to another party.
+* space     B's footprint intersects A's footprint buffered geodesically by H, the buffer being the one
+  Forewarn's exact test uses: ``footprint.buffered(H)`` (a circle of radius r + H, a corridor of half-width
+  w + H, :func:`forewarn.geo.geodesy.geodesic_buffer` of a polygon); B belongs to another party.
 
 What each backend's timed query includes: Forewarn, one call of :func:`forewarn.conflicts.detect`
-(``measure=False``: geodesic buffer, index lookup, exact tests, Conflict records); PostGIS and STRtree, the
-same geodesic buffer of every query volume plus their search. The query footprints themselves
-(``volume.shape``) are computed once before timing, for all three.
+(``measure=False``: search box, index lookup, exact tests, which build A's buffer only for pairs their cheap
+bounds cannot decide, Conflict records), on copies of the query operations without cached buffers; PostGIS
+and STRtree, ``footprint.buffered(H)`` of every query volume plus their search. The query footprints
+themselves (``volume.shape``) are computed once before timing, for all three.
 
 Generation notes. Times are whole minutes and altitudes multiples of 30 m, so every boundary comparison is
 exact in float seconds, in timestamptz microseconds and in numeric. Volumes are built and validated by the
@@ -61,6 +63,7 @@ from typing import Any
 import numpy as np
 import shapely
 from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
 
 from forewarn.airspace import AgreementBook, Airspace
 from forewarn.conflicts import detect
@@ -182,7 +185,7 @@ class World:
     hot_share: float = 0.6
 
     @classmethod
-    def make(cls, seed: int) -> World:
+    def make(cls, seed: int, hot_share: float = 0.6) -> World:
         rng = np.random.default_rng([seed, 0])
         weights = 1.0 / np.arange(1, N_PARTIES + 1) ** 0.7
         k = 40
@@ -193,6 +196,7 @@ class World:
             hot_xy=rng.uniform(-0.8 * HALF_KM, 0.8 * HALF_KM, size=(k, 2)),
             hot_sigma=rng.uniform(25.0, 90.0, size=k),
             hot_p=hot_p,
+            hot_share=hot_share,
         )
 
 
@@ -213,6 +217,7 @@ class Chunk:
     shapes: NDArray[np.object_]
     timings: dict[str, float] = field(default_factory=dict)
     checked: int = 0
+    fallback: list[str] = field(default_factory=list)
 
 
 def _loguniform(rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> FloatArray:
@@ -227,9 +232,34 @@ def _to_lonlat(x_km: FloatArray, y_km: FloatArray, lat0: FloatArray | float, lon
     return np.asarray(lon), np.asarray(lat)
 
 
-def _corridor_wkb(items: list[tuple[list[tuple[float, float]], float]]) -> list[bytes]:
-    """Worker: the corridor shapes exactly as ``CorridorFootprint.shape()`` builds them, as WKB."""
-    return [shapely.to_wkb(geodesy.geodesic_corridor(path, hw)) for path, hw in items]
+def _real_shapes(task: tuple[int, list[Any]]) -> list[bytes]:
+    """Worker: footprint shapes exactly as ``footprint.shape()`` builds them (same functions), as WKB."""
+    kind, items = task
+    if kind == CIRCLE:
+        return [shapely.to_wkb(geodesy.geodesic_circle(lon, lat, r)) for lon, lat, r in items]
+    if kind == CORRIDOR:
+        return [shapely.to_wkb(geodesy.geodesic_corridor(path, hw)) for path, hw in items]
+    return [shapely.to_wkb(PolygonFootprint.model_construct(coordinates=ring).shape()) for ring in items]
+
+
+def real_shapes(pool: Any | None, kind: int, items: list[Any]) -> Any:
+    """Start computing shapes with the real functions (in the pool when there is one); ``.get()`` the WKBs."""
+    if pool is None or not items:
+        out = [w for w in _real_shapes((kind, items))]
+
+        class _Done:
+            def get(self) -> list[bytes]:
+                return out
+
+        return _Done()
+    per = max(1, math.ceil(len(items) / 8))
+    pending = pool.map_async(_real_shapes, [(kind, items[i:i + per]) for i in range(0, len(items), per)])
+
+    class _Flat:
+        def get(self) -> list[bytes]:
+            return [w for part in pending.get() for w in part]
+
+    return _Flat()
 
 
 def _split_points(coords: FloatArray, counts: IntArray) -> list[list[tuple[float, float]]]:
@@ -241,7 +271,8 @@ def _split_points(coords: FloatArray, counts: IntArray) -> list[list[tuple[float
 def circle_shapes(lon: FloatArray, lat: FloatArray, radius: FloatArray) -> NDArray[np.object_]:
     """Vectorised :func:`geodesy.geodesic_circle` (same vertex counts, azimuths and ``GEOD.fwd`` calls)."""
     out = np.empty(len(lon), dtype=object)
-    counts = np.array([geodesy.arc_vertex_count(float(r)) for r in radius], dtype=np.int64)
+    counts = np.array([geodesy.arc_vertex_count(float(r), float(y)) for r, y in zip(radius, lat, strict=True)],
+                      dtype=np.int64)
     for c in np.unique(counts).tolist():
         sel = np.flatnonzero(counts == c)
         m = len(sel)
@@ -353,10 +384,7 @@ def generate_chunk(
 
     # corridors: footprint.shape() itself, in worker processes, while this process builds the models
     items = list(zip(corr_paths, hw_list, strict=True))
-    pending = None
-    if pool is not None and items:
-        per = max(1, math.ceil(len(items) / 8))
-        pending = pool.map_async(_corridor_wkb, [items[i:i + per] for i in range(0, len(items), per)])
+    pending = real_shapes(pool, CORRIDOR, items)
 
     # ---- models (pydantic validation)
     t0 = time.perf_counter()
@@ -391,24 +419,34 @@ def generate_chunk(
     t_shapes = time.perf_counter() - t0
     t0 = time.perf_counter()
     if items:
-        wkbs = [w for part in pending.get() for w in part] if pending is not None else _corridor_wkb(items)
-        shapes[is_corr] = shapely.from_wkb(np.asarray(wkbs, dtype=object))
+        shapes[is_corr] = shapely.from_wkb(np.asarray(pending.get(), dtype=object))
     t_corr_wait = time.perf_counter() - t0
-    for v, vol in enumerate(vols):
-        vol.__dict__["shape"] = shapes[v]  # the cached_property's slot: put_many will not recompute it
 
-    # ---- a sample of the shapes, byte for byte against footprint.shape()
+    # ---- a sample of each kind, byte for byte against footprint.shape(); if the vectorised copy of a
+    # kind no longer matches (the library changed), that kind is recomputed with the real functions
     t0 = time.perf_counter()
     checked = 0
-    for sel in (is_circle, is_poly, is_corr):
-        for v in rng.choice(sel, size=min(check, len(sel)), replace=False).tolist():
-            if vols[v].footprint.shape().wkb != shapes[v].wkb:
-                raise AssertionError(f"fast-path shape of {KIND_NAMES[kind[v]]} volume {v} differs")
-            checked += 1
+    fallback: list[str] = []
+    real_items = {CIRCLE: list(zip([clon_list[v] for v in is_circle.tolist()],
+                                   [clat_list[v] for v in is_circle.tolist()], radius_list, strict=True)),
+                  POLYGON: poly_rings}
+    for k, sel in ((CIRCLE, is_circle), (POLYGON, is_poly), (CORRIDOR, is_corr)):
+        sample = rng.choice(sel, size=min(check, len(sel)), replace=False).tolist()
+        if any(vols[v].footprint.shape().wkb != shapes[v].wkb for v in sample):
+            if k == CORRIDOR:
+                raise AssertionError("corridor shapes from footprint.shape() differ from footprint.shape()")
+            fallback.append(KIND_NAMES[k])
+            shapes[sel] = shapely.from_wkb(np.asarray(real_shapes(pool, k, real_items[k]).get(), dtype=object))
+            for v in sample:
+                if vols[v].footprint.shape().wkb != shapes[v].wkb:
+                    raise AssertionError(f"{KIND_NAMES[k]} shape of volume {v} is not reproducible")
+        checked += len(sample)
     t_check = time.perf_counter() - t0
+    for v, vol in enumerate(vols):
+        vol.__dict__["shape"] = shapes[v]  # the cached_property's slot: put_many will not recompute it
     return Chunk(
         ops=ops, op_ids=op_ids, op_of=op_of, vol_j=vol_j, party=party[op_of], lower=lower, upper=upper,
-        start_s=start_s, end_s=end_s, kind=kind, shapes=shapes, checked=checked,
+        start_s=start_s, end_s=end_s, kind=kind, shapes=shapes, checked=checked, fallback=fallback,
         timings={"params_s": t_params - t_start, "validate_s": t_validate, "shapes_vectorised_s": t_shapes,
                  "corridor_wait_s": t_corr_wait, "shape_check_s": t_check,
                  "total_s": time.perf_counter() - t_start},
@@ -522,118 +560,148 @@ def latency_stats(lat: Sequence[float], total_s: float) -> dict[str, float]:
     }
 
 
-def run_forewarn(stored: Stored, queries: Sequence[Operation], agreement: Agreement
-                 ) -> tuple[dict[str, Any], list[set[Pair]], Airspace]:
-    trim_memory()
-    before = rss()
-    reset_peak()
-    air = Airspace(book=AgreementBook([agreement]))
-    t0 = time.perf_counter()
-    air.put_many(stored.ops)
-    build = time.perf_counter() - t0
-    build_peak = peak_rss()
-    gc.collect()
-    after = rss()
-    for q in queries[:WARMUP]:
-        detect(q, air, measure=False)
-    lat: list[float] = []
-    raw = []
-    t_all = time.perf_counter()
-    for q in queries:
+class Backend:
+    """One way of answering the query operations: build once, then ``query`` one operation at a time."""
+
+    name = ""
+
+    def build(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def prepare(self, queries: Sequence[Operation]) -> Sequence[Operation]:
+        """What ``query`` receives for these query operations (prepared untimed)."""
+        return queries
+
+    def query(self, q: Operation) -> Any:
+        raise NotImplementedError
+
+    def pairs(self, raw: Any) -> set[Pair]:
+        raise NotImplementedError
+
+    def close(self) -> dict[str, Any]:
+        return {}
+
+
+class ForewarnBackend(Backend):
+    name = "forewarn"
+
+    def __init__(self, stored: Stored, agreement: Agreement) -> None:
+        self.stored, self.agreement = stored, agreement
+        self.air = Airspace(book=AgreementBook([agreement]))
+
+    def build(self) -> dict[str, Any]:
+        trim_memory()
+        before = rss()
+        reset_peak()
         t0 = time.perf_counter()
-        found = detect(q, air, measure=False)
-        lat.append(time.perf_counter() - t0)
-        raw.append(found)
-    total = time.perf_counter() - t_all
-    pairs = [{(c.a.volume_index, c.b.operation_id, c.b.volume_index) for c in found} for found in raw]
-    result = {
-        "build_s": round(build, 3),
-        "build_what": "Airspace.put_many (footprint shapes already cached on the volumes)",
-        "memory": {
-            "retained_mib": mib(after - before),
-            "build_peak_mib": mib(build_peak - before),
-            "index_arrays_mib": mib(air.index.memory_bytes()),
-            "what": "RSS growth of this process for put_many (index arrays, key dicts, shape dict); "
-                    "operations and shapes are the shared data, see generation.data_rss_mib",
-        },
-        "cell_deg": air.index.cell_deg,
-        **latency_stats(lat, total),
-    }
-    return result, pairs, air
+        self.air.put_many(self.stored.ops)
+        build = time.perf_counter() - t0
+        build_peak = peak_rss()
+        gc.collect()
+        after = rss()
+        return {
+            "build_s": round(build, 3),
+            "build_what": "Airspace.put_many (footprint shapes already cached on the volumes)",
+            "memory": {
+                "retained_mib": mib(after - before),
+                "build_peak_mib": mib(build_peak - before),
+                "index_arrays_mib": mib(self.air.index.memory_bytes()),
+                "what": "RSS growth of this process for put_many (index arrays, key dicts, shape dict); "
+                        "operations and shapes are the shared data, see generation.data_rss_mib",
+            },
+            "cell_deg": self.air.index.cell_deg,
+        }
+
+    def prepare(self, queries: Sequence[Operation]) -> list[Operation]:
+        """Copies of the query operations without the buffers ``Volume4D.buffered`` caches on them, so that
+        every timed detect() builds what it needs, as for a newly filed operation (footprints kept)."""
+        out = []
+        for q in queries:
+            vols = []
+            for v in q.volumes:
+                c = v.model_copy()
+                c.__dict__.pop("_buffers", None)
+                vols.append(c)
+            out.append(q.model_copy(update={"volumes": vols}))
+        return out
+
+    def query(self, q: Operation) -> Any:
+        return detect(q, self.air, measure=False)
+
+    def pairs(self, raw: Any) -> set[Pair]:
+        return {(c.a.volume_index, c.b.operation_id, c.b.volume_index) for c in raw}
 
 
-def run_strtree(stored: Stored, queries: Sequence[Operation], minima: Minima
-                ) -> tuple[dict[str, Any], list[set[Pair]]]:
-    trim_memory()
-    before = rss()
-    reset_peak()
-    t0 = time.perf_counter()
-    tree = shapely.STRtree(stored.shapes)
-    tree.query(shapely.box(0.0, 0.0, 0.0, 0.0))  # make sure the tree is built inside the timing
-    build = time.perf_counter() - t0
-    build_peak = peak_rss()
-    after = rss()
-    party, lower, upper, start, end = stored.party, stored.lower, stored.upper, stored.start_s, stored.end_s
-    h, v, t = minima.horizontal_m, minima.vertical_m, minima.time_s
-    party_index = {f"party-{i:02d}": i for i in range(N_PARTIES)}
+class STRtreeBackend(Backend):
+    name = "strtree"
 
-    def one(q: Operation) -> tuple[list[tuple[int, IntArray]], float]:
-        qp = party_index[q.party_id]
+    def __init__(self, stored: Stored, minima: Minima) -> None:
+        self.stored, self.minima = stored, minima
+        self.party_index = {f"party-{i:02d}": i for i in range(N_PARTIES)}
+        self.buffer_s: list[float] = []
+
+    def build(self) -> dict[str, Any]:
+        trim_memory()
+        before = rss()
+        reset_peak()
+        t0 = time.perf_counter()
+        self.tree = shapely.STRtree(self.stored.shapes)
+        self.tree.query(shapely.box(0.0, 0.0, 0.0, 0.0))  # make sure the tree is built inside the timing
+        build = time.perf_counter() - t0
+        build_peak = peak_rss()
+        after = rss()
+        return {
+            "build_s": round(build, 4),
+            "build_what": "shapely.STRtree(all stored shapes)",
+            "memory": {"retained_mib": mib(after - before), "build_peak_mib": mib(build_peak - before),
+                       "what": "RSS growth for the tree (shapes and the NumPy columns are shared data)"},
+        }
+
+    def query(self, q: Operation) -> Any:
+        st = self.stored
+        h, v, t = self.minima.horizontal_m, self.minima.vertical_m, self.minima.time_s
+        qp = self.party_index[q.party_id]
         out = []
         t_buf = 0.0
         for i, a in enumerate(q.volumes):
             tb = time.perf_counter()
-            buf = geodesy.geodesic_buffer(a.shape, h)
+            buf = a.footprint.buffered(h)
             t_buf += time.perf_counter() - tb
-            idx = tree.query(buf, predicate="intersects")
-            m = ((party[idx] != qp) & (start[idx] < a.end_s + t) & (end[idx] > a.start_s - t)
-                 & (lower[idx] < a.upper_m + v) & (upper[idx] > a.lower_m - v))
+            idx = self.tree.query(buf, predicate="intersects")
+            m = ((st.party[idx] != qp) & (st.start_s[idx] < a.end_s + t) & (st.end_s[idx] > a.start_s - t)
+                 & (st.lower[idx] < a.upper_m + v) & (st.upper[idx] > a.lower_m - v))
             out.append((i, idx[m]))
-        return out, t_buf
+        self.buffer_s.append(t_buf)
+        return out
 
-    for q in queries[:WARMUP]:
-        one(q)
-    lat: list[float] = []
-    buf_lat: list[float] = []
-    raw = []
-    t_all = time.perf_counter()
-    for q in queries:
-        t0 = time.perf_counter()
-        found, tb = one(q)
-        lat.append(time.perf_counter() - t0)
-        buf_lat.append(tb)
-        raw.append(found)
-    total = time.perf_counter() - t_all
-    pairs = [{(i, str(stored.row_op[r]), int(stored.vol_j[r])) for i, rows in found for r in rows.tolist()}
-             for found in raw]
-    result = {
-        "build_s": round(build, 3),
-        "build_what": "shapely.STRtree(all stored shapes)",
-        "memory": {"retained_mib": mib(after - before), "build_peak_mib": mib(build_peak - before),
-                   "what": "RSS growth for the tree (shapes and the NumPy columns are shared data)"},
-        **latency_stats(lat, total),
-        "buffer_only": latency_stats(buf_lat, sum(buf_lat)),
-    }
-    return result, pairs
+    def pairs(self, raw: Any) -> set[Pair]:
+        st = self.stored
+        return {(i, str(st.row_op[r]), int(st.vol_j[r])) for i, rows in raw for r in rows.tolist()}
 
 
-def _pg_backend_status(conn: Any) -> dict[str, float]:
-    pid = conn.info.backend_pid
-    return {"backend_rss_mib": mib(_proc_status("VmRSS", pid)), "backend_peak_rss_mib": mib(_proc_status("VmHWM", pid))}
+class PostGISBackend(Backend):
+    name = "postgis"
+    SQL = (
+        f"SELECT id FROM {TABLE} WHERE ST_Intersects(geom, ST_GeomFromWKB(%b, 4326)) "
+        "AND trange && tstzrange(%s, %s, '[)') AND arange && numrange(%s, %s, '[)') AND party <> %s"
+    )
 
+    def __init__(self, stored: Stored, minima: Minima, dsn: str, work_mem: str) -> None:
+        import psycopg
 
-def run_postgis(stored: Stored, queries: Sequence[Operation], minima: Minima, dsn: str, work_mem: str
-                ) -> tuple[dict[str, Any], list[set[Pair]]]:
-    import psycopg
-    from psycopg.types.range import Range
+        self.stored, self.minima = stored, minima
+        self.party_index = {f"party-{i:02d}": i for i in range(N_PARTIES)}
+        self.buffer_s: list[float] = []
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        self.conn.execute(f"SET work_mem = '{work_mem}'")
+        self.conn.execute("SET maintenance_work_mem = '1GB'")
+        self.conn.execute("SET jit = off")
+        self.cur = self.conn.cursor()
 
-    h, v, t = minima.horizontal_m, minima.vertical_m, minima.time_s
-    party_index = {f"party-{i:02d}": i for i in range(N_PARTIES)}
-    conn = psycopg.connect(dsn, autocommit=True)
-    try:
-        conn.execute(f"SET work_mem = '{work_mem}'")
-        conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute("SET jit = off")
+    def build(self) -> dict[str, Any]:
+        from psycopg.types.range import Range
+
+        conn, stored = self.conn, self.stored
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.execute(
             f"CREATE UNLOGGED TABLE {TABLE} (id int4 NOT NULL, party int4 NOT NULL, "
@@ -672,78 +740,137 @@ def run_postgis(stored: Stored, queries: Sequence[Operation], minima: Minima, ds
         ).fetchone()
         assert row is not None
         total_size, table_size, index_size = row
-        sql = (
-            f"SELECT id FROM {TABLE} WHERE ST_Intersects(geom, ST_GeomFromWKB(%b, 4326)) "
-            "AND trange && tstzrange(%s, %s, '[)') AND arange && numrange(%s, %s, '[)') AND party <> %s"
-        )
-        plan = conn.execute("EXPLAIN " + sql.replace("%b", "%s"), _pg_params(queries[0], 0, h, v, t, party_index),
-                            prepare=False).fetchall()
-
-        def one(cur: Any, q: Operation) -> tuple[list[tuple[int, list[int]]], float]:
-            out = []
-            t_buf = 0.0
-            for i, a in enumerate(q.volumes):
-                tb = time.perf_counter()
-                buf = geodesy.geodesic_buffer(a.shape, h)
-                t_buf += time.perf_counter() - tb
-                params = (shapely.to_wkb(buf), a.start - timedelta(seconds=t), a.end + timedelta(seconds=t),
-                          Decimal(a.lower_m - v), Decimal(a.upper_m + v), party_index[q.party_id])
-                cur.execute(sql, params, prepare=True)
-                out.append((i, [r[0] for r in cur.fetchall()]))
-            return out, t_buf
-
-        with conn.cursor() as cur:
-            for q in queries[:WARMUP]:
-                one(cur, q)
-            lat: list[float] = []
-            buf_lat: list[float] = []
-            raw = []
-            t_all = time.perf_counter()
-            for q in queries:
-                t0 = time.perf_counter()
-                found, tb = one(cur, q)
-                lat.append(time.perf_counter() - t0)
-                buf_lat.append(tb)
-                raw.append(found)
-            total = time.perf_counter() - t_all
-        backend = _pg_backend_status(conn)
         settings = dict(conn.execute(
             "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
             "('shared_buffers', 'work_mem', 'maintenance_work_mem', 'effective_cache_size', 'jit', "
             "'max_parallel_workers_per_gather', 'random_page_cost')"
         ).fetchall())
         versions = conn.execute("SELECT version(), postgis_full_version()").fetchone()
-        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        return {
+            "build_s": round(t_copy + t_index + t_analyze, 3),
+            "build_what": "COPY (binary, unlogged table) + CREATE INDEX gist (geom, trange, arange) + ANALYZE",
+            "copy_s": round(t_copy, 3),
+            "index_s": round(t_index, 3),
+            "analyze_s": round(t_analyze, 3),
+            "memory": {"relation_total_mib": mib(total_size), "table_mib": mib(table_size),
+                       "index_mib": mib(index_size)},
+            "geometry_type_ids": geom_types,
+            "settings": settings,
+            "server": list(versions) if versions else [],
+        }
+
+    def _params(self, q: Operation, a: Volume4D, buf: BaseGeometry) -> tuple[Any, ...]:
+        v, t = self.minima.vertical_m, self.minima.time_s
+        return (shapely.to_wkb(buf), a.start - timedelta(seconds=t), a.end + timedelta(seconds=t),
+                Decimal(a.lower_m - v), Decimal(a.upper_m + v), self.party_index[q.party_id])
+
+    def plan(self, q: Operation) -> list[str]:
+        a = q.volumes[0]
+        buf = a.footprint.buffered(self.minima.horizontal_m)
+        rows = self.conn.execute("EXPLAIN " + self.SQL, self._params(q, a, buf), prepare=False).fetchall()
+        return [re.sub(r"'[0-9A-Fa-f]{40,}'::geometry", "'<buffered query footprint>'::geometry", r[0])
+                for r in rows]
+
+    def query(self, q: Operation) -> Any:
+        out = []
+        t_buf = 0.0
+        for i, a in enumerate(q.volumes):
+            tb = time.perf_counter()
+            buf = a.footprint.buffered(self.minima.horizontal_m)
+            t_buf += time.perf_counter() - tb
+            self.cur.execute(self.SQL, self._params(q, a, buf), prepare=True)
+            out.append((i, [r[0] for r in self.cur.fetchall()]))
+        self.buffer_s.append(t_buf)
+        return out
+
+    def pairs(self, raw: Any) -> set[Pair]:
+        st = self.stored
+        return {(i, str(st.row_op[r]), int(st.vol_j[r])) for i, rows in raw for r in rows}
+
+    def close(self) -> dict[str, Any]:
+        pid = self.conn.info.backend_pid
+        out = {"backend_rss_mib": mib(_proc_status("VmRSS", pid)),
+               "backend_peak_rss_mib": mib(_proc_status("VmHWM", pid))}
+        with contextlib.suppress(Exception):
+            self.conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        self.conn.close()
+        return out
+
+
+def run_interleaved(backends: Sequence[Backend], queries: Sequence[Operation]
+                    ) -> tuple[dict[str, list[float]], dict[str, list[set[Pair]]], dict[str, Any]]:
+    """Time every backend on every query operation, query by query, the order rotating.
+
+    Interleaving makes a noisy neighbour (other processes on this shared machine) hit all backends alike.
+    """
+    for b in backends:
+        for q in b.prepare(queries[:WARMUP]):
+            b.query(q)
+        if isinstance(b, STRtreeBackend | PostGISBackend):
+            b.buffer_s.clear()
+    inputs = {b.name: b.prepare(queries) for b in backends}
+    lat: dict[str, list[float]] = {b.name: [] for b in backends}
+    pairs: dict[str, list[set[Pair]]] = {b.name: [] for b in backends}
+    # garbage-collector pauses, charged to the backend whose query was running
+    running = [""]
+    gc_started = [0.0]
+    gc_pauses: dict[str, list[tuple[int, float]]] = {b.name: [] for b in backends}
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif running[0]:
+            gc_pauses[running[0]].append((info["generation"], time.perf_counter() - gc_started[0]))
+
+    gc.callbacks.append(on_gc)
+    load_before = os.getloadavg()
+    cpu0 = time.process_time()
+    t_all = time.perf_counter()
+    k = len(backends)
+    try:
+        for qi in range(len(queries)):
+            for j in range(k):
+                b = backends[(qi + j) % k]
+                running[0] = b.name
+                t0 = time.perf_counter()
+                found = b.query(inputs[b.name][qi])
+                lat[b.name].append(time.perf_counter() - t0)
+                running[0] = ""
+                # keep only the pairs (untimed): holding every Conflict record would grow the heap the
+                # garbage collector scans, and charge the harness's memory to the backend's later queries
+                pairs[b.name].append(b.pairs(found))
+                del found
     finally:
-        conn.close()
-    pairs = [{(i, str(stored.row_op[r]), int(stored.vol_j[r])) for i, rows in found for r in rows}
-             for found in raw]
-    result = {
-        "build_s": round(t_copy + t_index + t_analyze, 3),
-        "build_what": "COPY (binary, unlogged table) + CREATE INDEX gist (geom, trange, arange) + ANALYZE",
-        "copy_s": round(t_copy, 3),
-        "index_s": round(t_index, 3),
-        "analyze_s": round(t_analyze, 3),
-        "memory": {"relation_total_mib": mib(total_size), "table_mib": mib(table_size),
-                   "index_mib": mib(index_size), **backend,
-                   "what": "pg_total_relation_size (table + TOAST + GiST); backend RSS/VmHWM of the "
-                           "connection that loaded and queried (includes touched shared buffers)"},
-        "geometry_type_ids": geom_types,
-        "settings": settings,
-        "server": list(versions) if versions else [],
-        "plan": [re.sub(r"'[0-9A-Fa-f]{40,}'::geometry", "'<buffered query footprint>'::geometry", r[0])
-                 for r in plan],
-        **latency_stats(lat, total),
-        "buffer_only": latency_stats(buf_lat, sum(buf_lat)),
+        gc.callbacks.remove(on_gc)
+    wall = time.perf_counter() - t_all
+    info = {
+        "wall_s": round(wall, 2),
+        "process_cpu_s": round(time.process_time() - cpu0, 2),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "gc_pauses": {
+            name: {"count": len(p), "gen2_count": sum(1 for g, _ in p if g == 2),
+                   "total_ms": round(1000 * sum(d for _, d in p), 2),
+                   "max_ms": round(1000 * max((d for _, d in p), default=0.0), 2)}
+            for name, p in gc_pauses.items()
+        },
     }
-    return result, pairs
+    return lat, pairs, info
 
 
-def _pg_params(q: Operation, i: int, h: float, v: float, t: float, party_index: dict[str, int]) -> tuple[Any, ...]:
-    a = q.volumes[i]
-    buf = geodesy.geodesic_buffer(a.shape, h)
-    return (shapely.to_wkb(buf), a.start - timedelta(seconds=t), a.end + timedelta(seconds=t),
-            Decimal(a.lower_m - v), Decimal(a.upper_m + v), party_index[q.party_id])
+def latency_model(lat: Sequence[float], nvol: Sequence[int], npairs: Sequence[int]) -> dict[str, float]:
+    """Least-squares latency = a + b * query volumes + c * pairs found (ms, ms, microseconds)."""
+    x = np.column_stack([np.ones(len(lat)), np.asarray(nvol, float), np.asarray(npairs, float)])
+    coef, *_ = np.linalg.lstsq(x, np.asarray(lat) * 1000.0, rcond=None)
+    return {"fixed_ms": round(float(coef[0]), 3), "per_query_volume_ms": round(float(coef[1]), 3),
+            "per_pair_us": round(float(coef[2]) * 1000.0, 1)}
+
+
+def slowest(lat: Sequence[float], queries: Sequence[Operation], npairs: Sequence[int], k: int = 5
+            ) -> list[dict[str, Any]]:
+    order = np.argsort(lat)[::-1][:k]
+    return [{"query": int(i), "ms": round(lat[i] * 1000, 2), "volumes": len(queries[i].volumes),
+             "pairs": int(npairs[i]), "class": queries[i].activity_class} for i in order.tolist()]
 
 
 def profile_forewarn(air: Airspace, queries: Sequence[Operation], top: int = 25) -> dict[str, Any]:
@@ -779,13 +906,14 @@ def profile_forewarn(air: Airspace, queries: Sequence[Operation], top: int = 25)
 
 
 def buffer_floor(queries: Sequence[Operation], h: float) -> dict[str, float]:
-    """Time of the geodesic buffers alone per query operation (the floor every backend pays)."""
+    """Time of building the buffered footprints alone per query operation (what the baselines pay; Forewarn
+    builds one only for pairs its cheap tests cannot decide)."""
     lat = []
     t_all = time.perf_counter()
     for q in queries:
         t0 = time.perf_counter()
         for a in q.volumes:
-            geodesy.geodesic_buffer(a.shape, h)
+            a.footprint.buffered(h)
         lat.append(time.perf_counter() - t0)
     return latency_stats(lat, time.perf_counter() - t_all)
 
@@ -903,8 +1031,11 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"({cfg['query_volumes']} volumes); seed {cfg['seed']}. {cfg['shapes_note']}",
         "",
         "Each query operation is timed end to end, single client, after "
-        f"{WARMUP} untimed warm-up queries: Forewarn = `detect(op, airspace, measure=False)`; PostGIS and "
-        "STRtree = the same `geodesic_buffer` of each query volume + their search (PostGIS: one prepared "
+        f"{WARMUP} untimed warm-up queries, the three backends interleaved query by query (rotating order, "
+        "so load from other processes on this shared machine hits all three alike); queries/s = queries / "
+        "sum of that backend's latencies. Forewarn = `detect(op, airspace, measure=False)`; PostGIS and "
+        "STRtree = `footprint.buffered(H)` of each query volume (the buffer Forewarn's exact test uses: "
+        "circle r+H, corridor w+H, geodesic buffer of a polygon) + their search (PostGIS: one prepared "
         "statement per query volume over localhost; STRtree: `query(buffer, predicate='intersects')` then a "
         "NumPy filter on party, time and altitude). Build: Forewarn `Airspace.put_many`; PostGIS binary COPY "
         "into an unlogged table + GiST (geom, trange, arange) + ANALYZE; STRtree construction. Memory: "
@@ -935,17 +1066,25 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 f"| {_fmt_n(s['n'])} | {backend} | {build} | {r['queries_per_s']:,.0f} | {r['p50_ms']:.2f} | "
                 f"{r['p99_ms']:.2f} | {memtxt} | {pairs:,} | {same} |"
             )
-    lines += ["", "| N | generation (s): params / validate / shapes (vectorised) / corridor wait | data RSS "
-              "(operations + shapes) | Forewarn / PostGIS throughput | geodesic buffers alone per query op: "
-              "p50 / p99 (ms) |", "|---|---|---:|---:|---:|"]
+    lines += ["", "| N | Forewarn / PostGIS throughput | pairs per query op | buffers alone per query op: "
+              "p50 / p99 (ms) | Forewarn latency fit: fixed + per query volume + per pair | load avg (1 min) "
+              "before / after timing | generation (s): params / validate / shapes (vectorised) / corridor wait "
+              "| data RSS (operations + shapes) | GC pauses during the timed queries (count, max ms) |",
+              "|---|---:|---:|---:|---|---|---|---:|---|"]
     for s in doc["sizes"]:
         g = s["generation"]
         ratio = s.get("forewarn_over_postgis_qps")
+        fit = s["forewarn"].get("latency_model", {})
+        tm = s.get("timing", {})
         lines.append(
-            f"| {_fmt_n(s['n'])} | {g['params_s']:.1f} / {g['validate_s']:.1f} / {g['shapes_vectorised_s']:.1f} / "
-            f"{g['corridor_wait_s']:.1f} | {g['data_rss_mib']:,.0f} MiB | "
-            f"{f'{ratio:.1f}x' if ratio else '-'} | {s['buffer_floor']['p50_ms']:.2f} / "
-            f"{s['buffer_floor']['p99_ms']:.2f} |"
+            f"| {_fmt_n(s['n'])} | {f'{ratio:.1f}x' if ratio else '-'} | {s['pairs'].get('per_query_op_mean', '-')} "
+            f"| {s['buffer_floor']['p50_ms']:.2f} / {s['buffer_floor']['p99_ms']:.2f} | "
+            f"{fit.get('fixed_ms', 0):.2f} ms + {fit.get('per_query_volume_ms', 0):.2f} ms + "
+            f"{fit.get('per_pair_us', 0):.0f} us | {tm.get('loadavg_before', ['?'])[0]} / "
+            f"{tm.get('loadavg_after', ['?'])[0]} | {g['params_s']:.1f} / {g['validate_s']:.1f} / "
+            f"{g['shapes_vectorised_s']:.1f} / {g['corridor_wait_s']:.1f} | {g['data_rss_mib']:,.0f} MiB | "
+            + "; ".join(f"{k} {v['count']}, {v['max_ms']:.0f}" for k, v in tm.get("gc_pauses", {}).items())
+            + " |"
         )
     lines += ["", doc["verdict"], ""]
     if doc.get("profile_summary"):
@@ -1000,10 +1139,12 @@ def profile_summary(profile: dict[str, Any] | None, n: int) -> str:
         return ""
     cum = profile["forewarn_cum_share"]
     keys = [
-        ("(geodesic_buffer)", "geodesic_buffer of the query volumes"),
+        ("(search_box)", "search_box"),
         ("(query)", "VolumeIndex.query"),
-        ("(_test_pair)", "_test_pair (exact test + Conflict record)"),
+        ("(_test_pair)", "_test_pair"),
         ("(volumes_conflict)", "of which volumes_conflict (exact 4D test)"),
+        ("(quick_within)", "of which quick_within"),
+        ("(buffered)", "of which Volume4D.buffered (buffer construction)"),
         ("(_unmeasured)", "of which _unmeasured (Conflict records)"),
         ("(minima)", "of which AgreementBook.minima"),
     ]
@@ -1022,6 +1163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="stored volume counts, comma separated")
     ap.add_argument("--queries", type=int, default=1000, help="query operations (1-5 volumes each)")
     ap.add_argument("--seed", type=int, default=20151117)
+    ap.add_argument("--hot-share", type=float, default=0.6,
+                    help="share of operations placed around the 40 hot spots (the rest uniform)")
     ap.add_argument("--horizontal-m", type=float, default=5000.0)
     ap.add_argument("--vertical-m", type=float, default=300.0)
     ap.add_argument("--time-s", type=float, default=300.0)
@@ -1040,7 +1183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_run = time.perf_counter()
     pool = multiprocessing.get_context("fork").Pool(args.workers) if args.workers > 1 else None
     baseline_rss = rss()
-    world = World.make(args.seed)
+    world = World.make(args.seed, args.hot_share)
     agreement = Agreement(
         id="bench-agreement", name="Benchmark agreement", parties=world.parties,
         default_minima=SeparationMinima(horizontal_m=minima.horizontal_m, vertical_m=minima.vertical_m,
@@ -1053,14 +1196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.enable()
     print(f"queries: {len(queries)} operations, {sum(len(q.volumes) for q in queries)} volumes "
           f"({t_queries:.1f} s)", flush=True)
-    # The local projections geodesic_buffer caches (one per 0.5-degree cell, lru 2048) are built once here,
-    # untimed, so that no backend pays their construction: a running service has them warm for its region.
+    # The local projections the buffers use (cached, one per 0.5-degree cell) are built once here, untimed,
+    # so that no backend pays their construction: a running service has them warm for its region.
     t0 = time.perf_counter()
     cells = set()
     for q in queries:
         for a in q.volumes:
             c = a.shape.centroid
             cells.add((round(c.x * 2), round(c.y * 2)))
+            a.footprint.buffered(minima.horizontal_m)
             geodesy.geodesic_buffer(a.shape, minima.horizontal_m)
     t_warm = time.perf_counter() - t0
     print(f"projection warm-up: {len(cells)} cells, {t_warm:.1f} s", flush=True)
@@ -1076,7 +1220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "query_volumes": sum(len(q.volumes) for q in queries),
             "minima": {"horizontal_m": minima.horizontal_m, "vertical_m": minima.vertical_m, "time_s": minima.time_s},
             "region": (f"1,000 km x 1,000 km centred on {CENTRE_LON:g}E {CENTRE_LAT:g}N, 7 days from "
-                       f"{T0.date().isoformat()}, 60% of operations around 40 hot spots"),
+                       f"{T0.date().isoformat()}, {100 * args.hot_share:.0f}% of operations around 40 hot spots"),
             "parties": N_PARTIES,
             "classes": [{"name": c.name, "weight": c.weight, "kinds": dict(zip(KIND_NAMES, c.kinds, strict=True)),
                          "size_km": c.size_km, "lower_m": c.lower_m, "thick_m": c.thick_m,
@@ -1088,9 +1232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup_queries": WARMUP,
             "projection_warmup": {
                 "cells": len(cells), "seconds": round(t_warm, 2),
-                "note": "one untimed geodesic_buffer of every query volume before any backend runs, so the "
-                        "cached local projections (pyproj Transformers, one per 0.5-degree cell) are warm for "
-                        "all three backends; building them cold costs tens of ms per new cell",
+                "note": "one untimed buffer of every query volume before any backend runs, so the cached "
+                        "local projections (pyproj Transformers, one per 0.5-degree cell) are warm for all "
+                        "three backends",
             },
         },
         "sizes": [],
@@ -1118,6 +1262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "volumes_by_kind": dict(zip(KIND_NAMES, kinds.tolist(), strict=True)),
             "vertices_mean": round(float(shapely.get_num_coordinates(stored.shapes).mean()), 1),
             "shapes_checked_identical": sum(c.checked for c in chunks),
+            "shape_kinds_recomputed_with_real_functions": sorted({k for c in chunks for k in c.fallback}),
             "data_rss_mib": mib(rss() - baseline_rss),
             "note": "summed over the chunks of this size (chunks are shared with the smaller sizes); "
                     "validate = Volume4D/footprint/Operation pydantic construction",
@@ -1125,36 +1270,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"generated {len(stored):,} volumes in {len(stored.ops):,} operations "
               f"({t_gen:.1f} s this size; {gen})", flush=True)
         entry: dict[str, Any] = {"n": n, "generation": gen}
-        named: dict[str, list[set[Pair]]] = {}
         trim_memory()
-
-        fw, named["forewarn"], air = run_forewarn(stored, queries, agreement)
-        entry["forewarn"] = fw
-        print(f"forewarn: {fw}", flush=True)
-        if n == sizes[-1] and not args.no_profile:
-            print("profiling detect() ...", flush=True)
-            doc["profile"] = profile_forewarn(air, queries) | {"n": n}
-            doc["profile_summary"] = profile_summary(doc["profile"], n)
-            print(doc["profile_summary"], flush=True)
-        del air
-        trim_memory()
-
-        st, named["strtree"] = run_strtree(stored, queries, minima)
-        entry["strtree"] = st
-        print(f"strtree: {st}", flush=True)
-        trim_memory()
-
+        backends: list[Backend] = []
+        fw = ForewarnBackend(stored, agreement)
+        entry["forewarn"] = fw.build()
+        backends.append(fw)
+        print(f"forewarn build: {entry['forewarn']}", flush=True)
+        st = STRtreeBackend(stored, minima)
+        entry["strtree"] = st.build()
+        backends.append(st)
+        print(f"strtree build: {entry['strtree']}", flush=True)
+        pg: PostGISBackend | None = None
         if not args.no_postgis:
             try:
-                pg, named["postgis"] = run_postgis(stored, queries, minima, args.dsn, args.work_mem)
-                entry["postgis"] = pg
-                print(f"postgis: { {k: v for k, v in pg.items() if k != 'plan'} }", flush=True)
-                print("plan:\n  " + "\n  ".join(pg["plan"]), flush=True)
-                entry["forewarn_over_postgis_qps"] = round(fw["queries_per_s"] / pg["queries_per_s"], 2)
+                pg = PostGISBackend(stored, minima, args.dsn, args.work_mem)
+                entry["postgis"] = pg.build()
+                entry["postgis"]["plan"] = pg.plan(queries[0])
+                backends.append(pg)
+                print(f"postgis build: { {k: v for k, v in entry['postgis'].items() if k != 'plan'} }", flush=True)
+                print("plan:\n  " + "\n  ".join(entry["postgis"]["plan"]), flush=True)
             except Exception as exc:  # report and go on: the other backends' numbers stand
                 entry["postgis"] = {"error": f"{type(exc).__name__}: {exc}"}
                 print(f"postgis failed: {exc!r}", flush=True)
+                pg = None
+
+        lat, named, info = run_interleaved(backends, queries)
+        entry["timing"] = info
+        nvol = [len(q.volumes) for q in queries]
+        npairs = [len(p) for p in named["forewarn"]]
+        for b in backends:
+            entry[b.name] |= latency_stats(lat[b.name], sum(lat[b.name]))
+            entry[b.name]["latency_model"] = latency_model(lat[b.name], nvol, npairs)
+            entry[b.name]["slowest"] = slowest(lat[b.name], queries, npairs)
+            if isinstance(b, STRtreeBackend | PostGISBackend):
+                entry[b.name]["buffer_only"] = latency_stats(b.buffer_s, sum(b.buffer_s))
+            print(f"{b.name}: { {k: v for k, v in entry[b.name].items() if k not in ('plan', 'slowest')} }",
+                  flush=True)
+        if pg is not None:
+            entry["postgis"]["memory"] |= pg.close()
+            entry["forewarn_over_postgis_qps"] = round(
+                entry["forewarn"]["queries_per_s"] / entry["postgis"]["queries_per_s"], 2)
+        if n == sizes[-1] and not args.no_profile:
+            print("profiling detect() ...", flush=True)
+            doc["profile"] = profile_forewarn(fw.air, fw.prepare(queries)) | {"n": n}
+            doc["profile_summary"] = profile_summary(doc["profile"], n)
+            print(doc["profile_summary"], flush=True)
+        del backends, fw, st, pg
+        trim_memory()
         entry["pairs"] = compare(named)
+        entry["pairs"]["per_query_op_mean"] = round(float(np.mean(npairs)), 2)
         entry["buffer_floor"] = buffer_floor(queries, minima.horizontal_m)
         print(f"pairs: { {k: v for k, v in entry['pairs'].items() if k != 'examples'} }", flush=True)
         if not entry["pairs"]["identical"]:

@@ -61,43 +61,63 @@ class SQLiteRepository:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._conn.execute("PRAGMA busy_timeout = 10000")
-        if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+        if self.path == ":memory:":
+            raise ValueError("SQLiteRepository needs a file (each thread opens its own connection to it)")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
-        self._depth = 0
         self._migrate()
 
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (WAL: readers never wait for the writer)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            self._local.depth = 0
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
     def close(self) -> None:
-        self._conn.close()
+        """Close every connection this repository opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ transactions & schema
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT on this thread's connection; nested calls join the outer transaction.
+        Writers are also serialised in-process, so use cases never meet SQLITE_BUSY from each other."""
+        conn = self._conn
         with self._lock:
-            if self._depth:
-                self._depth += 1
+            if self._local.depth:
+                self._local.depth += 1
                 try:
                     yield
                 finally:
-                    self._depth -= 1
+                    self._local.depth -= 1
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.depth = 1
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
             else:
-                self._conn.execute("COMMIT")
+                conn.execute("COMMIT")
             finally:
-                self._depth = 0
+                self._local.depth = 0
 
     def _migrate(self) -> None:
         with self.transaction():
