@@ -305,5 +305,94 @@ def export(
         err.print(f"wrote {html}")
 
 
+party_app = typer.Typer(help="Parties and their client credentials.", no_args_is_help=True)
+app.add_typer(party_app, name="party")
+
+
+@party_app.command("add")
+def party_add(
+    party_id: str,
+    name: Annotated[str, typer.Option(help="display name")],
+    kind: Annotated[str, typer.Option(help="military, humanitarian, civil or other")] = "military",
+    scopes: Annotated[str, typer.Option(help="space-separated scopes: notices:file read ack sites:register admin")] = (
+        "notices:file read ack"),
+    webhook: Annotated[str | None, typer.Option(help="primary webhook URL for deliveries")] = None,
+    backup_webhook: Annotated[str | None, typer.Option(help="backup webhook URL for escalations")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create (or update) a party and print new client credentials for POST /v1/token (the secret is shown once)."""
+    from pydantic import ValidationError
+
+    from forewarn.auth import check_scopes, new_credential
+    from forewarn.errors import validation_errors
+    from forewarn.model import Party
+
+    try:
+        party = Party(id=party_id, name=name, kind=kind, webhook_url=webhook,
+                      backup_webhook_url=backup_webhook)
+        service = _service(db)
+        service.put_party(party)
+        cred, secret = new_credential(party_id, check_scopes(scopes.split()), datetime.now(UTC))
+        with service.repo.transaction():
+            service.repo.put_credential(cred)
+    except ValidationError as exc:
+        _fail(InvalidInput("invalid party", {"errors": validation_errors(exc)}))
+        return
+    except ForewarnError as exc:
+        _fail(exc)
+        return
+    _dump({"party_id": party_id, "client_id": cred.client_id, "client_secret": secret, "scopes": list(cred.scopes)})
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="listen address (default: $FOREWARN_HOST, else 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default: $FOREWARN_PORT, else 8000)")] = None,
+    settings_file: Annotated[Path | None, typer.Option("--settings", help="a .env-style file of FOREWARN_* settings")
+                             ] = None,
+    scenario: Annotated[str | None, typer.Option(help="on an empty database, load this built-in scenario first")
+                        ] = None,
+) -> None:
+    """Run the HTTP service (OpenAPI docs at /docs) on the embedded SQLite database."""
+    import uvicorn
+
+    from forewarn.api import create_app
+
+    overrides: dict[str, Any] = {k: v for k, v in {"db": db, "host": host, "port": port}.items() if v is not None}
+    try:
+        if settings_file is not None and not settings_file.is_file():
+            raise InvalidInput(f"settings file {settings_file} does not exist")
+        settings = Settings(_env_file=settings_file, **overrides)
+        service = Forewarn(SQLiteRepository(settings.db), settings)
+        if scenario is not None and not service.repo.list_parties():
+            _bootstrap(service, scenario, settings.db)
+    except ForewarnError as exc:
+        _fail(exc)
+        return
+    err.print(f"database: {Path(settings.db).resolve()}  docs: http://{settings.host}:{settings.port}/docs")
+    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+
+
+def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
+    """Load a built-in scenario and give every party (and an 'operator' admin) credentials, written to a file."""
+    from forewarn.auth import new_credential
+    from forewarn.model import Party
+
+    load_scenario(service, builtin_scenario(scenario))
+    service.put_party(Party(id="operator", name="Forewarn operator", kind="other"))
+    out = {}
+    for party in service.repo.list_parties():
+        scopes = ["admin"] if party.id == "operator" else ["notices:file", "read", "ack", "sites:register"]
+        cred, secret = new_credential(party.id, scopes, datetime.now(UTC))
+        with service.repo.transaction():
+            service.repo.put_credential(cred)
+        out[party.id] = {"client_id": cred.client_id, "client_secret": secret, "scopes": scopes}
+    path = Path(f"{db}.credentials.json")
+    path.write_text(json.dumps(out, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    err.print(f"loaded scenario {scenario}; client credentials of every party written to {path.resolve()}")
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()

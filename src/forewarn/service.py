@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -38,6 +39,15 @@ from forewarn.store.repository import Repository
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInput("now must be a timezone-aware UTC time")
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key of a party's request and the hash of that request (method, path, body)."""
+
+    party_id: str
+    key: str
+    request_hash: str
 
 
 class Forewarn:
@@ -163,6 +173,26 @@ class Forewarn:
         self._pending_signal = True
         return stored
 
+    def replayed(self, idem: Idempotency | None) -> NoticeOutcome | None:
+        """The stored result of an earlier request with this Idempotency-Key, if any; the same key with a
+        different request is refused."""
+        if idem is None:
+            return None
+        stored = self.repo.get_idempotent(idem.party_id, idem.key)
+        if stored is None:
+            return None
+        request_hash, _, body = stored
+        if request_hash != idem.request_hash:
+            raise InvalidInput("this Idempotency-Key was already used for a different request",
+                               {"idempotency_key": idem.key})
+        return NoticeOutcome.model_validate_json(body)
+
+    def _remember(self, idem: Idempotency | None, status: int, outcome: NoticeOutcome, now: datetime) -> None:
+        """Inside the use case's transaction: store the result under the Idempotency-Key."""
+        if idem is not None:
+            self.repo.put_idempotent(idem.party_id, idem.key, idem.request_hash, status, outcome.model_dump_json(),
+                                     now)
+
     def _after_commit(self) -> None:
         """Tell listeners (event streams, the sender) that deliveries were committed."""
         if self._pending_signal:
@@ -189,9 +219,12 @@ class Forewarn:
                 self.repo.add_operation_version(stored, now)
             return stored
 
-    def notify(self, op: Operation, now: datetime) -> NoticeOutcome:
+    def notify(self, op: Operation, now: datetime, idem: Idempotency | None = None) -> NoticeOutcome:
         """File a notice: a new operation, or a planned one of the same id, becomes notified at ``now``."""
         with self._lock:
+            replay = self.replayed(idem)
+            if replay is not None:
+                return replay
             self.validate(op, now)
             for i, volume in enumerate(op.volumes):
                 if volume.end <= now:
@@ -213,6 +246,7 @@ class Forewarn:
             with self.repo.transaction():
                 self.repo.add_operation_version(notified, now)
                 outcome = self._record_notice(outcome, notified, now)
+                self._remember(idem, 201, outcome, now)
             self.airspace.put(notified)
             self._after_commit()
             return outcome
@@ -226,9 +260,13 @@ class Forewarn:
         return op
 
     def amend(self, operation_id: str, expected_version: int, party_id: str, now: datetime,
-              volumes: list[Volume4D] | None = None, changes: dict[str, Any] | None = None) -> NoticeOutcome:
+              volumes: list[Volume4D] | None = None, changes: dict[str, Any] | None = None,
+              idem: Idempotency | None = None) -> NoticeOutcome:
         """A new version of a planned or live operation; ``expected_version`` must be the current one."""
         with self._lock:
+            replay = self.replayed(idem)
+            if replay is not None:
+                return replay
             current = self._owned(operation_id, party_id)
             if current.state not in (OperationState.PLANNED, *LIVE_STATES):
                 raise InvalidTransition(f"operation {operation_id} is {current.state.value} and cannot be amended")
@@ -250,15 +288,19 @@ class Forewarn:
             with self.repo.transaction():
                 self.repo.add_operation_version(amended, now)
                 outcome = self._record_notice(outcome, amended, now)
+                self._remember(idem, 200, outcome, now)
             if amended.state in LIVE_STATES:
                 self.airspace.put(amended)
             self._after_commit()
             return outcome
 
     def _transition(self, operation_id: str, party_id: str, now: datetime, target: OperationState,
-                    kind: NoticeKind) -> NoticeOutcome:
+                    kind: NoticeKind, idem: Idempotency | None = None) -> NoticeOutcome:
         _require_aware(now)
         with self._lock:
+            replay = self.replayed(idem)
+            if replay is not None:
+                return replay
             current = self._owned(operation_id, party_id)
             if target not in TRANSITIONS[current.state]:
                 raise InvalidTransition(
@@ -278,6 +320,7 @@ class Forewarn:
             with self.repo.transaction():
                 self.repo.set_operation_state(current.id, target, now)
                 outcome = self._record_notice(outcome, changed, now)
+                self._remember(idem, 200, outcome, now)
             if target in LIVE_STATES:
                 self.airspace.put(changed)
             else:
@@ -285,17 +328,20 @@ class Forewarn:
             self._after_commit()
             return outcome
 
-    def activate(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
+    def activate(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
+                 ) -> NoticeOutcome:
         """A notified operation starts flying."""
-        return self._transition(operation_id, party_id, now, OperationState.ACTIVE, "activate")
+        return self._transition(operation_id, party_id, now, OperationState.ACTIVE, "activate", idem)
 
-    def complete(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
+    def complete(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
+                 ) -> NoticeOutcome:
         """An active operation is over; it leaves detection."""
-        return self._transition(operation_id, party_id, now, OperationState.COMPLETED, "complete")
+        return self._transition(operation_id, party_id, now, OperationState.COMPLETED, "complete", idem)
 
-    def cancel(self, operation_id: str, party_id: str, now: datetime) -> NoticeOutcome:
+    def cancel(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
+                 ) -> NoticeOutcome:
         """A planned or live operation is called off; it leaves detection."""
-        return self._transition(operation_id, party_id, now, OperationState.CANCELLED, "cancel")
+        return self._transition(operation_id, party_id, now, OperationState.CANCELLED, "cancel", idem)
 
 
 class DeliveryDesk:

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
         default=15_240.0, gt=0, description="highest altitude a resolution may propose, m above WGS84 (FL500)"
     )
 
+    host: str = Field(default="127.0.0.1", description="address forewarn serve listens on")
+    port: int = Field(default=8000, ge=1, le=65535, description="port forewarn serve listens on")
+    issuer: str = Field(default="forewarn", min_length=1, description="iss claim of the tokens the service issues")
+    audience: str = Field(default="forewarn-api", min_length=1, description="aud claim every token must carry")
+    token_ttl_s: int = Field(default=3600, ge=60, le=86_400, description="lifetime of issued tokens, seconds")
+    trusted_keys: Path | None = Field(
+        default=None, description="JSON file of external issuers' public keys (JWKS with iss, or PEM), optional"
+    )
+    webhook_timeout_s: float = Field(default=5.0, gt=0, description="timeout of one webhook attempt, seconds")
+    worker_poll_s: float = Field(
+        default=0.25, gt=0, description="how often the worker looks for due webhooks and overdue acks, seconds"
+    )
+
     def volume_limits(self) -> VolumeLimits:
         return VolumeLimits(
             max_vertices=self.max_vertices,

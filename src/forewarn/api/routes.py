@@ -1,0 +1,376 @@
+"""The routes of the HTTP API (``/v1``). Each handler authenticates, checks the scope, calls one use case with
+``now`` from the runtime's clock, and returns what the policy lets the caller see."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from forewarn.api.runtime import Runtime
+from forewarn.api.schemas import (
+    AmendIn,
+    CheckIn,
+    CredentialsIn,
+    CredentialsOut,
+    OperationIn,
+    SiteIn,
+    SubscriptionIn,
+    TokenOut,
+)
+from forewarn.auth import Principal, check_scopes, new_credential, verify_secret
+from forewarn.errors import InvalidInput, NotFound, Unauthenticated
+from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
+from forewarn.policy import can_see, view_operation
+from forewarn.records import Delivery, NoticeOutcome
+from forewarn.service import Idempotency
+
+router = APIRouter(prefix="/v1")
+bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/token")
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RT = Annotated[Runtime, Depends(runtime)]
+
+
+def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The authenticated caller (401 without a valid bearer token of a known party)."""
+    rt = runtime(request)
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthenticated("a bearer token is required (POST /v1/token)")
+    who = rt.verifier.verify(creds.credentials, rt.clock())
+    if rt.service.repo.get_party(who.party_id) is None:
+        raise Unauthenticated("the token's subject is not a known party")
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                        description="retrying with the same key returns the first result")]
+
+
+def _idem(who: Principal, key: str | None, path: str, body: Any) -> Idempotency | None:
+    if not key:
+        return None
+    canonical = json.dumps(body, sort_keys=True, default=str)
+    digest = hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
+    return Idempotency(party_id=who.party_id, key=key, request_hash=digest)
+
+
+# ---------------------------------------------------------------------------------------------- tokens, keys
+@router.post("/token", response_model=TokenOut, tags=["auth"])
+def token(
+    rt: RT,
+    grant_type: Annotated[str, Form(pattern="^client_credentials$")],
+    client_id: Annotated[str, Form(min_length=1, max_length=200)],
+    client_secret: Annotated[str, Form(min_length=1, max_length=200)],
+    scope: Annotated[str | None, Form(max_length=200)] = None,
+) -> TokenOut:
+    """OAuth2 client credentials: a bearer token for the party of these credentials."""
+    cred = rt.service.repo.get_credential(client_id)
+    if cred is None or cred.revoked_at is not None or not verify_secret(client_secret, cred.secret_hash):
+        raise Unauthenticated("unknown client or wrong secret")
+    scopes = list(cred.scopes)
+    if scope:
+        wanted = check_scopes(scope.split())
+        if not set(wanted) <= set(cred.scopes):
+            raise Unauthenticated("the credentials do not grant the scopes asked for")
+        scopes = list(wanted)
+    access, ttl = rt.token_for(cred.party_id, scopes)
+    return TokenOut(access_token=access, expires_in=ttl, scope=" ".join(scopes))
+
+
+@router.get("/keys", tags=["auth"])
+def keys(rt: RT) -> dict[str, Any]:
+    """The service's public keys (JWKS): they verify its tokens and the signatures of its webhooks."""
+    return {"keys": [rt.key.public_jwk()]}
+
+
+# ---------------------------------------------------------------------------------------------- admin
+@router.get("/parties", response_model=list[Party], tags=["parties"])
+def list_parties(rt: RT, who: Caller) -> list[Party]:
+    """Parties: all for an admin; otherwise yourself and the parties an agreement binds you to."""
+    who.require("read")
+    book = rt.service.airspace.book
+    return [p for p in rt.service.repo.list_parties()
+            if "admin" in who.scopes or can_see(who.party_id, p.id, book)]
+
+
+@router.post("/parties", response_model=Party, status_code=201, tags=["parties"])
+def put_party(rt: RT, who: Caller, party: Party) -> Party:
+    """Create or update a party (admin)."""
+    who.require("admin")
+    rt.service.put_party(party)
+    return party
+
+
+@router.post("/parties/{party_id}/credentials", response_model=CredentialsOut, status_code=201, tags=["parties"])
+def add_credentials(rt: RT, who: Caller, party_id: str, body: CredentialsIn) -> CredentialsOut:
+    """New client credentials for a party (admin). The secret is shown once."""
+    who.require("admin")
+    if rt.service.repo.get_party(party_id) is None:
+        raise NotFound(f"no party {party_id}")
+    cred, secret = new_credential(party_id, body.scopes, rt.clock())
+    with rt.service.repo.transaction():
+        rt.service.repo.put_credential(cred)
+    return CredentialsOut(client_id=cred.client_id, client_secret=secret, party_id=party_id, scopes=list(cred.scopes))
+
+
+@router.get("/agreements", response_model=list[Agreement], tags=["agreements"])
+def list_agreements(rt: RT, who: Caller) -> list[Agreement]:
+    """Agreements: all for an admin; otherwise those you are party to."""
+    who.require("read")
+    return [a for a in rt.service.repo.list_agreements() if "admin" in who.scopes or who.party_id in a.parties]
+
+
+@router.post("/agreements", response_model=Agreement, status_code=201, tags=["agreements"])
+def put_agreement(rt: RT, who: Caller, agreement: Agreement) -> Agreement:
+    """Create or update an agreement (admin); every party it names must exist."""
+    who.require("admin")
+    rt.service.put_agreement(agreement)
+    return agreement
+
+
+# ---------------------------------------------------------------------------------------------- operations
+@router.post("/operations", response_model=NoticeOutcome, status_code=201, tags=["operations"])
+def file_notice(rt: RT, who: Caller, body: OperationIn, idempotency_key: IdemKey = None) -> NoticeOutcome:
+    """File a notice (notify an operation): conflicts, resolutions, site warnings; deliveries are sent after
+    commit to every party the agreements bind you to."""
+    who.require("notices:file")
+    op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
+                   detail=body.detail)
+    idem = _idem(who, idempotency_key, "/v1/operations", body.model_dump(mode="json"))
+    return rt.service.notify(op, rt.clock(), idem)
+
+
+@router.post("/check", response_model=NoticeOutcome, tags=["operations"])
+def check(rt: RT, who: Caller, body: CheckIn) -> NoticeOutcome:
+    """What-if: the conflicts and resolutions this operation would meet if notified now. Stores nothing."""
+    who.require("read")
+    op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes)
+    return rt.service.check(op, rt.clock())
+
+
+@router.post("/operations/{operation_id}/amend", response_model=NoticeOutcome, tags=["operations"])
+def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, idempotency_key: IdemKey = None) -> NoticeOutcome:
+    """Amend your operation: give the version you amend; a stale version gets 409 with the current one."""
+    who.require("notices:file")
+    changes: dict[str, Any] = {}
+    if body.activity_class is not None:
+        changes["activity_class"] = body.activity_class
+    if body.detail is not None:
+        changes["detail"] = body.detail
+    idem = _idem(who, idempotency_key, f"/v1/operations/{operation_id}/amend", body.model_dump(mode="json"))
+    return rt.service.amend(operation_id, body.version, who.party_id, rt.clock(), volumes=body.volumes,
+                            changes=changes, idem=idem)
+
+
+def _transition(rt: Runtime, who: Principal, operation_id: str, action: str, key: str | None) -> NoticeOutcome:
+    who.require("notices:file")
+    idem = _idem(who, key, f"/v1/operations/{operation_id}/{action}", {})
+    use_case = {"cancel": rt.service.cancel, "activate": rt.service.activate, "complete": rt.service.complete}
+    return use_case[action](operation_id, who.party_id, rt.clock(), idem)
+
+
+@router.post("/operations/{operation_id}/cancel", response_model=NoticeOutcome, tags=["operations"])
+def cancel(rt: RT, who: Caller, operation_id: str, idempotency_key: IdemKey = None) -> NoticeOutcome:
+    """Cancel your operation; it leaves detection, its versions are kept."""
+    return _transition(rt, who, operation_id, "cancel", idempotency_key)
+
+
+@router.post("/operations/{operation_id}/activate", response_model=NoticeOutcome, tags=["operations"])
+def activate(rt: RT, who: Caller, operation_id: str, idempotency_key: IdemKey = None) -> NoticeOutcome:
+    """Your notified operation starts."""
+    return _transition(rt, who, operation_id, "activate", idempotency_key)
+
+
+@router.post("/operations/{operation_id}/complete", response_model=NoticeOutcome, tags=["operations"])
+def complete(rt: RT, who: Caller, operation_id: str, idempotency_key: IdemKey = None) -> NoticeOutcome:
+    """Your active operation is over; it leaves detection."""
+    return _transition(rt, who, operation_id, "complete", idempotency_key)
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise InvalidInput("bbox is min_lon,min_lat,max_lon,max_lat in degrees") from exc
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise InvalidInput("bbox is min_lon,min_lat,max_lon,max_lat with min <= max, within [-180, 180] x [-90, 90]")
+    return minx, miny, maxx, maxy
+
+
+@router.get("/operations", tags=["operations"])
+def list_operations(
+    rt: RT, who: Caller,
+    state: Annotated[list[OperationState] | None, Query()] = None,
+    party: Annotated[str | None, Query(max_length=64)] = None,
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat (WGS84 degrees)")] = None,
+    start: Annotated[datetime | None, Query(description="only operations ending after this time (UTC)")] = None,
+    end: Annotated[datetime | None, Query(description="only operations starting before this time (UTC)")] = None,
+) -> list[dict[str, Any]]:
+    """Operations you may see (yours in full, others through the agreements' policy), filtered."""
+    who.require("read")
+    box = _bbox(bbox)
+    for t in (start, end):
+        if t is not None and t.tzinfo is None:
+            raise InvalidInput("start and end need a UTC offset")
+    book = rt.service.airspace.book
+    out: list[dict[str, Any]] = []
+    for op in rt.service.repo.list_operations(state, party):
+        if (start and op.end <= start) or (end and op.start >= end):
+            continue
+        if box is not None and not any(_meets(v.shape.bounds, box) for v in op.volumes):
+            continue
+        view = view_operation(who.party_id, op, book)
+        if view is not None:
+            out.append(view)
+    return out
+
+
+def _meets(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+@router.get("/operations/{operation_id}", tags=["operations"])
+def get_operation(rt: RT, who: Caller, operation_id: str) -> dict[str, Any]:
+    """One operation as you may see it (404 if it does not exist or you may not see it)."""
+    who.require("read")
+    op = rt.service.repo.get_operation(operation_id)
+    view = None if op is None else view_operation(who.party_id, op, rt.service.airspace.book)
+    if view is None:
+        raise NotFound(f"no operation {operation_id}")
+    return view
+
+
+# ---------------------------------------------------------------------------------------------- sites, subscriptions
+@router.get("/sites", response_model=list[ProtectedSite], tags=["protected sites"])
+def list_sites(rt: RT, who: Caller) -> list[ProtectedSite]:
+    """Protected sites registered by you or by parties an agreement binds you to."""
+    who.require("read")
+    book = rt.service.airspace.book
+    return [s for s in rt.service.repo.list_sites() if can_see(who.party_id, s.registered_by, book)]
+
+
+@router.post("/sites", response_model=ProtectedSite, status_code=201, tags=["protected sites"])
+def register_site(rt: RT, who: Caller, body: SiteIn) -> ProtectedSite:
+    """Register (or update) one of your protected sites."""
+    who.require("sites:register")
+    existing = rt.service.repo.get_site(body.id)
+    if existing is not None and existing.registered_by != who.party_id:
+        raise NotFound(f"no site {body.id} of yours")
+    site = ProtectedSite(registered_by=who.party_id, **body.model_dump())
+    rt.service.register_site(site)
+    return site
+
+
+@router.get("/subscriptions", response_model=list[Subscription], tags=["subscriptions"])
+def list_subscriptions(rt: RT, who: Caller) -> list[Subscription]:
+    """Your subscriptions."""
+    who.require("read")
+    return rt.service.repo.list_subscriptions(who.party_id)
+
+
+@router.post("/subscriptions", response_model=Subscription, status_code=201, tags=["subscriptions"])
+def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
+    """Create or replace a subscription: notices meeting this area x band x window are delivered to you."""
+    who.require("read")
+    existing = [s for s in rt.service.repo.list_subscriptions() if s.id == body.id]
+    if existing and existing[0].party_id != who.party_id:
+        raise NotFound(f"no subscription {body.id} of yours")
+    sub = Subscription(id=body.id, party_id=who.party_id, volume=body.volume)
+    with rt.service.repo.transaction():
+        rt.service.repo.put_subscription(sub)
+    return sub
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"])
+def delete_subscription(rt: RT, who: Caller, subscription_id: str) -> Response:
+    """Delete one of your subscriptions."""
+    who.require("read")
+    if not any(s.id == subscription_id for s in rt.service.repo.list_subscriptions(who.party_id)):
+        raise NotFound(f"no subscription {subscription_id} of yours")
+    with rt.service.repo.transaction():
+        rt.service.repo.delete_subscription(subscription_id)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------------------------------------- deliveries
+@router.get("/inbox", response_model=list[Delivery], tags=["deliveries"])
+def inbox(
+    rt: RT, who: Caller,
+    after: Annotated[int, Query(ge=0, description="only deliveries with a sequence number above this")] = 0,
+    channel: Annotated[str | None, Query(pattern="^(primary|backup)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[Delivery]:
+    """Your deliveries, oldest first, with their created/sent/delivered/acknowledged times and lead times."""
+    who.require("read")
+    return rt.desk.inbox(who.party_id, after, channel, limit)
+
+
+@router.post("/deliveries/{delivery_id}/ack", response_model=Delivery, tags=["deliveries"])
+def acknowledge(rt: RT, who: Caller, delivery_id: str) -> Delivery:
+    """Acknowledge a delivery: "received and understood", never approval."""
+    who.require("ack")
+    return rt.desk.acknowledge(delivery_id, who.party_id, rt.clock())
+
+
+@router.get("/stream", tags=["deliveries"], response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(
+    request: Request, rt: RT, who: Caller,
+    channel: Annotated[str, Query(pattern="^(primary|backup)$")] = "primary",
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> StreamingResponse:
+    """Server-sent events: your deliveries on ``channel``; reconnect with Last-Event-ID to miss nothing."""
+    who.require("read")
+    try:
+        after = int(last_event_id) if last_event_id else 0
+    except ValueError as exc:
+        raise InvalidInput("Last-Event-ID must be the sequence number of the last event received") from exc
+
+    async def events() -> AsyncIterator[bytes]:
+        nonlocal after
+        entry = rt.hub.register()
+        try:
+            yield b": connected\n\n"
+            while not await request.is_disconnected():
+                batch = await run_in_threadpool(rt.desk.inbox, who.party_id, after, channel, 200)
+                for d in batch:
+                    data = json.dumps(d.model_dump(mode="json"), separators=(",", ":"))
+                    yield f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: {data}\n\n".encode()
+                    await run_in_threadpool(rt.desk.record_streamed, d, rt.clock())
+                    after = d.seq
+                if batch:
+                    continue
+                entry[1].clear()
+                try:
+                    await asyncio.wait_for(entry[1].wait(), timeout=15.0)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+        finally:
+            rt.hub.unregister(entry)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/health", tags=["service"])
+def health(rt: RT) -> dict[str, Any]:
+    """Liveness: the schema version and the number of live operations."""
+    return {"status": "ok", "schema_version": rt.service.repo.schema_version(),
+            "live_operations": len(rt.service.airspace.operations)}
