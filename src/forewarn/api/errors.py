@@ -12,9 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from forewarn.errors import ForewarnError
+from forewarn.errors import ForewarnError, validation_errors
 
 log = logging.getLogger("forewarn.api")
 
@@ -62,6 +63,12 @@ def install(app: FastAPI) -> None:
         errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
                   for e in exc.errors()]
         return _response(request, 422, "invalid_input", "the request is not valid", {"errors": errors})
+
+    @app.exception_handler(ValidationError)
+    async def _model(request: Request, exc: ValidationError) -> JSONResponse:
+        # a record built from a valid body can still break a rule across fields (e.g. one of point/polygon)
+        return _response(request, 422, "invalid_input", "the request is not valid",
+                         {"errors": validation_errors(exc)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

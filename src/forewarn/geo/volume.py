@@ -23,14 +23,19 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from shapely.geometry.base import BaseGeometry
 
 from forewarn.errors import InvalidInput
 from forewarn.geo import geodesy
 from forewarn.units import FOOT_M, fl_to_m
 
-LonLat = tuple[float, float]
+LonLat = Annotated[
+    tuple[float, float],
+    WithJsonSchema({"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+                    "description": "[longitude, latitude] in WGS84 degrees"}),
+]
+"""A position: (longitude, latitude) in WGS84 degrees, GeoJSON order."""
 
 
 def _check_lonlat(point: LonLat) -> LonLat:
