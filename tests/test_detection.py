@@ -155,26 +155,3 @@ def test_expanded_bounds_contain_the_real_buffer(lon: float, lat: float, size: f
         return
     real = vol.buffered(distance).bounds if distance > 0 else vol.shape.bounds
     assert box[0] <= real[0] and box[1] <= real[1] and box[2] >= real[2] and box[3] >= real[3]
-
-
-@settings(max_examples=150, deadline=None)
-@given(volumes(), volumes(), st.sampled_from([100.0, 1852.0, 5000.0, 9260.0, 30_000.0]),
-       st.floats(-95, 38), st.floats(-150, 150))
-def test_quick_decisions_match_the_buffer(a: Volume4D, b: Volume4D, h: float, dlat: float, dlon: float) -> None:
-    """The shortcut that skips building buffers never changes an answer (moved around the globe too)."""
-    from forewarn.geo import geodesy
-
-    a = a.moved(0.0, dlat * 111_000.0).moved(90.0, dlon * 1000.0)
-    b = b.moved(0.0, dlat * 111_000.0).moved(90.0, dlon * 1000.0)
-    quick = geodesy.quick_within(a.shape, b.shape, h)
-    if quick is not None:
-        assert quick == bool(a.buffered(h).intersects(b.shape))
-
-
-def test_quick_decisions_decide_clear_cases_and_defer_close_ones() -> None:
-    from forewarn.geo import geodesy
-
-    a = square(38.0, 35.0, 0.1).shape
-    assert geodesy.quick_within(a, square(38.3, 35.0, 0.1).shape, 5000) is False   # ~18 km apart
-    assert geodesy.quick_within(a, square(38.11, 35.0, 0.1).shape, 5000) is True   # ~0.9 km apart
-    assert geodesy.quick_within(a, square(38.155, 35.0, 0.1).shape, 5000) is None  # ~5.0 km: build the buffer

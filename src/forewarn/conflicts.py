@@ -85,27 +85,7 @@ class Conflict(BaseModel):
 
 def volumes_conflict(a: Volume4D, b: Volume4D, shape_b: BaseGeometry, minima: SeparationMinima) -> bool:
     """The exact 4D test of B against A under ``minima`` (see the module docstring)."""
-    t, v = minima.time_s, minima.vertical_m
-    if not (b.start_s < a.end_s + t and b.end_s > a.start_s - t):
-        return False
-    if not (b.lower_m < a.upper_m + v and b.upper_m > a.lower_m - v):
-        return False
-    return horizontally_within(a, shape_b, minima.horizontal_m)
-
-
-def horizontally_within(a: Volume4D, shape_b: BaseGeometry, h: float) -> bool:
-    """Whether footprint B meets A's footprint buffered geodesically by ``h`` metres (h > 0), or overlaps A's
-    interior (h = 0). Overlapping footprints and pairs clearly nearer or farther than ``h`` are decided without
-    building the buffer (:func:`~forewarn.geo.geodesy.quick_within`); the answer is the same either way."""
-    shape_a = a.shape
-    if h <= 0:
-        return bool(shape_a.intersects(shape_b) and not shape_a.touches(shape_b))
-    if shape_a.intersects(shape_b):
-        return True
-    quick = geodesy.quick_within(shape_a, shape_b, h)
-    if quick is not None:
-        return quick
-    return bool(a.buffered(h).intersects(shape_b))
+    return in_time_and_band(a, b, minima) and horizontal_hits(a, [shape_b], minima.horizontal_m)[0]
 
 
 def decide_priority(
@@ -175,8 +155,10 @@ def detect(
 ) -> list[Conflict]:
     """Conflicts of ``operation`` with the live operations of ``airspace`` (index-accelerated).
 
-    The operation itself (same id) is ignored, so an amendment is checked against everyone else.
-    With ``measure=False`` the overlap figures are skipped (faster; used to verify resolutions).
+    Per volume: the index returns the stored volumes whose 4D boxes meet the search box; party, agreement, time
+    and altitude are checked in Python; the survivors are tested against the volume's prepared geodesic buffer
+    in one vectorised shapely call per minima group. The operation itself (same id) is ignored, so an amendment
+    is checked against everyone else. With ``measure=False`` the overlap figures are skipped (faster).
     """
     book = airspace.book
     largest = book.largest_for(operation.party_id)
@@ -184,13 +166,46 @@ def detect(
         return []
     found: list[Conflict] = []
     for i, a in enumerate(operation.volumes):
-        shape_a = a.shape
-        for key in sorted(airspace.index.query(search_box(a, largest))):
-            if key[0] == operation.id:
+        groups: dict[SeparationMinima, list[tuple[tuple[str, int], Agreement]]] = {}
+        for key in airspace.index.query(search_box(a, largest)):
+            theirs = airspace.operations[key[0]]
+            if theirs.id == operation.id or theirs.party_id == operation.party_id:
                 continue
+            bound = book.minima(operation.party_id, theirs.party_id, operation.activity_class, theirs.activity_class)
+            if bound is None or not in_time_and_band(a, theirs.volumes[key[1]], bound[0]):
+                continue
+            groups.setdefault(bound[0], []).append((key, bound[1]))
+        hits: list[tuple[tuple[str, int], SeparationMinima, Agreement]] = []
+        for minima, items in groups.items():
+            shapes = [airspace.shapes[key] for key, _ in items]
+            mask = horizontal_hits(a, shapes, minima.horizontal_m)
+            hits.extend((key, minima, ag) for (key, ag), hit in zip(items, mask, strict=True) if hit)
+        for key, minima, agreement in sorted(hits, key=lambda h: h[0]):
             theirs, b, shape_b = airspace.volume(key)
-            found.extend(_test_pair(operation, i, a, shape_a, theirs, key[1], b, shape_b, book, now, measure))
+            if measure:
+                found.append(describe_conflict(operation, i, a, a.shape, theirs, key[1], b, shape_b, minima,
+                                               agreement, now))
+            else:
+                found.append(_unmeasured(operation, i, theirs, key[1], minima, agreement, now))
     return found
+
+
+def in_time_and_band(a: Volume4D, b: Volume4D, minima: SeparationMinima) -> bool:
+    """The time and altitude parts of the 4D test (see the module docstring)."""
+    t, v = minima.time_s, minima.vertical_m
+    return (b.start_s < a.end_s + t and b.end_s > a.start_s - t
+            and b.lower_m < a.upper_m + v and b.upper_m > a.lower_m - v)
+
+
+def horizontal_hits(a: Volume4D, shapes: list[BaseGeometry], h: float) -> list[bool]:
+    """For each footprint, whether it meets A's footprint buffered geodesically by ``h`` metres (h > 0), or
+    overlaps A's interior (h = 0); one vectorised shapely call against the prepared buffer."""
+    if not shapes:
+        return []
+    if h > 0:
+        return [bool(x) for x in shapely.intersects(a.buffered(h), shapes)]
+    shape_a = a.shape
+    return [bool(x) for x in shapely.intersects(shape_a, shapes) & ~shapely.touches(shape_a, shapes)]
 
 
 def detect_brute_force(
@@ -229,14 +244,17 @@ def _unmeasured(
     mine: Operation, i: int, theirs: Operation, j: int, minima: SeparationMinima, agreement: Agreement,
     now: datetime | None,
 ) -> Conflict:
+    # built without validation (model_construct): every value comes from validated records; this is the hot path
     adjusting, holding, reason = decide_priority(agreement.priority, mine, theirs, now)
-    zero = Separation(horizontal_m=0, vertical_m=0, time_s=0)
-    return Conflict(
-        a=VolumeRef(operation_id=mine.id, version=mine.version, volume_index=i, party_id=mine.party_id,
-                    activity_class=mine.activity_class),
-        b=VolumeRef(operation_id=theirs.id, version=theirs.version, volume_index=j, party_id=theirs.party_id,
-                    activity_class=theirs.activity_class),
-        agreement_id=agreement.id, minima=minima,
-        overlap=Overlap(area_km2=0, point=(0.0, 0.0), altitude_overlap_m=0, time_overlap_s=0),
-        separation=zero, adjusting_operation=adjusting, holding_operation=holding, priority_reason=reason,
+    return Conflict.model_construct(
+        a=VolumeRef.model_construct(operation_id=mine.id, version=mine.version, volume_index=i,
+                                    party_id=mine.party_id, activity_class=mine.activity_class),
+        b=VolumeRef.model_construct(operation_id=theirs.id, version=theirs.version, volume_index=j,
+                                    party_id=theirs.party_id, activity_class=theirs.activity_class),
+        agreement_id=agreement.id, minima=minima, overlap=_NO_OVERLAP, separation=_NO_SEPARATION,
+        adjusting_operation=adjusting, holding_operation=holding, priority_reason=reason,
     )
+
+
+_NO_OVERLAP = Overlap(area_km2=0, point=(0.0, 0.0), altitude_overlap_m=0, time_overlap_s=0)
+_NO_SEPARATION = Separation(horizontal_m=0, vertical_m=0, time_s=0)

@@ -360,37 +360,6 @@ def _metres_per_degree(lat: float) -> tuple[float, float]:
     return math.radians(1.0) * n * math.cos(phi), math.radians(1.0) * m
 
 
-def _scaled(geom: BaseGeometry, kx: float, ky: float) -> BaseGeometry:
-    return shapely.transform(geom, lambda c: c * np.array([kx, ky]))
-
-
-def quick_within(a: BaseGeometry, b: BaseGeometry, distance_m: float) -> bool | None:
-    """Decide cheaply whether ``b`` meets ``a`` buffered geodesically by ``distance_m`` metres, or ``None``.
-
-    Measures the distance between the two lon/lat shapes with longitude and latitude scaled to metres at the
-    latitude of ``a`` and bounds its error: the scale change over the span of the two shapes (tan(lat) x span)
-    plus 0.2 %, and the chord sag of the buffer polygon. Only pairs whose distance is clearly beyond (False) or
-    clearly within (True) the buffer are decided; the rest (``None``) need the real buffer. Used to skip most
-    buffer constructions without changing any answer.
-    """
-    ax0, ay0, ax1, ay1 = a.bounds
-    bx0, by0, bx1, by1 = b.bounds
-    lo, hi = min(ay0, by0), max(ay1, by1)
-    far = max(abs(lo), abs(hi))
-    if far > 80.0 or max(ax1, bx1) - min(ax0, bx0) > 10.0:
-        return None
-    kx, ky = _metres_per_degree((ay0 + ay1) / 2)
-    d = float(shapely.distance(_scaled(a, kx, ky), _scaled(b, kx, ky)))
-    rel = math.tan(math.radians(far)) * math.radians(hi - lo) + 2e-3
-    size_a = math.hypot((ax1 - ax0) * kx, (ay1 - ay0) * ky)
-    slack = 2.0 * (CHORD_TOLERANCE_M + 1e-3 * (distance_m + size_a)) + 1.0
-    if d * (1.0 - rel) > distance_m + slack:
-        return False
-    if d * (1.0 + rel) < distance_m - slack:
-        return True
-    return None
-
-
 def geodesic_area_m2(geom: BaseGeometry) -> float:
     """Area of a lon/lat polygon on the WGS84 ellipsoid, in square metres."""
     if geom.is_empty:
