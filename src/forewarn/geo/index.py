@@ -4,10 +4,10 @@ Design (what a query costs and why):
 
 * Every entry is a 4D box: lon/lat bounding box (degrees, WGS84), altitude band [lower, upper) in metres,
   time window [start, end) in seconds since the Unix epoch (UTC).
-* The *packed* part is a CSR layout: the entries of each grid cell are stored contiguously, sorted by start
-  time, with the longest duration in that cell. A query visits only the cells its box touches and, in each,
-  binary-searches the slice of entries whose start lies in ``(q.start - longest, q.end)``: time
-  partitioning without buckets.
+* The *packed* part is a CSR layout: the entries of each grid cell are stored contiguously in a few slices by
+  duration class, each sorted by start time, with its longest duration. A query visits only the cells its box
+  touches and, in each slice, binary-searches the entries whose start lies in ``(q.start - longest, q.end)``:
+  time partitioning without fixed buckets.
 * Entries added since the last pack live in a small *delta* (cell -> list of slots), entries whose box
   spans many cells in a *big* list scanned linearly; removals clear an ``alive`` flag. When the delta
   outgrows an eighth of the packed part the index repacks (amortised O(1) per insert).
@@ -33,6 +33,9 @@ K = TypeVar("K", bound=Hashable)
 
 _FIELDS = ("minx", "miny", "maxx", "maxy", "lower", "upper", "start", "end")
 _CELL_STRIDE = 1 << 21
+
+DURATION_CLASS_EDGES_S = [1800.0, 7200.0, 21600.0]
+"""Entries of a cell are kept in separate time-sorted slices by duration (< 30 min, < 2 h, < 6 h, longer)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class VolumeIndex(Generic[K]):
         self._keys: list[K | None] = []
         self._slot_of: dict[K, int] = {}
         self._packed_n = 0
-        self._cell_range: dict[int, tuple[int, int, float]] = {}
+        self._cell_range: dict[int, list[tuple[int, int, float]]] = {}
         self._cell_slots = np.empty(0, dtype=np.int64)
         self._cell_starts = np.empty(0)
         self._delta: dict[int, list[int]] = {}
@@ -184,21 +187,22 @@ class VolumeIndex(Generic[K]):
         dy = offset % ny[slots]
         cell = (ix0[slots] + dx) * _CELL_STRIDE + (iy0[slots] + dy)
         starts = cols["start"][slots]
-        order = np.lexsort((starts, cell))
-        cell, slots, starts = cell[order], slots[order], starts[order]
         durations = cols["end"][slots] - starts
+        # duration classes: a short entry's slice need not reach back as far as the longest one of its cell
+        dclass = np.searchsorted(DURATION_CLASS_EDGES_S, durations)
+        group = cell * (len(DURATION_CLASS_EDGES_S) + 1) + dclass
+        order = np.lexsort((starts, group))
+        cell, group, slots, starts, durations = cell[order], group[order], slots[order], starts[order], durations[order]
         self._cell_slots = slots.astype(np.int64)
         self._cell_starts = starts
         self._cell_range = {}
         if len(cell):
-            bounds = np.flatnonzero(np.diff(cell)) + 1
+            bounds = np.flatnonzero(np.diff(group)) + 1
             lo = np.concatenate([[0], bounds])
-            hi = np.concatenate([bounds, [len(cell)]])
+            hi = np.concatenate([bounds, [len(group)]])
             longest = np.maximum.reduceat(durations, lo)
-            self._cell_range = {
-                int(k): (int(a), int(b), float(d))
-                for k, a, b, d in zip(cell[lo].tolist(), lo.tolist(), hi.tolist(), longest.tolist(), strict=True)
-            }
+            for k, a, b, d in zip(cell[lo].tolist(), lo.tolist(), hi.tolist(), longest.tolist(), strict=True):
+                self._cell_range.setdefault(int(k), []).append((int(a), int(b), float(d)))
         self._packed_n = n
         self._delta = {}
         self._delta_count = 0
@@ -223,9 +227,7 @@ class VolumeIndex(Generic[K]):
                 base = ix * _CELL_STRIDE
                 for iy in range(iy0, iy1 + 1):
                     ck = base + iy
-                    hit = ranges.get(ck)
-                    if hit is not None:
-                        lo, hi, longest = hit
+                    for lo, hi, longest in ranges.get(ck, ()):
                         seg = starts[lo:hi]
                         a = lo + int(np.searchsorted(seg, box.start - longest, "right"))
                         b = lo + int(np.searchsorted(seg, box.end, "left"))
