@@ -20,10 +20,10 @@ class minima (H metres, V metres, T seconds for every pair):
   w + H, :func:`forewarn.geo.geodesy.geodesic_buffer` of a polygon); B belongs to another party.
 
 What each backend's timed query includes: Forewarn, one call of :func:`forewarn.conflicts.detect`
-(``measure=False``: search box, index lookup, exact tests, which build A's buffer only for pairs their cheap
-bounds cannot decide, Conflict records), on copies of the query operations without cached buffers; PostGIS
-and STRtree, ``footprint.buffered(H)`` of every query volume plus their search. The query footprints
-themselves (``volume.shape``) are computed once before timing, for all three.
+(``measure=False``: search box, index lookup, party/agreement/time/altitude checks, one prepared buffer of each
+query volume and a vectorised intersects against it, Conflict records), on copies of the query operations
+without cached buffers; PostGIS and STRtree, ``footprint.buffered(H)`` of every query volume plus their search.
+The query footprints themselves (``volume.shape``) are computed once before timing, for all three.
 
 Generation notes. Times are whole minutes and altitudes multiples of 30 m, so every boundary comparison is
 exact in float seconds, in timestamptz microseconds and in numeric. Volumes are built and validated by the

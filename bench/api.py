@@ -1,0 +1,908 @@
+#!/usr/bin/env python
+"""HTTP API benchmark: filings per second and end-to-end latency of a real ``forewarn serve``, and
+notice-to-delivery latency to connected event-stream (SSE) subscribers.
+
+    python bench/api.py                     # ~3 minutes; writes bench/results/api.json and bench/RESULTS-api.md
+
+What runs. A real server in a subprocess (``python -m forewarn serve --db DB --port PORT``: uvicorn, one process,
+the embedded SQLite file, the delivery worker thread), on a fresh database in a temporary directory. The admin
+party is created with the CLI (``forewarn party add admin --scopes admin``) before the server starts; every other
+party and its credentials through the admin API (``POST /v1/parties``, ``POST /v1/parties/{id}/credentials``),
+tokens with ``POST /v1/token``. The load generator is this process: an asyncio client (``httpx.AsyncClient``,
+HTTP/1.1 keep-alive, one connection per worker) on loopback, N workers each sending its next filing as soon as
+the previous answer arrived (closed loop), for a fixed time or count. A filing's latency is measured from just
+before the client sends ``POST /v1/operations`` to the end of the response: HTTP, token verification, request
+validation, detection, resolutions, site warnings, the transaction (operation version, notice, conflicts, the
+deliveries it owes: the outbox) and the response.
+
+Airspace. 250 clusters on a 16 x 16 grid (0.5 degree pitch, 36-43.5E x 33-40.5N); each cluster holds 4 stored
+operations (the preload: 1,000 operations, not timed) of parties p0..p3 at its corners (+-0.1 degree), circles of
+2 km, 1,000-3,000 m, over the same 24 h window starting 3 h after the run. One agreement binds p0..p7 (minima
+1,000 m / 300 m / 60 s, ``deliver: all``: every filing owes 7 deliveries). The timed filings go to the centres of
+the clusters in 60 s windows on a 180 s pitch inside the 24 h window (even slots non-overlapping, odd slots
+overlapping; new filings never meet each other):
+
+* non-overlapping: a 2 km circle at a cluster centre (>= 14 km from the corners), parties p0..p7: no conflict;
+* overlapping: a 13 km circle at a cluster centre, 1,500-2,500 m, parties p4..p7: it meets the 4 stored
+  operations of the cluster (4 conflicts), the new filing is asked to adjust (first notified holds), so the
+  service searches resolutions for it (time shift, altitude change, lateral offset, each verified by detection).
+
+Delivery latency. 50 subscriber parties s00..s49 and a notifier n0, bound by a second agreement; each subscriber
+holds ``GET /v1/stream`` open (its own token, its own connection). n0 files non-conflicting notices at a fixed
+rate (open loop); each notice owes one delivery per subscriber. Latency = SSE event parsed at the subscriber minus
+the moment just before the client sent the notice's POST (one process, one ``time.perf_counter`` clock), over all
+(notice, subscriber) pairs.
+
+Profile. After the timed phases, each filing workload runs again at concurrency 10 with ``py-spy record``
+attached to the server (raw collapsed stacks, all non-idle threads), and the script reports which functions the
+server's samples are spent in (inclusive share). The timed numbers are measured without the profiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_JSON = BENCH_DIR / "results" / "api.json"
+DEFAULT_MD = BENCH_DIR / "RESULTS-api.md"
+SECTION_TITLE = "## HTTP API (bench/api.py)"
+
+GRID = 16
+CLUSTERS = 250
+PITCH_DEG = 0.5
+CORNER_DEG = 0.1
+ORIGIN = (36.0, 33.0)
+WINDOW_H = 24
+SLOT_S = 180
+SLOT_LEN_S = 60
+SLOTS = WINDOW_H * 3600 // SLOT_S
+FILERS = [f"p{i}" for i in range(8)]
+MINIMA = {"horizontal_m": 1000, "vertical_m": 300, "time_s": 60}
+
+TARGET_NON_OVERLAPPING = 1000.0
+TARGET_OVERLAPPING = 500.0
+TARGET_DELIVERY_P99_MS = 50.0
+ANCHOR = ("reference ASTM F3548 DSS (Go + CockroachDB), 10 locust users on one machine: 120-150 requests/s at "
+          "p50 20 ms for non-overlapping intents, 5-30 requests/s for overlapping ones; F3548 allows 1 s to notify")
+
+
+# ---------------------------------------------------------------------------------------------- workload
+@dataclass(frozen=True)
+class Layout:
+    """Where and when everything is: the start of the 24 h window (whole minute, 3 h after the run)."""
+
+    t0: datetime
+
+    @staticmethod
+    def centre(cluster: int) -> tuple[float, float]:
+        return ORIGIN[0] + PITCH_DEG * (cluster % GRID), ORIGIN[1] + PITCH_DEG * (cluster // GRID)
+
+    def volume(self, lon: float, lat: float, radius_m: float, lower: float, upper: float, start: datetime,
+               end: datetime) -> dict[str, Any]:
+        return {"footprint": {"kind": "circle", "center": [round(lon, 6), round(lat, 6)], "radius_m": radius_m},
+                "lower_m": lower, "upper_m": upper, "start": start.isoformat(), "end": end.isoformat()}
+
+    def preload(self, k: int) -> tuple[str, dict[str, Any]]:
+        """Stored operation k (0..999): corner k % 4 of cluster k // 4, party p{k % 4}, the whole window."""
+        cluster, corner = divmod(k, 4)
+        lon, lat = self.centre(cluster)
+        lon += CORNER_DEG * (1 if corner & 1 else -1)
+        lat += CORNER_DEG * (1 if corner & 2 else -1)
+        vol = self.volume(lon, lat, 2000, 1000, 3000, self.t0, self.t0 + timedelta(hours=WINDOW_H))
+        return f"p{corner}", {"id": f"pre-{k:05d}", "activity_class": "transport", "volumes": [vol]}
+
+    def slot(self, s: int) -> tuple[datetime, datetime]:
+        start = self.t0 + timedelta(seconds=SLOT_S * s)
+        return start, start + timedelta(seconds=SLOT_LEN_S)
+
+    def filing(self, workload: str, i: int) -> tuple[str, dict[str, Any]]:
+        """The i-th timed filing of a workload (i < 250 * 240): cluster i % 250, slot 2 * (i // 250) (+1)."""
+        cluster, rep = i % CLUSTERS, i // CLUSTERS
+        if rep >= SLOTS // 2:
+            raise ValueError(f"workload exhausted at {i} filings")
+        lon, lat = self.centre(cluster)
+        if workload == "non-overlapping":
+            start, end = self.slot(2 * rep)
+            vol = self.volume(lon, lat, 2000, 1000, 3000, start, end)
+            party = FILERS[i % 8]
+            prefix = "non"
+        else:
+            start, end = self.slot(2 * rep + 1)
+            vol = self.volume(lon, lat, 13_000, 1500, 2500, start, end)
+            party = FILERS[4 + i % 4]
+            prefix = "ovl"
+        return party, {"id": f"{prefix}-{i:06d}", "activity_class": "transport", "volumes": [vol]}
+
+    def notice(self, k: int) -> dict[str, Any]:
+        """Notice k of the notifier n0 for the delivery phase: far from everything, never conflicting."""
+        lon, lat = 10.0 + 0.1 * (k % 50), 50.0 + 0.1 * (k // 50)
+        vol = self.volume(lon, lat, 1000, 1000, 3000, self.t0, self.t0 + timedelta(hours=1))
+        return {"id": f"sse-{k:06d}", "activity_class": "transport", "volumes": [vol]}
+
+
+# ---------------------------------------------------------------------------------------------- server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cli(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "forewarn", *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"forewarn {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+@dataclass
+class Server:
+    db: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, cpus: str | None) -> None:
+        self.log_path = self.db.with_suffix(".log")
+        cmd = [sys.executable, "-m", "forewarn", "serve", "--db", str(self.db), "--port", str(self.port)]
+        if cpus:
+            cmd = ["taskset", "-c", cpus, *cmd]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def cpu_times(self) -> tuple[float, float]:
+        """User and system CPU seconds of the server process so far (all threads)."""
+        with open(f"/proc/{self.pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
+
+    def cpu_s(self) -> float:
+        return sum(self.cpu_times())
+
+    def rss_mib(self) -> float:
+        with open(f"/proc/{self.pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+
+def access_log_lines(server: Server) -> int:
+    assert server.log_path is not None
+    with open(server.log_path, "rb") as fh:
+        return sum(1 for line in fh if b'HTTP/1.1"' in line)
+
+
+# ---------------------------------------------------------------------------------------------- setup
+async def token(client: httpx.AsyncClient, creds: dict[str, Any]) -> dict[str, str]:
+    r = await client.post("/v1/token", data={"grant_type": "client_credentials", "client_id": creds["client_id"],
+                                             "client_secret": creds["client_secret"]})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def make_party(client: httpx.AsyncClient, admin: dict[str, str], party_id: str) -> dict[str, str]:
+    r = await client.post("/v1/parties", headers=admin, json={"id": party_id, "name": party_id.upper()})
+    if r.status_code != 201:
+        raise RuntimeError(f"POST /v1/parties {party_id}: {r.status_code} {r.text}")
+    r = await client.post(f"/v1/parties/{party_id}/credentials", headers=admin,
+                          json={"scopes": ["notices:file", "read", "ack"]})
+    if r.status_code != 201:
+        raise RuntimeError(f"POST /v1/parties/{party_id}/credentials: {r.status_code} {r.text}")
+    return await token(client, r.json())
+
+
+async def setup(client: httpx.AsyncClient, admin_creds: dict[str, Any], subscribers: int, deliver: str,
+                ) -> dict[str, dict[str, str]]:
+    """Parties, credentials, tokens and the two agreements; returns party id -> Authorization header."""
+    admin = await token(client, admin_creds)
+    ids = [*FILERS, "n0", *(f"s{k:02d}" for k in range(subscribers))]
+    headers: dict[str, dict[str, str]] = {}
+    for pid in ids:  # sequential: each credential costs the server one scrypt hash (and /v1/token one more)
+        headers[pid] = await make_party(client, admin, pid)
+    agreements = [
+        {"id": "mou-file", "name": "filing parties", "parties": FILERS, "deliver": deliver},
+        {"id": "mou-sse", "name": "notifier and subscribers", "parties": ["n0", *ids[len(FILERS) + 1:]],
+         "deliver": "all"},
+    ]
+    for body in agreements:
+        body |= {"min_notice_s": 600, "ack_deadline_s": 3600, "default_minima": MINIMA}
+        r = await client.post("/v1/agreements", headers=admin, json=body)
+        if r.status_code != 201:
+            raise RuntimeError(f"POST /v1/agreements: {r.status_code} {r.text}")
+    return headers
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def summary_ms(latencies_s: list[float]) -> dict[str, float]:
+    values = sorted(v * 1000 for v in latencies_s)
+    if not values:
+        return {"p50_ms": math.nan, "p90_ms": math.nan, "p99_ms": math.nan, "max_ms": math.nan, "mean_ms": math.nan}
+    return {"p50_ms": round(percentile(values, 50), 2), "p90_ms": round(percentile(values, 90), 2),
+            "p99_ms": round(percentile(values, 99), 2), "max_ms": round(values[-1], 2),
+            "mean_ms": round(sum(values) / len(values), 2)}
+
+
+# ---------------------------------------------------------------------------------------------- filing load
+@dataclass
+class Counter1:
+    """The next filing index, shared by the workers of one phase (one event loop: no lock needed)."""
+
+    next: int = 0
+
+
+async def run_filings(client: httpx.AsyncClient, server: Server, headers: dict[str, dict[str, str]],
+                      make: Callable[[int], tuple[str, dict[str, Any]]], concurrency: int, duration_s: float,
+                      max_count: int, counter: Counter1, expect_conflicts: int | None = None) -> dict[str, Any]:
+    """Closed loop: ``concurrency`` workers, each filing its next operation when the previous one returned,
+    until ``duration_s`` elapsed or ``max_count`` filings were sent."""
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    conflicts: Counter[int] = Counter()
+    resolutions: Counter[str] = Counter()
+    first = counter.next
+    limit = first + max_count
+    (user0, sys0), client_cpu0 = server.cpu_times(), time.process_time()
+    t_start = time.perf_counter()
+    deadline = t_start + duration_s
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline and counter.next < limit:
+            i = counter.next
+            counter.next += 1
+            party, body = make(i)
+            content = json.dumps(body, separators=(",", ":")).encode()
+            hdrs = headers[party] | {"Content-Type": "application/json"}
+            t = time.perf_counter()
+            try:
+                r = await client.post("/v1/operations", content=content, headers=hdrs)
+            except httpx.HTTPError as exc:
+                statuses[type(exc).__name__] += 1
+                continue
+            dt = time.perf_counter() - t
+            statuses[str(r.status_code)] += 1
+            if r.status_code == 201:
+                latencies.append(dt)
+                out = r.json()
+                conflicts[len(out["conflicts"])] += 1
+                for rs in out["resolutions"]:
+                    kinds = sorted(o["kind"] for o in rs["options"])
+                    resolutions["+".join(kinds) or "none found"] += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - t_start
+    user1, sys1 = server.cpu_times()
+    server_cpu, client_cpu = user1 - user0 + sys1 - sys0, time.process_time() - client_cpu0
+    ok = statuses.get("201", 0)
+    result: dict[str, Any] = {
+        "concurrency": concurrency, "sent": counter.next - first, "ok": ok,
+        "errors": sum(v for k, v in statuses.items() if k != "201"), "statuses": dict(statuses),
+        "wall_s": round(wall, 2), "filings_per_s": round(ok / wall, 1) if wall else 0.0,
+        **summary_ms(latencies),
+        "conflicts_per_filing": {str(k): v for k, v in sorted(conflicts.items())},
+        "resolution_options": dict(resolutions),
+        "server_cpu_s": round(server_cpu, 2), "server_cpu_share_of_one_core": round(server_cpu / wall, 2),
+        "server_user_s": round(user1 - user0, 2), "server_system_s": round(sys1 - sys0, 2),
+        "server_cpu_ms_per_filing": round(1000 * server_cpu / ok, 2) if ok else None,
+        "client_cpu_s": round(client_cpu, 2), "client_cpu_share_of_one_core": round(client_cpu / wall, 2),
+    }
+    if expect_conflicts is not None:
+        result["expected_conflicts_per_filing"] = expect_conflicts
+        result["all_as_expected"] = set(conflicts) == {expect_conflicts}
+    return result
+
+
+async def preload(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], layout: Layout, count: int,
+                  ) -> dict[str, Any]:
+    counter = Counter1()
+    failures: list[str] = []
+    t0 = time.perf_counter()
+
+    async def worker() -> None:
+        while counter.next < count:
+            k = counter.next
+            counter.next += 1
+            party, body = layout.preload(k)
+            r = await client.post("/v1/operations", json=body, headers=headers[party])
+            if r.status_code != 201:
+                failures.append(f"{body['id']}: {r.status_code} {r.text[:300]}")
+            elif r.json()["conflicts"]:
+                failures.append(f"{body['id']}: unexpected conflicts")
+
+    await asyncio.gather(*(worker() for _ in range(10)))
+    if failures:
+        raise RuntimeError(f"preload failed ({len(failures)}): {failures[:3]}")
+    wall = time.perf_counter() - t0
+    return {"operations": count, "wall_s": round(wall, 2), "filings_per_s": round(count / wall, 1)}
+
+
+# ---------------------------------------------------------------------------------------------- deliveries
+async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], layout: Layout, subscribers: int,
+                         notices: int, rate: float, first: int, last_seen: dict[int, int]) -> dict[str, Any]:
+    """``subscribers`` SSE streams (resuming after ``last_seen[k]``, the last event id subscriber k got in an
+    earlier phase); the notifier files ``notices`` at ``rate`` per second (open loop)."""
+    ids = {layout.notice(first + k)["id"] for k in range(notices)}
+    sent_at: dict[str, float] = {}
+    arrivals: list[tuple[str, int, float]] = []
+    post_latency: list[float] = []
+    post_status: Counter[str] = Counter()
+    replayed: list[str] = []
+    connected = asyncio.Event()
+    ready: set[int] = set()
+    expected = notices * subscribers
+    done = asyncio.Event()
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=subscribers + 8, max_keepalive_connections=subscribers + 8)
+    timeout = httpx.Timeout(30.0, read=None)
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as sse_client, \
+            httpx.AsyncClient(base_url=server.url, timeout=30.0) as poster:
+
+        async def subscriber(k: int) -> None:
+            hdrs = headers[f"s{k:02d}"]
+            if k in last_seen:
+                hdrs = hdrs | {"Last-Event-ID": str(last_seen[k])}
+            try:
+                async with sse_client.stream("GET", "/v1/stream", headers=hdrs) as response:
+                    if response.status_code != 200:
+                        errors.append(f"stream s{k:02d}: {response.status_code}")
+                        return
+                    async for line in response.aiter_lines():
+                        if line.startswith(": connected"):
+                            ready.add(k)
+                            if len(ready) == subscribers:
+                                connected.set()
+                        elif line.startswith("id: "):
+                            last_seen[k] = int(line[4:])
+                        elif line.startswith("data: "):
+                            now = time.perf_counter()
+                            op_id = json.loads(line[6:])["payload"]["operation"]["id"]
+                            if op_id not in ids:
+                                replayed.append(op_id)
+                                continue
+                            arrivals.append((op_id, k, now))
+                            if len(arrivals) >= expected:
+                                done.set()
+            except (httpx.HTTPError, asyncio.CancelledError) as exc:
+                if not isinstance(exc, asyncio.CancelledError):
+                    errors.append(f"stream s{k:02d}: {exc!r}")
+
+        tasks = [asyncio.create_task(subscriber(k)) for k in range(subscribers)]
+        await asyncio.wait_for(connected.wait(), timeout=30)
+        await asyncio.sleep(0.5)
+        cpu0, client_cpu0 = server.cpu_s(), time.process_time()
+
+        async def file(k: int) -> None:
+            body = layout.notice(first + k)
+            content = json.dumps(body, separators=(",", ":")).encode()
+            hdrs = headers["n0"] | {"Content-Type": "application/json"}
+            t = time.perf_counter()
+            sent_at[body["id"]] = t
+            r = await poster.post("/v1/operations", content=content, headers=hdrs)
+            post_latency.append(time.perf_counter() - t)
+            post_status[str(r.status_code)] += 1
+
+        t_start = time.perf_counter()
+        posts = []
+        for k in range(notices):
+            delay = t_start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            posts.append(asyncio.create_task(file(k)))
+        await asyncio.gather(*posts)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout=30)
+        wall = time.perf_counter() - t_start
+        server_cpu, client_cpu = server.cpu_s() - cpu0, time.process_time() - client_cpu0
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    latencies = [at - sent_at[op] for op, _, at in arrivals if op in sent_at]
+    pairs = {(op, k) for op, k, _ in arrivals}
+    return {
+        "subscribers": subscribers, "notices": notices, "rate_per_s": rate,
+        "deliveries_expected": expected, "deliveries_received": len(arrivals),
+        "duplicates": len(arrivals) - len(pairs), "missing": expected - len(pairs),
+        "earlier_notices_replayed": len(replayed),
+        "stream_errors": errors, "notice_post_statuses": dict(post_status),
+        **summary_ms(latencies),
+        "notice_post": summary_ms(post_latency),
+        "wall_s": round(wall, 2),
+        "server_cpu_share_of_one_core": round(server_cpu / wall, 2),
+        "client_cpu_share_of_one_core": round(client_cpu / wall, 2),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- profile
+PROFILE_GROUPS: list[tuple[str, list[str]]] = [
+    # (label, needles in the raw stack); a sample counts once in every group one of whose needles is on its stack
+    ("resolutions: propose (resolutions.py)", ["propose (forewarn/resolutions.py"]),
+    ("detection of the filing: detect (conflicts.py), outside resolutions", ["detect (forewarn/conflicts.py"]),
+    ("validation: check_volume (footprint shape, area, horizon)", ["check_volume (forewarn/geo/volume.py"]),
+    ("authentication: principal (JWT verify + get_party)", ["principal (forewarn/api/routes.py"]),
+    ("persistence: writes of the notice (version, notice, conflicts, outbox rows), BEGIN/COMMIT",
+     ["add_operation_version (", "add_notice (", "add_deliveries (", "transaction (forewarn/store/sqlite.py"]),
+    ("outbox planning: plan_deliveries (a payload per recipient)", ["plan_deliveries (forewarn/deliveries.py"]),
+    ("reads in notify: list_parties / list_sites / list_subscriptions / get_operation / get_party",
+     ["list_parties (forewarn/store", "list_sites (forewarn/store", "list_subscriptions (forewarn/store",
+      "get_operation (forewarn/store", "get_party (forewarn/store"]),
+    ("response: FastAPI serialize_response (NoticeOutcome -> JSON)", ["serialize_response (fastapi/routing.py"]),
+    ("request body: FastAPI request_body_to_args (JSON -> OperationIn)", ["request_body_to_args ("]),
+    ("event streams: inbox query + Delivery parsing (DeliveryDesk.inbox)", ["DeliveryDesk.inbox ("]),
+    ("event streams: record_streamed (a write transaction per delivery sent)", ["record_streamed ("]),
+    ("event streams: the SSE generator itself (JSON, send)", ["stream.<locals>.events ("]),
+    ("delivery worker thread (forewarn/notify/worker.py)", ["(forewarn/notify/worker.py"]),
+    ("uvicorn access log (logging)", ["(logging/__init__.py"]),
+    ("none of the above (HTTP server, framework, event loop, thread hand-offs)", []),
+]
+OTHER = PROFILE_GROUPS[-1][0]
+
+
+def parse_collapsed(text: str) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
+    """py-spy raw output -> (samples, inclusive samples per function, self samples per function, groups)."""
+    total = 0
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    groups: Counter[str] = Counter()
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_frame_name(f) for f in stack.split(";")]
+        frames = [f for f in frames if f]
+        for name in set(frames):
+            inclusive[name] += count
+        if frames:
+            own[frames[-1]] += count
+        in_propose = "propose (forewarn/resolutions.py" in stack
+        matched = False
+        for label, needles in PROFILE_GROUPS:
+            if any(n in stack for n in needles):
+                matched = True
+                if not (label.startswith("detection of the filing") and in_propose):
+                    groups[label] += count
+        if not matched:
+            groups[OTHER] += count
+    return total, inclusive, own, groups
+
+
+def _frame_name(frame: str) -> str:
+    """'func (/abs/path/site-packages/pkg/mod.py:12)' -> 'func (pkg/mod.py)'."""
+    m = re.match(r"^(.*?) \((.*?)(?::\d+)?\)$", frame.strip())
+    if not m:
+        return frame.strip()
+    func, path = m.group(1), m.group(2)
+    for marker in ("site-packages/", "/src/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    path = re.sub(r"^\.\d+/", "", path)
+    return f"{func} ({path})"
+
+
+async def profiled(server: Server, seconds: float, out_dir: Path, name: str,
+                   load: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``load()`` (a coroutine factory) with ``py-spy record --gil`` attached to the server for
+    ``seconds``; return the shares of the samples (those in which some server thread held the GIL)."""
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        return {"skipped": "py-spy not installed (pip install py-spy)"}
+    raw = out_dir / f"pyspy-{name}.txt"
+    rate = 250
+    cmd = [py_spy, "record", "--pid", str(server.pid), "--format", "raw", "--rate", str(rate), "--nonblocking",
+           "--gil", "--threads", "--duration", str(math.ceil(seconds)), "-o", str(raw)]
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    await asyncio.sleep(0.7)  # py-spy attaches
+    result = await load()
+    try:
+        _, err = await asyncio.to_thread(spy.communicate, None, 60)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        _, err = spy.communicate()
+    if not raw.exists():
+        return {"skipped": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}
+    threads: Counter[str] = Counter()
+    stripped = []
+    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
+        head, _sep, rest = line.partition(";")
+        if head.startswith("thread ("):  # --threads: 'thread (tid): name;frame;...;frame count'
+            count = line.rpartition(" ")[2]
+            threads[head.split(": ", 1)[-1]] += int(count) if count.isdigit() else 0
+            line = rest
+        stripped.append(line)
+    total, inclusive, own, groups = parse_collapsed("\n".join(stripped))
+
+    def share(n: int) -> float:
+        return round(100 * n / total, 1) if total else 0.0
+
+    return {
+        "load_during_profile": result, "samples": total,
+        "gil_held_fraction": round(total / (rate * math.ceil(seconds)), 2),
+        "threads_pct": {k: share(v) for k, v in threads.most_common()},
+        "groups_pct": {label: share(groups[label]) for label, _ in PROFILE_GROUPS},
+        "top_inclusive_pct": [[f, share(n)] for f, n in inclusive.most_common(60)],
+        "top_self_pct": [[f, share(n)] for f, n in own.most_common(30)],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- report
+def machine_info() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    versions: dict[str, str] = {}
+    for mod in ("fastapi", "starlette", "uvicorn", "pydantic", "httpx", "shapely", "jwt", "uvloop", "httptools"):
+        with contextlib.suppress(ImportError):
+            versions[mod] = str(__import__(mod).__version__)
+    import sqlite3
+
+    versions["sqlite"] = sqlite3.sqlite_version
+    return {
+        "uname": " ".join(platform.uname()), "cpu": cpu, "nproc": os.cpu_count(),
+        "memory_gib": round(mem / 2**30, 1), "python": sys.version.split()[0], "versions": versions,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "loadavg_before": os.getloadavg()[0],
+    }
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(BENCH_DIR), *args], capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:,.{digits}f}"
+
+
+def _load_text(load: dict[str, Any]) -> str:
+    if "filings_per_s" in load:
+        return f"{load['filings_per_s']:,.0f} filings/s, p99 {_fmt(load['p99_ms'], 0)} ms"
+    return f"{load['rate_per_s']:g} notices/s, delivery p99 {_fmt(load['p99_ms'], 0)} ms"
+
+
+def verdict_lines(doc: dict[str, Any]) -> list[str]:
+    out = []
+    for workload, target in (("non-overlapping", TARGET_NON_OVERLAPPING), ("overlapping", TARGET_OVERLAPPING)):
+        runs = [r for r in doc["filings"] if r["workload"] == workload]
+        if not runs:
+            continue
+        best = max(runs, key=lambda r: r["filings_per_s"])
+        rate = best["filings_per_s"]
+        met = "met" if rate >= target else f"missed: {rate / target:.0%} of the target, {target / rate:.1f}x short"
+        anchor = "120-150/s at p50 20 ms" if workload == "non-overlapping" else "5-30/s"
+        out.append(f"- {workload}: best {_fmt(rate)} filings/s (concurrency {best['concurrency']}, p50 "
+                   f"{_fmt(best['p50_ms'], 2)} ms, p99 {_fmt(best['p99_ms'], 2)} ms); target >= {target:,.0f}/s: "
+                   f"{met}; anchor DSS {anchor}: {rate / (135 if workload == 'non-overlapping' else 17.5):.1f}x "
+                   "its midpoint.")
+    for d in doc["deliveries"]:
+        p99 = d["p99_ms"]
+        met = "met" if p99 < TARGET_DELIVERY_P99_MS else f"missed by {p99 - TARGET_DELIVERY_P99_MS:,.1f} ms"
+        out.append(f"- delivery to {d['subscribers']} SSE subscribers at {d['rate_per_s']:g} notices/s: p99 "
+                   f"{_fmt(p99, 2)} ms; target < {TARGET_DELIVERY_P99_MS:.0f} ms: {met}; F3548 allows 1,000 ms "
+                   f"({'within' if p99 < 1000 else 'beyond'} it); {d['missing']} deliveries missing.")
+    return out
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    m, w = doc["machine"], doc["workload"]
+    lines = [SECTION_TITLE, ""]
+    dirty = " + uncommitted src changes" if doc["src_dirty"] else ""
+    lines.append(f"Command: `{doc['command']}` (commit {doc['commit']}{dirty}, {m['date']}; the whole run took "
+                 f"{doc['elapsed_s']:.0f} s).")
+    lines.append("")
+    lines.append(f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB RAM; Python {m['python']}; "
+                 f"`{m['uname']}`; SQLite {m['versions'].get('sqlite')}, FastAPI {m['versions'].get('fastapi')}, "
+                 f"uvicorn {m['versions'].get('uvicorn')} (uvloop, httptools), pydantic "
+                 f"{m['versions'].get('pydantic')}. Server and load generator share the machine: "
+                 f"{doc['cpu_placement']}.")
+    lines.append("")
+    lines.append(
+        "Setup: a real `forewarn serve` subprocess (one uvicorn process, SQLite WAL file, delivery worker running, "
+        "uvicorn access log on as shipped) on a fresh database; the admin party created with `forewarn party add`, "
+        f"the {len(FILERS)} filing parties, the notifier and {w['subscribers']} subscribers through the admin API; "
+        f"{w['preload']:,} operations stored before timing ({doc['preload']['filings_per_s']:,.0f}/s over HTTP, "
+        "untimed): 250 clusters x 4 corner operations of 4 parties, 2 km circles, 1,000-3,000 m, one 24 h window. "
+        f"Agreement `mou-file` binds p0..p7 (minima 1,000 m / 300 m / 60 s, `deliver: {w['deliver']}`, so each "
+        "filing stores 7 deliveries in its outbox). Load generator: asyncio + httpx.AsyncClient on loopback, "
+        "closed loop, one keep-alive connection per worker; latency from just before the POST is sent to the end "
+        "of the response. Non-overlapping filing: 2 km circle at a cluster centre, its own 60 s slot (0 conflicts). "
+        "Overlapping filing: 13 km circle at a cluster centre meeting the cluster's 4 stored operations of other "
+        "parties (4 conflicts); the new filing is the one asked to adjust, so each answer also carries its "
+        "resolutions (searched and verified by the service). The store grows by the filings of each phase "
+        "(the 'stored' column).")
+    lines.append("")
+    lines.append("| workload | concurrency | stored at start | filings | errors | filings/s | p50 (ms) | p90 (ms) | "
+                 "p99 (ms) | max (ms) | server CPU ms/filing | server CPU (cores) | client CPU (cores) | "
+                 "conflicts per filing | resolutions found |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for r in doc["filings"]:
+        conf = ", ".join(f"{k}: {v:,}" for k, v in r["conflicts_per_filing"].items())
+        res = ", ".join(f"{k}: {v:,}" for k, v in r["resolution_options"].items()) or "-"
+        lines.append(
+            f"| {r['workload']} | {r['concurrency']} | {r['stored_at_start']:,} | {r['ok']:,} | {r['errors']} | "
+            f"{_fmt(r['filings_per_s'])} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p90_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
+            f"{_fmt(r['max_ms'], 2)} | {_fmt(r['server_cpu_ms_per_filing'], 2)} | "
+            f"{r['server_cpu_share_of_one_core']:.2f} | {r['client_cpu_share_of_one_core']:.2f} | {conf} | {res} |")
+    lines.append("")
+    if doc["deliveries"]:
+        lines.append(f"Notice-to-delivery: {w['subscribers']} subscriber parties each holding `GET /v1/stream` open "
+                     "(own token, own connection); the notifier (bound to all of them by `mou-sse`) files "
+                     "non-conflicting notices at a fixed rate (open loop); latency = event parsed at the "
+                     "subscriber minus just before the notice's POST was sent, over every (notice, subscriber) "
+                     "pair.")
+        lines.append("")
+        lines.append("| subscribers | notices | rate (/s) | deliveries received / expected | missing | duplicates | "
+                     "p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | notice POST p50 / p99 (ms) | server CPU (cores) |")
+        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+        for d in doc["deliveries"]:
+            lines.append(
+                f"| {d['subscribers']} | {d['notices']} | {d['rate_per_s']:g} | {d['deliveries_received']:,} / "
+                f"{d['deliveries_expected']:,} | {d['missing']} | {d['duplicates']} | {_fmt(d['p50_ms'], 2)} | "
+                f"{_fmt(d['p90_ms'], 2)} | {_fmt(d['p99_ms'], 2)} | {_fmt(d['max_ms'], 2)} | "
+                f"{_fmt(d['notice_post']['p50_ms'], 2)} / {_fmt(d['notice_post']['p99_ms'], 2)} | "
+                f"{d['server_cpu_share_of_one_core']:.2f} |")
+        lines.append("")
+    lines.append(f"Anchor: {ANCHOR}. Targets: >= {TARGET_NON_OVERLAPPING:,.0f} filings/s non-overlapping, "
+                 f">= {TARGET_OVERLAPPING:,.0f}/s overlapping, delivery p99 < {TARGET_DELIVERY_P99_MS:.0f} ms.")
+    lines.append("")
+    lines += verdict_lines(doc)
+    lines.append("")
+    prof = doc.get("profile") or {}
+    if prof:
+        lines.append("Profile of the server under each filing workload (a separate pass at concurrency 10 with "
+                     "`py-spy record --gil --nonblocking` attached, 250 Hz; share of the samples in which a server "
+                     "thread held the GIL; a sample counts once in every group whose function is on its stack; the "
+                     "deliveries column: the highest delivery rate, 50 subscribers):")
+        lines.append("")
+        labels = [label for label, _ in PROFILE_GROUPS]
+        names = [n for n in ("non-overlapping", "overlapping", "deliveries") if n in prof and "groups_pct" in prof[n]]
+        if names:
+            lines.append("| where the server spends its time | " + " | ".join(names) + " |")
+            lines.append("|---|" + "---:|" * len(names))
+            for label in labels:
+                lines.append(f"| {label} | " + " | ".join(f"{prof[n]['groups_pct'][label]:.1f}%" for n in names)
+                             + " |")
+            lines.append("| (GIL-holding samples; load while profiled) | " + " | ".join(
+                f"{prof[n]['samples']:,}; " + _load_text(prof[n]['load_during_profile']) for n in names) + " |")
+            lines.append("")
+    if doc.get("findings"):
+        lines.append("Findings:")
+        lines.append("")
+        lines += [f"- {f}" for f in doc["findings"]]
+        lines.append("")
+    lines.append("Full numbers, statuses and the top functions of each profile in bench/results/api.json.")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- main
+async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, Any], work: Path,
+              doc: dict[str, Any]) -> None:
+    layout = Layout(t0=(datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0))
+    max_conc = max(args.concurrency)
+    limits = httpx.Limits(max_connections=max_conc, max_keepalive_connections=max_conc)
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as client:
+        headers = await setup(client, admin_creds, args.subscribers, args.deliver)
+        print(f"parties ready ({len(headers)})", file=sys.stderr)
+        doc["preload"] = await preload(client, headers, layout, args.preload)
+        print(f"preloaded {args.preload} in {doc['preload']['wall_s']} s", file=sys.stderr)
+        counters = {"non-overlapping": Counter1(), "overlapping": Counter1()}
+        expect = {"non-overlapping": 0, "overlapping": 4}
+        stored = args.preload
+
+        for conc in args.concurrency:
+            for workload in args.workloads:
+                def make(i: int, wl: str = workload) -> tuple[str, dict[str, Any]]:
+                    return layout.filing(wl, i)
+
+                r = await run_filings(client, server, headers, make, conc, args.duration, args.max_filings,
+                                      counters[workload], expect[workload])
+                r = {"workload": workload, "stored_at_start": stored, **r}
+                stored += r["ok"]
+                doc["filings"].append(r)
+                print(f"{workload} c={conc}: {r['ok']} ok, {r['errors']} errors, {r['filings_per_s']}/s, "
+                      f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, server cpu {r['server_cpu_share_of_one_core']}, "
+                      f"client cpu {r['client_cpu_share_of_one_core']}", file=sys.stderr)
+
+        first = 0
+        last_seen: dict[int, int] = {}
+        for rate in args.rates:
+            count = max(1, round(rate * args.notice_seconds))
+            d = await run_deliveries(server, headers, layout, args.subscribers, count, rate, first, last_seen)
+            first += count
+            doc["deliveries"].append(d)
+            print(f"deliveries @ {rate}/s: p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, max {d['max_ms']} ms, "
+                  f"missing {d['missing']}", file=sys.stderr)
+
+        if args.profile_seconds > 0:
+            for workload in args.workloads:
+                def make_p(i: int, wl: str = workload) -> tuple[str, dict[str, Any]]:
+                    return layout.filing(wl, i)
+
+                async def load_p(mk: Callable[[int], tuple[str, dict[str, Any]]] = make_p,
+                                 wl: str = workload) -> dict[str, Any]:
+                    r = await run_filings(client, server, headers, mk, 10, args.profile_seconds, 10**9,
+                                          counters[wl], expect[wl])
+                    return {k: r[k] for k in ("concurrency", "ok", "filings_per_s", "p50_ms", "p99_ms")}
+
+                doc["profile"][workload] = await profiled(server, args.profile_seconds + 1, work, workload, load_p)
+                print(f"profiled {workload}", file=sys.stderr)
+            if args.rates:
+                rate = max(args.rates)
+                count = max(1, round(rate * args.profile_seconds))
+
+                async def load_d() -> dict[str, Any]:
+                    d = await run_deliveries(server, headers, layout, args.subscribers, count, rate, first,
+                                             last_seen)
+                    return {k: d[k] for k in ("subscribers", "notices", "rate_per_s", "p50_ms", "p99_ms",
+                                              "missing")}
+
+                doc["profile"]["deliveries"] = await profiled(server, args.profile_seconds + 4, work,
+                                                              "deliveries", load_d)
+                print("profiled deliveries", file=sys.stderr)
+    doc["server"] = {"rss_mib_end": round(server.rss_mib(), 1), "access_log_lines": access_log_lines(server)}
+
+
+def findings(doc: dict[str, Any]) -> list[str]:
+    """Plain statements derived from the numbers (the profile shares in particular)."""
+    out: list[str] = []
+    for r in doc["filings"]:
+        if r["errors"]:
+            out.append(f"{r['workload']} at concurrency {r['concurrency']}: {r['errors']} errors {r['statuses']}.")
+        if r.get("all_as_expected") is False:
+            out.append(f"{r['workload']} at concurrency {r['concurrency']}: conflicts per filing were "
+                       f"{r['conflicts_per_filing']}, expected {r['expected_conflicts_per_filing']} for every one.")
+    for name, prof in (doc.get("profile") or {}).items():
+        if "groups_pct" not in prof:
+            continue
+        top = sorted(prof["groups_pct"].items(), key=lambda kv: -kv[1])[:3]
+        out.append(f"{name}: the largest shares of server samples are " +
+                   "; ".join(f"{label} {pct:.0f}%" for label, pct in top) + ".")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preload", type=int, default=1000, help="operations stored before timing (<= 1000)")
+    parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10, 32],
+                        help="comma-separated numbers of concurrent workers")
+    parser.add_argument("--workloads", type=lambda s: s.split(","), default=["non-overlapping", "overlapping"])
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per timed phase")
+    parser.add_argument("--max-filings", type=int, default=20_000, help="most filings per timed phase")
+    parser.add_argument("--subscribers", type=int, default=50)
+    parser.add_argument("--notice-seconds", type=float, default=15.0,
+                        help="length of each delivery phase (rate x this many notices)")
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",") if x], default=[1.0, 5.0, 10.0],
+                        help="notices per second, one delivery phase per rate (empty: none)")
+    parser.add_argument("--deliver", choices=["all", "affected_or_subscribed"], default="all",
+                        help="deliver mode of the filing parties' agreement")
+    parser.add_argument("--profile-seconds", type=float, default=8.0, help="py-spy pass per workload (0: none)")
+    parser.add_argument("--server-cpus", default=None,
+                        help="pin the server with taskset -c (e.g. 0) and the client to the other CPUs")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, log, stacks)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument("--md", type=Path, default=DEFAULT_MD)
+    args = parser.parse_args(argv)
+    if not 4 <= args.preload <= 4 * CLUSTERS or args.preload % 4:
+        parser.error(f"--preload must be a multiple of 4 up to {4 * CLUSTERS}")
+
+    t_run = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="forewarn-bench-api-"))
+    placement = "not pinned (both may use every core)"
+    if args.server_cpus:
+        server_set = {int(c) for c in args.server_cpus.split(",")}
+        client_set = set(range(os.cpu_count() or 1)) - server_set
+        if client_set:
+            os.sched_setaffinity(0, client_set)
+        placement = (f"server pinned to CPU {args.server_cpus}, load generator to CPU "
+                     f"{','.join(map(str, sorted(client_set)))}")
+    cmd_args = sys.argv[1:] if argv is None else argv
+    doc: dict[str, Any] = {
+        "benchmark": "http-api", "command": " ".join(["python bench/api.py", *cmd_args]),
+        "commit": _git("rev-parse", "--short", "HEAD"), "src_dirty": bool(_git("status", "--short", "--", "../src")),
+        "machine": machine_info(), "cpu_placement": placement,
+        "workload": {"preload": args.preload, "concurrency": args.concurrency, "duration_s": args.duration,
+                     "max_filings": args.max_filings, "subscribers": args.subscribers,
+                     "notice_seconds": args.notice_seconds, "rates": args.rates, "deliver": args.deliver,
+                     "filing_parties": FILERS, "minima": MINIMA},
+        "targets": {"non_overlapping_per_s": TARGET_NON_OVERLAPPING, "overlapping_per_s": TARGET_OVERLAPPING,
+                    "delivery_p99_ms": TARGET_DELIVERY_P99_MS},
+        "anchor": ANCHOR, "filings": [], "deliveries": [], "profile": {},
+    }
+    db = work / "bench.sqlite"
+    admin_creds: dict[str, Any] = json.loads(cli("party", "add", "admin", "--name", "Admin", "--db", str(db),
+                                                 "--scopes", "admin"))
+    server = Server(db)
+    server.start(args.server_cpus)
+    try:
+        asyncio.run(run(args, server, admin_creds, work, doc))
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
+    doc["elapsed_s"] = round(time.perf_counter() - t_run, 1)
+    doc["findings"] = findings(doc)
+    for prof in doc["profile"].values():
+        prof.pop("raw_file", None)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    args.md.write_text(render_markdown(doc), encoding="utf-8")
+    print(render_markdown(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
