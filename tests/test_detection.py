@@ -155,3 +155,12 @@ def test_expanded_bounds_contain_the_real_buffer(lon: float, lat: float, size: f
         return
     real = vol.buffered(distance).bounds if distance > 0 else vol.shape.bounds
     assert box[0] <= real[0] and box[1] <= real[1] and box[2] >= real[2] and box[3] >= real[3]
+
+
+def test_shifted_volumes_do_not_keep_stale_cached_times() -> None:
+    v = square(38.0, 35.0, 0.1)
+    assert v.start_s == v.start.timestamp()  # caches it
+    assert v.shape.is_valid  # caches the shape too
+    later = v.shifted(seconds=3600, metres=100)
+    assert later.start_s == v.start_s + 3600 and later.end_s == v.end_s + 3600
+    assert later.lower_m == v.lower_m + 100 and later.shape is v.shape

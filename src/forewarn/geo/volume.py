@@ -204,19 +204,20 @@ class Volume4D(_Frozen):
             cache[distance_m] = hit
         return hit
 
-    @property
+    @cached_property
     def start_s(self) -> float:
         """Start as seconds since the Unix epoch (UTC)."""
         return self.start.timestamp()
 
-    @property
+    @cached_property
     def end_s(self) -> float:
         """End as seconds since the Unix epoch (UTC)."""
         return self.end.timestamp()
 
     def shifted(self, seconds: float = 0.0, metres: float = 0.0) -> Volume4D:
-        """This volume moved in time by ``seconds`` and in altitude by ``metres``."""
-        return self.model_copy(
+        """This volume moved in time by ``seconds`` and in altitude by ``metres`` (the footprint, its shape and its
+        cached buffers are shared; the cached epoch times are not)."""
+        copy = self.model_copy(
             update={
                 "start": self.start + timedelta(seconds=seconds),
                 "end": self.end + timedelta(seconds=seconds),
@@ -224,6 +225,9 @@ class Volume4D(_Frozen):
                 "upper_m": self.upper_m + metres,
             }
         )
+        copy.__dict__.pop("start_s", None)
+        copy.__dict__.pop("end_s", None)
+        return copy
 
     def moved(self, azimuth_deg: float, distance_m: float) -> Volume4D:
         """This volume with its footprint moved ``distance_m`` metres along ``azimuth_deg`` (geodesic)."""
