@@ -125,3 +125,16 @@ def test_subscriptions_add_recipients_but_never_widen_what_they_see(svc: Forewar
     svc.notify(operation("b1", "uss-b", [circle(7.5, 47.0, 500)]), NOW)  # conflicts with a3: a is affected
     [to_a] = svc.repo.list_deliveries("uss-a")
     assert to_a.reason == "agreement" and to_a.payload["affected"] is True
+
+
+def test_streamed_sends_are_recorded_in_one_flush(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    d = svc.repo.list_deliveries("fra")[0]
+    desk.note_streamed(d, T0 - timedelta(minutes=30))
+    desk.note_streamed(d, T0)  # a second stream of the same delivery does not move the first send
+    assert svc.repo.get_delivery(d.id).delivered_at is None  # type: ignore[union-attr]
+    assert desk.flush_streamed() == 1 and desk.flush_streamed() == 0
+    stored = svc.repo.get_delivery(d.id)
+    assert stored is not None and stored.delivered_at == stored.first_sent_at == T0 - timedelta(minutes=30)
+    assert stored.lead_time_s == 1.5 * 3600 and not stored.late  # 90 min lead against a 1 h minimum notice

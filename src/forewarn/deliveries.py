@@ -38,9 +38,10 @@ def _subscribers(op: Operation, subscriptions: Sequence[Subscription]) -> dict[s
     return out
 
 
-def notice_payload(viewer: str, outcome: NoticeOutcome, op: Operation, book: AgreementBook) -> dict[str, Any] | None:
+def notice_payload(viewer: str, outcome: NoticeOutcome, op: Operation, book: AgreementBook,
+                   dump: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """What ``viewer`` is told of a notice, or ``None`` if it may see nothing of the operation."""
-    view = view_operation(viewer, op, book)
+    view = view_operation(viewer, op, book, dump)
     if view is None:
         return None
     impact = next((i for i in outcome.impacts if i.party_id == viewer), None)
@@ -69,9 +70,10 @@ def plan_deliveries(
     for party_id in _subscribers(op, subscriptions):
         recipients.setdefault(party_id, "subscription")
     lead = (op.start - now).total_seconds()
+    dump = op.model_dump(mode="json")
     out: list[Delivery] = []
     for party_id, reason in recipients.items():
-        payload = notice_payload(party_id, outcome, op, book)
+        payload = notice_payload(party_id, outcome, op, book, dump)
         if payload is None or party_id not in parties:
             continue
         binding = book.binding(party_id, op.party_id)

@@ -31,15 +31,21 @@ def can_see(viewer: str, owner: str, book: AgreementBook) -> bool:
     return viewer == owner or bool(book.binding(viewer, owner))
 
 
-def view_operation(viewer: str, op: Operation, book: AgreementBook) -> dict[str, Any] | None:
-    """``op`` as ``viewer`` may see it (JSON-ready), or ``None`` when it may see nothing of it."""
+ENVELOPE_FIELDS = ("id", "party_id", "activity_class", "state", "version", "volumes", "notified_at")
+"""The operation fields of the safety envelope (plus the agreements' contact channels)."""
+
+
+def view_operation(viewer: str, op: Operation, book: AgreementBook,
+                   dump: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """``op`` as ``viewer`` may see it (JSON-ready), or ``None`` when it may see nothing of it. ``dump`` may
+    pass ``op.model_dump(mode="json")`` when many views of one operation are made."""
+    full = dump if dump is not None else op.model_dump(mode="json")
     if viewer == op.party_id:
-        return op.model_dump(mode="json")
+        return dict(full)
     agreements = book.binding(viewer, op.party_id)
     if not agreements:
         return None
-    envelope = op.model_dump(mode="json", include={"id", "party_id", "activity_class", "state", "version",
-                                                   "volumes", "notified_at"})
+    envelope = {k: full[k] for k in ENVELOPE_FIELDS}
     envelope["contact"] = [
         {"agreement_id": a.id, "primary": a.primary_channel.model_dump(),
          "backup": a.backup_channel.model_dump() if a.backup_channel else None}
@@ -47,6 +53,5 @@ def view_operation(viewer: str, op: Operation, book: AgreementBook) -> dict[str,
     ]
     released = released_detail_fields(viewer, op.party_id, book)
     if released:
-        detail = op.detail.model_dump(mode="json")
-        envelope["detail"] = {k: v for k, v in detail.items() if k in released}
+        envelope["detail"] = {k: v for k, v in full["detail"].items() if k in released}
     return envelope

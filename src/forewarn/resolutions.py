@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+import shapely
+import shapely.affinity
 from pydantic import BaseModel, ConfigDict
 
 from forewarn.airspace import Airspace, search_box
-from forewarn.conflicts import detect, volumes_conflict
+from forewarn.conflicts import detect, horizontal_hits, in_time_and_band, volumes_conflict
 from forewarn.geo.volume import Volume4D
-from forewarn.model import FIXED_IN_PLACE_CLASSES, Operation
+from forewarn.model import FIXED_IN_PLACE_CLASSES, Operation, SeparationMinima
 
 
 @dataclass(frozen=True)
@@ -178,34 +180,60 @@ def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: R
 
 def _lateral(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
              ) -> tuple[list[Resolution], list[str]]:
+    """Rings of ``lateral_step_m`` outward, every direction screened cheaply against the stored volumes within
+    reach (their own cached buffers against the moved footprint), the first clearing ones bisected; a proposal
+    is kept only once full detection on the moved operation confirms it."""
     if op.activity_class in FIXED_IN_PLACE_CLASSES:
         return [], [f"no lateral offset proposed: a {op.activity_class} stays where it is"]
     azimuths = [k * 360.0 / bounds.directions for k in range(bounds.directions)]
+    book = airspace.book
+    largest = book.largest_for(op.party_id)
+    reach = largest.model_copy(update={"horizontal_m": largest.horizontal_m + bounds.max_lateral_m})
+    partners: list[list[tuple[Volume4D, SeparationMinima]]] = []
+    for a in op.volumes:
+        mine: list[tuple[Volume4D, SeparationMinima]] = []
+        for key in airspace.index.query(search_box(a, reach)):
+            theirs = airspace.operations[key[0]]
+            if theirs.id == op.id or theirs.party_id == op.party_id:
+                continue
+            bound = book.minima(op.party_id, theirs.party_id, op.activity_class, theirs.activity_class)
+            if bound is not None:
+                mine.append((theirs.volumes[key[1]], bound[0]))
+        partners.append(mine)
 
     def moved(az: float, d: float) -> Operation:
         return op.model_copy(update={"volumes": [v.moved(az, d) for v in op.volumes]})
 
+    def screened_clear(az: float, d: float) -> bool:
+        # the screen translates the footprints in degrees (no geodesy): tens of metres off at 50 km, which the
+        # exact verification below catches; it only orders and filters the candidates
+        for a, mine in zip(op.volumes, partners, strict=True):
+            lat = math.radians(a.shape.centroid.y)
+            dx = d * math.sin(math.radians(az)) / (111_320.0 * max(math.cos(lat), 0.05))
+            dy = d * math.cos(math.radians(az)) / 110_574.0
+            shifted = shapely.affinity.translate(a.shape, xoff=dx, yoff=dy)
+            for b, minima in mine:
+                if in_time_and_band(a, b, minima) and horizontal_hits(b, [shifted], minima.horizontal_m)[0]:
+                    return False
+        return True
+
     distance = bounds.lateral_step_m
     while distance <= bounds.max_lateral_m + 1e-9:
-        clear = [az for az in azimuths if _clears(moved(az, distance), airspace, now)]
-        if clear:
-            best: tuple[float, float] | None = None
-            for az in clear:
-                lo, hi = distance - bounds.lateral_step_m, distance
-                while hi - lo > bounds.lateral_resolution_m:
-                    mid = (lo + hi) / 2
-                    if _clears(moved(az, mid), airspace, now):
-                        hi = mid
-                    else:
-                        lo = mid
-                hi = math.ceil(hi / bounds.lateral_resolution_m) * bounds.lateral_resolution_m
-                if _clears(moved(az, hi), airspace, now) and (best is None or hi < best[1]):
-                    best = (az, hi)
-            if best is not None:
+        candidates: list[tuple[float, float]] = []
+        for az in (az for az in azimuths if screened_clear(az, distance)):
+            lo, hi = distance - bounds.lateral_step_m, distance
+            while hi - lo > bounds.lateral_resolution_m:
+                mid = (lo + hi) / 2
+                lo, hi = (lo, mid) if screened_clear(az, mid) else (mid, hi)
+            candidates.append((math.ceil(hi / bounds.lateral_resolution_m) * bounds.lateral_resolution_m, az))
+        for d0, az in sorted(candidates):
+            # the screen is approximate: confirm exactly, allowing a few resolution steps more
+            steps = [d0 + k * bounds.lateral_resolution_m for k in range(4)]
+            d = next((x for x in steps if x <= bounds.max_lateral_m and _clears(moved(az, x), airspace, now)), None)
+            if d is not None:
                 return [Resolution(
-                    kind="lateral_offset", operation_id=op.id, azimuth_deg=best[0], distance_m=best[1],
-                    verified=True,
-                    description=f"move {best[1] / 1000:.1f} km towards {_compass(best[0])} ({best[0]:.1f} deg true)",
+                    kind="lateral_offset", operation_id=op.id, azimuth_deg=az, distance_m=d, verified=True,
+                    description=f"move {d / 1000:.1f} km towards {_compass(az)} ({az:.1f} deg true)",
                 )], []
         distance += bounds.lateral_step_m
     return [], [f"no lateral offset up to {bounds.max_lateral_m / 1000:g} km clears every conflict"]

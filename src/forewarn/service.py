@@ -351,6 +351,8 @@ class DeliveryDesk:
         self.service = service
         self.repo = service.repo
         self.max_backoff_s = max_backoff_s
+        self._streamed: dict[str, datetime] = {}
+        self._streamed_lock = threading.Lock()
 
     def inbox(self, party_id: str, after_seq: int = 0, channel: str | None = None, limit: int = 1000) -> list[Delivery]:
         """A party's deliveries after ``after_seq`` (oldest first)."""
@@ -410,15 +412,30 @@ class DeliveryDesk:
                 update |= {"lead_time_s": lead, "late": lead < (delivery.min_notice_s or 0.0)}
         return update
 
-    def record_streamed(self, delivery: Delivery, now: datetime) -> None:
-        """An event stream wrote the delivery to a connected client."""
-        if delivery.delivered_at is not None:
-            return
+    def note_streamed(self, delivery: Delivery, now: datetime) -> None:
+        """An event stream wrote the delivery to a connected client: remembered in memory, written by
+        :meth:`flush_streamed` (the worker does it every pass), so streams never wait for a write transaction.
+        A crash may lose such a note; the stream is resumable, so nothing is lost but the send time."""
+        if delivery.delivered_at is None:
+            with self._streamed_lock:
+                self._streamed.setdefault(delivery.id, now)
+
+    def flush_streamed(self) -> int:
+        """Record the sends noted by the event streams, in one transaction; returns how many were recorded."""
+        with self._streamed_lock:
+            noted, self._streamed = self._streamed, {}
+        if not noted:
+            return 0
+        recorded = 0
         with self.service._lock, self.repo.transaction():
-            current = self.repo.get_delivery(delivery.id)
-            if current is None or current.delivered_at is not None:
-                return
-            self.repo.update_delivery(current.model_copy(update=self._first_send(current, now) | {"delivered_at": now}))
+            for delivery_id, at in noted.items():
+                current = self.repo.get_delivery(delivery_id)
+                if current is None or current.delivered_at is not None:
+                    continue
+                update = self._first_send(current, at) | {"delivered_at": at}
+                self.repo.update_delivery(current.model_copy(update=update))
+                recorded += 1
+        return recorded
 
     def record_attempt(self, delivery: Delivery, ok: bool, error: str | None, now: datetime) -> Delivery:
         """A webhook attempt: on success the delivery is delivered; else retried with exponential backoff."""

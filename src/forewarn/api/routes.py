@@ -353,7 +353,7 @@ async def stream(
                 for d in batch:
                     data = json.dumps(d.model_dump(mode="json"), separators=(",", ":"))
                     yield f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: {data}\n\n".encode()
-                    await run_in_threadpool(rt.desk.record_streamed, d, rt.clock())
+                    rt.desk.note_streamed(d, rt.clock())
                     after = d.seq
                 if batch:
                     continue

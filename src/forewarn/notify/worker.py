@@ -47,6 +47,7 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.desk.flush_streamed()
         self._client.close()
 
     def _loop(self) -> None:
@@ -59,7 +60,9 @@ class DeliveryWorker:
             self._wake.clear()
 
     def run_once(self) -> int:
-        """Escalate what is overdue, then attempt every due webhook once; returns the attempts made."""
+        """Record what the event streams sent, escalate what is overdue, then attempt every due webhook once;
+        returns the webhook attempts made."""
+        self.desk.flush_streamed()
         self.desk.escalate_overdue(self.clock())
         attempts = 0
         repo = self.desk.repo
