@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -56,7 +57,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,7 @@ MINIMA = {"horizontal_m": 1000, "vertical_m": 300, "time_s": 60}
 TARGET_NON_OVERLAPPING = 1000.0
 TARGET_OVERLAPPING = 500.0
 TARGET_DELIVERY_P99_MS = 50.0
+NOISY_CORES = 0.15
 ANCHOR = ("reference ASTM F3548 DSS (Go + CockroachDB), 10 locust users on one machine: 120-150 requests/s at "
           "p50 20 ms for non-overlapping intents, 5-30 requests/s for overlapping ones; F3548 allows 1 s to notify")
 
@@ -150,9 +152,26 @@ def free_port() -> int:
         return port
 
 
+SRC_DIR = BENCH_DIR.parent / "src"
+
+
+def forewarn_env() -> dict[str, str]:
+    """The environment of the server and CLI subprocesses: this checkout's src/ first on the path, whatever
+    checkout the installed (editable) package points at."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": str(SRC_DIR) + (os.pathsep + path if path else "")}
+
+
+def imported_from() -> str:
+    """Where the subprocesses import forewarn from (checked, not assumed)."""
+    proc = subprocess.run([sys.executable, "-c", "import forewarn; print(forewarn.__file__)"], capture_output=True,
+                          text=True, env=forewarn_env(), check=False)
+    return proc.stdout.strip()
+
+
 def cli(*args: str) -> str:
     proc = subprocess.run([sys.executable, "-m", "forewarn", *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+                          check=False, env=forewarn_env())
     if proc.returncode != 0:
         raise RuntimeError(f"forewarn {' '.join(args)} failed: {proc.stderr[-2000:]}")
     return proc.stdout
@@ -180,7 +199,7 @@ class Server:
         if cpus:
             cmd = ["taskset", "-c", cpus, *cmd]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=forewarn_env())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -217,6 +236,14 @@ class Server:
         return 0.0
 
 
+def machine_cpu() -> tuple[float, float]:
+    """Busy (user + nice + system + irq + softirq) and steal CPU seconds of the whole machine so far."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / tick, (v[7] if len(v) > 7 else 0) / tick
+
+
 def access_log_lines(server: Server) -> int:
     assert server.log_path is not None
     with open(server.log_path, "rb") as fh:
@@ -250,7 +277,7 @@ async def setup(client: httpx.AsyncClient, admin_creds: dict[str, Any], subscrib
     headers: dict[str, dict[str, str]] = {}
     for pid in ids:  # sequential: each credential costs the server one scrypt hash (and /v1/token one more)
         headers[pid] = await make_party(client, admin, pid)
-    agreements = [
+    agreements: list[dict[str, Any]] = [
         {"id": "mou-file", "name": "filing parties", "parties": FILERS, "deliver": deliver},
         {"id": "mou-sse", "name": "notifier and subscribers", "parties": ["n0", *ids[len(FILERS) + 1:]],
          "deliver": "all"},
@@ -300,7 +327,7 @@ async def run_filings(client: httpx.AsyncClient, server: Server, headers: dict[s
     resolutions: Counter[str] = Counter()
     first = counter.next
     limit = first + max_count
-    (user0, sys0), client_cpu0 = server.cpu_times(), time.process_time()
+    (user0, sys0), client_cpu0, (busy0, steal0) = server.cpu_times(), time.process_time(), machine_cpu()
     t_start = time.perf_counter()
     deadline = t_start + duration_s
 
@@ -331,6 +358,8 @@ async def run_filings(client: httpx.AsyncClient, server: Server, headers: dict[s
     wall = time.perf_counter() - t_start
     user1, sys1 = server.cpu_times()
     server_cpu, client_cpu = user1 - user0 + sys1 - sys0, time.process_time() - client_cpu0
+    busy1, steal1 = machine_cpu()
+    others = (busy1 - busy0) - server_cpu - client_cpu
     ok = statuses.get("201", 0)
     result: dict[str, Any] = {
         "concurrency": concurrency, "sent": counter.next - first, "ok": ok,
@@ -343,6 +372,8 @@ async def run_filings(client: httpx.AsyncClient, server: Server, headers: dict[s
         "server_user_s": round(user1 - user0, 2), "server_system_s": round(sys1 - sys0, 2),
         "server_cpu_ms_per_filing": round(1000 * server_cpu / ok, 2) if ok else None,
         "client_cpu_s": round(client_cpu, 2), "client_cpu_share_of_one_core": round(client_cpu / wall, 2),
+        "other_processes_cpu_cores": round(max(0.0, others) / wall, 2),
+        "steal_cores": round((steal1 - steal0) / wall, 2),
     }
     if expect_conflicts is not None:
         result["expected_conflicts_per_filing"] = expect_conflicts
@@ -427,7 +458,7 @@ async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], lay
         tasks = [asyncio.create_task(subscriber(k)) for k in range(subscribers)]
         await asyncio.wait_for(connected.wait(), timeout=30)
         await asyncio.sleep(0.5)
-        cpu0, client_cpu0 = server.cpu_s(), time.process_time()
+        cpu0, client_cpu0, (busy0, steal0) = server.cpu_s(), time.process_time(), machine_cpu()
 
         async def file(k: int) -> None:
             body = layout.notice(first + k)
@@ -451,6 +482,7 @@ async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], lay
             await asyncio.wait_for(done.wait(), timeout=30)
         wall = time.perf_counter() - t_start
         server_cpu, client_cpu = server.cpu_s() - cpu0, time.process_time() - client_cpu0
+        busy1, steal1 = machine_cpu()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -468,30 +500,76 @@ async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], lay
         "wall_s": round(wall, 2),
         "server_cpu_share_of_one_core": round(server_cpu / wall, 2),
         "client_cpu_share_of_one_core": round(client_cpu / wall, 2),
+        "other_processes_cpu_cores": round(max(0.0, busy1 - busy0 - server_cpu - client_cpu) / wall, 2),
+        "steal_cores": round((steal1 - steal0) / wall, 2),
     }
+
+
+@contextlib.asynccontextmanager
+async def idle_streams(server: Server, headers: dict[str, dict[str, str]], count: int,
+                       last_seen: dict[int, int]) -> AsyncIterator[list[int]]:
+    """``count`` subscribers holding ``GET /v1/stream`` open (resuming after what they saw); yields a one-element
+    list counting the notice events they received meanwhile (0 expected: nobody files to them)."""
+    received = [0]
+    ready: set[int] = set()
+    connected = asyncio.Event()
+    limits = httpx.Limits(max_connections=count + 8, max_keepalive_connections=count + 8)
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=httpx.Timeout(30.0, read=None)) as c:
+
+        async def subscriber(k: int) -> None:
+            hdrs = headers[f"s{k:02d}"] | ({"Last-Event-ID": str(last_seen[k])} if k in last_seen else {})
+            with contextlib.suppress(httpx.HTTPError):
+                async with c.stream("GET", "/v1/stream", headers=hdrs) as response:
+                    async for line in response.aiter_lines():
+                        if line.startswith(": connected"):
+                            ready.add(k)
+                            if len(ready) == count:
+                                connected.set()
+                        elif line.startswith("id: "):
+                            last_seen[k] = int(line[4:])
+                            received[0] += 1
+
+        tasks = [asyncio.create_task(subscriber(k)) for k in range(count)]
+        try:
+            await asyncio.wait_for(connected.wait(), timeout=30)
+            await asyncio.sleep(0.5)
+            yield received
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # ---------------------------------------------------------------------------------------------- profile
 PROFILE_GROUPS: list[tuple[str, list[str]]] = [
-    # (label, needles in the raw stack); a sample counts once in every group one of whose needles is on its stack
+    # (label, needles in the raw stack). Each sample goes to the FIRST group one of whose needles is on its stack,
+    # so the shares add up to 100%; the order goes from the most specific (domain steps) to the most generic.
     ("resolutions: propose (resolutions.py)", ["propose (forewarn/resolutions.py"]),
-    ("detection of the filing: detect (conflicts.py), outside resolutions", ["detect (forewarn/conflicts.py"]),
-    ("validation: check_volume (footprint shape, area, horizon)", ["check_volume (forewarn/geo/volume.py"]),
+    ("detection: detect (conflicts.py)", ["detect (forewarn/conflicts.py"]),
+    ("validation: check_volume (footprint shape, geodesic area, horizon)", ["check_volume (forewarn/geo/volume.py"]),
     ("authentication: principal (JWT verify + get_party)", ["principal (forewarn/api/routes.py"]),
-    ("persistence: writes of the notice (version, notice, conflicts, outbox rows), BEGIN/COMMIT",
+    ("persistence: writes (version, notice, conflicts, outbox rows), BEGIN/COMMIT",
      ["add_operation_version (", "add_notice (", "add_deliveries (", "transaction (forewarn/store/sqlite.py"]),
     ("outbox planning: plan_deliveries (a payload per recipient)", ["plan_deliveries (forewarn/deliveries.py"]),
     ("reads in notify: list_parties / list_sites / list_subscriptions / get_operation / get_party",
      ["list_parties (forewarn/store", "list_sites (forewarn/store", "list_subscriptions (forewarn/store",
       "get_operation (forewarn/store", "get_party (forewarn/store"]),
-    ("response: FastAPI serialize_response (NoticeOutcome -> JSON)", ["serialize_response (fastapi/routing.py"]),
-    ("request body: FastAPI request_body_to_args (JSON -> OperationIn)", ["request_body_to_args ("]),
     ("event streams: inbox query + Delivery parsing (DeliveryDesk.inbox)", ["DeliveryDesk.inbox ("]),
-    ("event streams: record_streamed (a write transaction per delivery sent)", ["record_streamed ("]),
+    ("event streams: recording sends (record_streamed, or note_streamed + the worker's flush_streamed)",
+     ["record_streamed (", "note_streamed (", "flush_streamed ("]),
     ("event streams: the SSE generator itself (JSON, send)", ["stream.<locals>.events ("]),
     ("delivery worker thread (forewarn/notify/worker.py)", ["(forewarn/notify/worker.py"]),
     ("uvicorn access log (logging)", ["(logging/__init__.py"]),
-    ("none of the above (HTTP server, framework, event loop, thread hand-offs)", []),
+    ("response: FastAPI serialize_response (NoticeOutcome -> JSON)", ["serialize_response (fastapi/routing.py"]),
+    ("request body: FastAPI request_body_to_args (JSON -> OperationIn)", ["request_body_to_args ("]),
+    ("rest of the endpoint (Forewarn.notify: impacts, lead times, records, live picture, lock)",
+     ["file_notice (forewarn/api/routes.py"]),
+    ("thread pool: hand-offs and worker-thread bookkeeping (run_sync_in_worker_thread, Queue, WorkerThread)",
+     ["run_sync_in_worker_thread (", "Queue.put (", "WorkerThread.run ("]),
+    ("HTTP/ASGI on the event loop (uvicorn protocol, middleware incl. request-id BaseHTTPMiddleware, routing, "
+     "dependencies)", ["RequestResponseCycle.run_asgi (", "(uvicorn/protocols/"]),
+    ("event loop itself (uvloop/httptools C code, scheduling)", ["Runner.run ("]),
+    ("other", []),
 ]
 OTHER = PROFILE_GROUPS[-1][0]
 
@@ -514,15 +592,8 @@ def parse_collapsed(text: str) -> tuple[int, Counter[str], Counter[str], Counter
             inclusive[name] += count
         if frames:
             own[frames[-1]] += count
-        in_propose = "propose (forewarn/resolutions.py" in stack
-        matched = False
-        for label, needles in PROFILE_GROUPS:
-            if any(n in stack for n in needles):
-                matched = True
-                if not (label.startswith("detection of the filing") and in_propose):
-                    groups[label] += count
-        if not matched:
-            groups[OTHER] += count
+        label = next((lb for lb, needles in PROFILE_GROUPS if any(n in stack for n in needles)), OTHER)
+        groups[label] += count
     return total, inclusive, own, groups
 
 
@@ -658,15 +729,19 @@ def verdict_lines(doc: dict[str, Any]) -> list[str]:
 def render_markdown(doc: dict[str, Any]) -> str:
     m, w = doc["machine"], doc["workload"]
     lines = [SECTION_TITLE, ""]
-    dirty = " + uncommitted src changes" if doc["src_dirty"] else ""
+    dirty = ""
+    if doc["src_dirty"]:
+        changed = ", ".join(line.split()[-1] for line in doc["src_uncommitted"].splitlines())
+        dirty = f" + uncommitted changes to {changed}, diff sha256 {doc['src_diff_sha256']}"
     lines.append(f"Command: `{doc['command']}` (commit {doc['commit']}{dirty}, {m['date']}; the whole run took "
-                 f"{doc['elapsed_s']:.0f} s).")
+                 f"{doc['elapsed_s']:.0f} s; forewarn imported from `{doc['forewarn_imported_from']}`).")
     lines.append("")
     lines.append(f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB RAM; Python {m['python']}; "
                  f"`{m['uname']}`; SQLite {m['versions'].get('sqlite')}, FastAPI {m['versions'].get('fastapi')}, "
                  f"uvicorn {m['versions'].get('uvicorn')} (uvloop, httptools), pydantic "
                  f"{m['versions'].get('pydantic')}. Server and load generator share the machine: "
-                 f"{doc['cpu_placement']}.")
+                 f"{doc['cpu_placement']}. Load average (1 min) before / after the run: "
+                 f"{m['loadavg_before']:.2f} / {m.get('loadavg_after', math.nan):.2f}.")
     lines.append("")
     lines.append(
         "Setup: a real `forewarn serve` subprocess (one uvicorn process, SQLite WAL file, delivery worker running, "
@@ -685,17 +760,27 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines.append("")
     lines.append("| workload | concurrency | stored at start | filings | errors | filings/s | p50 (ms) | p90 (ms) | "
                  "p99 (ms) | max (ms) | server CPU ms/filing | server CPU (cores) | client CPU (cores) | "
-                 "conflicts per filing | resolutions found |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+                 "other processes + steal (cores) | conflicts per filing | resolutions found |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in doc["filings"]:
+        noisy = " *" if r["other_processes_cpu_cores"] + r["steal_cores"] > NOISY_CORES else ""
         conf = ", ".join(f"{k}: {v:,}" for k, v in r["conflicts_per_filing"].items())
         res = ", ".join(f"{k}: {v:,}" for k, v in r["resolution_options"].items()) or "-"
         lines.append(
-            f"| {r['workload']} | {r['concurrency']} | {r['stored_at_start']:,} | {r['ok']:,} | {r['errors']} | "
+            f"| {r['workload']}{noisy} | {r['concurrency']} | {r['stored_at_start']:,} | {r['ok']:,} | {r['errors']} | "
             f"{_fmt(r['filings_per_s'])} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p90_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
             f"{_fmt(r['max_ms'], 2)} | {_fmt(r['server_cpu_ms_per_filing'], 2)} | "
-            f"{r['server_cpu_share_of_one_core']:.2f} | {r['client_cpu_share_of_one_core']:.2f} | {conf} | {res} |")
+            f"{r['server_cpu_share_of_one_core']:.2f} | {r['client_cpu_share_of_one_core']:.2f} | "
+            f"{r['other_processes_cpu_cores']:.2f} + {r['steal_cores']:.2f} | {conf} | {res} |")
     lines.append("")
+    idle = [r for r in doc["filings"] if "idle SSE streams" in r["workload"]]
+    if idle:
+        lines.append(f"The row '{idle[0]['workload']}' repeats the non-overlapping workload at concurrency 10 while "
+                     "the subscribers hold `GET /v1/stream` open; these filings owe them nothing "
+                     f"({idle[0]['events_received_by_idle_streams']} events received), but the stream hub wakes "
+                     "every open stream after every commit that created deliveries, and each woken stream runs "
+                     "its inbox query.")
+        lines.append("")
     if doc["deliveries"]:
         lines.append(f"Notice-to-delivery: {w['subscribers']} subscriber parties each holding `GET /v1/stream` open "
                      "(own token, own connection); the notifier (bound to all of them by `mou-sse`) files "
@@ -704,15 +789,24 @@ def render_markdown(doc: dict[str, Any]) -> str:
                      "pair.")
         lines.append("")
         lines.append("| subscribers | notices | rate (/s) | deliveries received / expected | missing | duplicates | "
-                     "p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | notice POST p50 / p99 (ms) | server CPU (cores) |")
-        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+                     "p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | notice POST p50 / p99 (ms) | server CPU (cores) | "
+                     "other processes + steal (cores) |")
+        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
         for d in doc["deliveries"]:
+            noisy = " *" if d["other_processes_cpu_cores"] + d["steal_cores"] > NOISY_CORES else ""
             lines.append(
-                f"| {d['subscribers']} | {d['notices']} | {d['rate_per_s']:g} | {d['deliveries_received']:,} / "
+                f"| {d['subscribers']}{noisy} | {d['notices']} | {d['rate_per_s']:g} | {d['deliveries_received']:,} / "
                 f"{d['deliveries_expected']:,} | {d['missing']} | {d['duplicates']} | {_fmt(d['p50_ms'], 2)} | "
                 f"{_fmt(d['p90_ms'], 2)} | {_fmt(d['p99_ms'], 2)} | {_fmt(d['max_ms'], 2)} | "
                 f"{_fmt(d['notice_post']['p50_ms'], 2)} / {_fmt(d['notice_post']['p99_ms'], 2)} | "
-                f"{d['server_cpu_share_of_one_core']:.2f} |")
+                f"{d['server_cpu_share_of_one_core']:.2f} | {d['other_processes_cpu_cores']:.2f} + "
+                f"{d['steal_cores']:.2f} |")
+        lines.append("")
+    noisy_rows = [r for r in [*doc["filings"], *doc["deliveries"]]
+                  if r["other_processes_cpu_cores"] + r["steal_cores"] > NOISY_CORES]
+    if noisy_rows:
+        lines.append(f"\\* CPU taken by other processes or stolen by the hypervisor (this is a shared VM) exceeded "
+                     f"{NOISY_CORES} cores during the phase: its numbers understate the service.")
         lines.append("")
     lines.append(f"Anchor: {ANCHOR}. Targets: >= {TARGET_NON_OVERLAPPING:,.0f} filings/s non-overlapping, "
                  f">= {TARGET_OVERLAPPING:,.0f}/s overlapping, delivery p99 < {TARGET_DELIVERY_P99_MS:.0f} ms.")
@@ -723,8 +817,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
     if prof:
         lines.append("Profile of the server under each filing workload (a separate pass at concurrency 10 with "
                      "`py-spy record --gil --nonblocking` attached, 250 Hz; share of the samples in which a server "
-                     "thread held the GIL; a sample counts once in every group whose function is on its stack; the "
-                     "deliveries column: the highest delivery rate, 50 subscribers):")
+                     "thread held the GIL; each sample counted once, in the first group of this list found on its "
+                     "stack; the deliveries column: the highest delivery rate, 50 subscribers):")
         lines.append("")
         labels = [label for label, _ in PROFILE_GROUPS]
         names = [n for n in ("non-overlapping", "overlapping", "deliveries") if n in prof and "groups_pct" in prof[n]]
@@ -737,6 +831,22 @@ def render_markdown(doc: dict[str, Any]) -> str:
             lines.append("| (GIL-holding samples; load while profiled) | " + " | ".join(
                 f"{prof[n]['samples']:,}; " + _load_text(prof[n]['load_during_profile']) for n in names) + " |")
             lines.append("")
+    inproc = [r for r in doc.get("inprocess", []) if "shares_pct" in r]
+    if inproc:
+        lines.append("Without HTTP: `Forewarn.notify` called directly in one thread (same parties, agreements and "
+                     "1,000 stored operations, fresh SQLite file; `--inprocess` filings timed plainly, as many "
+                     "again under cProfile for the shares: cumulative time of each step as a share of notify). "
+                     "Compare ms per notify with the server CPU ms per filing above: the difference is HTTP, "
+                     "FastAPI, authentication, thread hand-offs and JSON.")
+        lines.append("")
+        lines.append("| step of Forewarn.notify | " + " | ".join(r["workload"] for r in inproc) + " |")
+        lines.append("|---|" + "---:|" * len(inproc))
+        lines.append("| **ms per notify (no profiler)** | " + " | ".join(
+            f"**{r['ms_per_notify']:.2f}**" for r in inproc) + " |")
+        for label in inproc[0]["shares_pct"]:
+            lines.append(f"| {label} | " + " | ".join(f"{r['shares_pct'].get(label, 0.0):.1f}%" for r in inproc)
+                         + " |")
+        lines.append("")
     if doc.get("findings"):
         lines.append("Findings:")
         lines.append("")
@@ -766,8 +876,11 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                 def make(i: int, wl: str = workload) -> tuple[str, dict[str, Any]]:
                     return layout.filing(wl, i)
 
-                r = await run_filings(client, server, headers, make, conc, args.duration, args.max_filings,
-                                      counters[workload], expect[workload])
+                # a fresh client per phase: pooled connections idle past uvicorn's keep-alive (5 s) would race
+                # the server closing them
+                async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as phase_client:
+                    r = await run_filings(phase_client, server, headers, make, conc, args.duration,
+                                          args.max_filings, counters[workload], expect[workload])
                 r = {"workload": workload, "stored_at_start": stored, **r}
                 stored += r["ok"]
                 doc["filings"].append(r)
@@ -775,8 +888,24 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                       f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, server cpu {r['server_cpu_share_of_one_core']}, "
                       f"client cpu {r['client_cpu_share_of_one_core']}", file=sys.stderr)
 
-        first = 0
         last_seen: dict[int, int] = {}
+        if args.idle_streams_phase and "non-overlapping" in args.workloads:
+            # the same filings while the 50 subscribers hold their streams open (they are owed nothing)
+            async with idle_streams(server, headers, args.subscribers, last_seen) as received:
+                def make_i(i: int) -> tuple[str, dict[str, Any]]:
+                    return layout.filing("non-overlapping", i)
+
+                async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as phase_client:
+                    r = await run_filings(phase_client, server, headers, make_i, 10, args.duration,
+                                          args.max_filings, counters["non-overlapping"], 0)
+            r = {"workload": f"non-overlapping, {args.subscribers} idle SSE streams open", "stored_at_start": stored,
+                 **r, "events_received_by_idle_streams": received[0]}
+            stored += r["ok"]
+            doc["filings"].append(r)
+            print(f"{r['workload']} c=10: {r['ok']} ok, {r['filings_per_s']}/s, p50 {r['p50_ms']} ms, "
+                  f"p99 {r['p99_ms']} ms", file=sys.stderr)
+
+        first = 0
         for rate in args.rates:
             count = max(1, round(rate * args.notice_seconds))
             d = await run_deliveries(server, headers, layout, args.subscribers, count, rate, first, last_seen)
@@ -792,8 +921,9 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
 
                 async def load_p(mk: Callable[[int], tuple[str, dict[str, Any]]] = make_p,
                                  wl: str = workload) -> dict[str, Any]:
-                    r = await run_filings(client, server, headers, mk, 10, args.profile_seconds, 10**9,
-                                          counters[wl], expect[wl])
+                    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as pc:
+                        r = await run_filings(pc, server, headers, mk, 10, args.profile_seconds, 10**9,
+                                              counters[wl], expect[wl])
                     return {k: r[k] for k in ("concurrency", "ok", "filings_per_s", "p50_ms", "p99_ms")}
 
                 doc["profile"][workload] = await profiled(server, args.profile_seconds + 1, work, workload, load_p)
@@ -832,6 +962,123 @@ def findings(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------- in-process
+# (service, file, function, caller function or None): cumulative time of the function (only the calls made from
+# that caller when one is given), as a share of Forewarn.notify
+INPROC_ROWS: list[tuple[str, str, str, str | None]] = [
+    ("validate (check_volume: footprint shape, geodesic area, horizon)", "service.py", "validate", "notify"),
+    ("get_operation (does the id exist?)", "sqlite.py", "get_operation", "notify"),
+    ("detect (the filing's conflicts)", "conflicts.py", "detect", "_evaluate"),
+    ("site_warnings + list_sites", "service.py", "_evaluate", None),  # replaced below by its parts
+    ("resolutions (_resolutions -> propose)", "service.py", "_resolutions", "_evaluate"),
+    ("_impacts (per bound party)", "service.py", "_impacts", "_evaluate"),
+    ("add_operation_version (INSERTs)", "sqlite.py", "add_operation_version", "notify"),
+    ("add_notice (notice + conflicts INSERTs, outcome JSON)", "sqlite.py", "add_notice", "_record_notice"),
+    ("list_parties (every party parsed, per filing)", "sqlite.py", "list_parties", "_record_notice"),
+    ("list_subscriptions", "sqlite.py", "list_subscriptions", "_record_notice"),
+    ("plan_deliveries (a payload per recipient)", "deliveries.py", "plan_deliveries", "_record_notice"),
+    ("add_deliveries (outbox INSERTs, payload JSON)", "sqlite.py", "add_deliveries", "_record_notice"),
+    ("transaction enter/exit (BEGIN IMMEDIATE / COMMIT)", "contextlib.py", "__exit__", None),
+    ("airspace.put (live picture, index)", "airspace.py", "put", "notify"),
+]
+
+
+def _inprocess_worker(workload: str, count: int) -> dict[str, Any]:
+    """Forewarn.notify called directly (no HTTP, one thread) on a fresh SQLite file with the same parties,
+    agreements and preload as the HTTP run: milliseconds per filing, then a cProfile pass for the shares."""
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, str(SRC_DIR))
+    from forewarn.api.schemas import OperationIn
+    from forewarn.model import Agreement, Operation, Party
+    from forewarn.service import Forewarn
+    from forewarn.settings import Settings
+    from forewarn.store import SQLiteRepository
+
+    work = Path(tempfile.mkdtemp(prefix="forewarn-bench-api-inproc-"))
+    try:
+        settings = Settings(db=work / "inproc.sqlite")
+        svc = Forewarn(SQLiteRepository(settings.db), settings)
+        ids = [*FILERS, "n0", *(f"s{k:02d}" for k in range(50))]
+        for pid in ids:
+            svc.put_party(Party(id=pid, name=pid.upper()))
+        common = {"min_notice_s": 600, "ack_deadline_s": 3600, "default_minima": MINIMA}
+        svc.put_agreement(Agreement.model_validate({"id": "mou-file", "name": "f", "parties": FILERS, **common}))
+        svc.put_agreement(Agreement.model_validate({"id": "mou-sse", "name": "s", "parties": ids[8:], **common}))
+        layout = Layout(t0=(datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0))
+
+        def operation(party: str, body: dict[str, Any]) -> Operation:
+            b = OperationIn.model_validate(body)
+            return Operation(id=b.id, party_id=party, activity_class=b.activity_class, volumes=b.volumes)
+
+        for k in range(4 * CLUSTERS):
+            svc.notify(operation(*layout.preload(k)), datetime.now(UTC))
+
+        def make(i: int) -> Operation:
+            if workload == "notice to 50 subscribers":
+                return operation("n0", layout.notice(i))
+            return operation(*layout.filing(workload, i))
+
+        timed = [make(i) for i in range(count)]
+        t = time.perf_counter()
+        for op in timed:
+            svc.notify(op, datetime.now(UTC))
+        plain_ms = 1000 * (time.perf_counter() - t) / count
+        profiled_ops = [make(i) for i in range(count, 2 * count)]
+        prof = cProfile.Profile()
+        prof.enable()
+        for op in profiled_ops:
+            svc.notify(op, datetime.now(UTC))
+        prof.disable()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stats: dict[Any, Any] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+
+    def cum(file: str, func: str, caller: str | None) -> float:
+        total = 0.0
+        for (path, _line, name), (_cc, _nc, _tt, ct, callers) in stats.items():
+            if name != func or not path.endswith(file):
+                continue
+            if caller is None:
+                total += ct
+            else:
+                total += sum(v[3] for (_p, _l, n), v in callers.items() if n == caller)
+        return total
+
+    notify_s = cum("service.py", "notify", None)
+    rows: dict[str, float] = {}
+    for label, file, func, caller in INPROC_ROWS:
+        if func == "_evaluate":
+            value = cum("sites.py", "site_warnings", "_evaluate") + cum("sqlite.py", "list_sites", "_evaluate")
+        elif func == "__exit__":
+            value = cum("sqlite.py", "transaction", None)
+        else:
+            value = cum(file, func, caller)
+        rows[label] = round(100 * value / notify_s, 1) if notify_s else 0.0
+    rows["rest of notify (own code, model_copy, NoticeOutcome, listeners)"] = round(100 - sum(rows.values()), 1)
+    top = sorted(((ct, f"{name} ({Path(path).name}:{line})") for (path, line, name), (_c, _n, _t, ct, _cl)
+                  in stats.items()), reverse=True)[:30]
+    return {"workload": workload, "filings": count, "stored_at_start": 4 * CLUSTERS,
+            "ms_per_notify": round(plain_ms, 2),
+            "ms_per_notify_under_cprofile": round(1000 * notify_s / count, 2), "shares_pct": rows,
+            "top_cumulative_ms_per_filing": [[name, round(1000 * ct / count, 3)] for ct, name in top]}
+
+
+def inprocess(workloads: list[str], count: int) -> list[dict[str, Any]]:
+    out = []
+    for workload in workloads:
+        n = count if workload != "overlapping" else max(1, count // 10)
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--inprocess-worker", workload,
+                               str(n)], capture_output=True, text=True, env=forewarn_env(), check=False, timeout=600)
+        if proc.returncode != 0:
+            out.append({"workload": workload, "error": proc.stderr[-1500:]})
+        else:
+            out.append(json.loads(proc.stdout))
+        print(f"in-process {workload}: {out[-1].get('ms_per_notify')} ms per notify", file=sys.stderr)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preload", type=int, default=1000, help="operations stored before timing (<= 1000)")
@@ -841,6 +1088,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per timed phase")
     parser.add_argument("--max-filings", type=int, default=20_000, help="most filings per timed phase")
     parser.add_argument("--subscribers", type=int, default=50)
+    parser.add_argument("--no-idle-streams-phase", dest="idle_streams_phase", action="store_false",
+                        help="skip the non-overlapping phase with the subscribers' streams open but idle")
     parser.add_argument("--notice-seconds", type=float, default=15.0,
                         help="length of each delivery phase (rate x this many notices)")
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",") if x], default=[1.0, 5.0, 10.0],
@@ -848,18 +1097,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deliver", choices=["all", "affected_or_subscribed"], default="all",
                         help="deliver mode of the filing parties' agreement")
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="py-spy pass per workload (0: none)")
-    parser.add_argument("--server-cpus", default=None,
-                        help="pin the server with taskset -c (e.g. 0) and the client to the other CPUs")
+    parser.add_argument("--server-cpus", default="auto",
+                        help="pin the server with taskset -c to these CPUs (e.g. 0) and the load generator to the "
+                        "others; 'auto' (default): CPU 0 when there are 2 or more; 'none': no pinning")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, log, stacks)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--md", type=Path, default=DEFAULT_MD)
+    parser.add_argument("--inprocess", type=int, default=300,
+                        help="filings per workload for the in-process (no HTTP) breakdown (overlapping: a tenth); "
+                        "0: none")
+    parser.add_argument("--inprocess-worker", nargs=2, metavar=("WORKLOAD", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.inprocess_worker:
+        print(json.dumps(_inprocess_worker(args.inprocess_worker[0], int(args.inprocess_worker[1]))))
+        return 0
     if not 4 <= args.preload <= 4 * CLUSTERS or args.preload % 4:
         parser.error(f"--preload must be a multiple of 4 up to {4 * CLUSTERS}")
 
     t_run = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="forewarn-bench-api-"))
     placement = "not pinned (both may use every core)"
+    if args.server_cpus == "auto":
+        args.server_cpus = "0" if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else None
+    elif args.server_cpus == "none":
+        args.server_cpus = None
     if args.server_cpus:
         server_set = {int(c) for c in args.server_cpus.split(",")}
         client_set = set(range(os.cpu_count() or 1)) - server_set
@@ -871,6 +1132,9 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "benchmark": "http-api", "command": " ".join(["python bench/api.py", *cmd_args]),
         "commit": _git("rev-parse", "--short", "HEAD"), "src_dirty": bool(_git("status", "--short", "--", "../src")),
+        "src_uncommitted": _git("status", "--short", "--", "../src"),
+        "src_diff_sha256": hashlib.sha256(_git("diff", "HEAD", "--", "../src").encode()).hexdigest()[:16],
+        "forewarn_imported_from": imported_from(),
         "machine": machine_info(), "cpu_placement": placement,
         "workload": {"preload": args.preload, "concurrency": args.concurrency, "duration_s": args.duration,
                      "max_filings": args.max_filings, "subscribers": args.subscribers,
@@ -893,7 +1157,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"kept {work}", file=sys.stderr)
+    if args.inprocess > 0:
+        doc["inprocess"] = inprocess([*args.workloads, "notice to 50 subscribers"], args.inprocess)
     doc["elapsed_s"] = round(time.perf_counter() - t_run, 1)
+    doc["machine"]["loadavg_after"] = os.getloadavg()[0]
     doc["findings"] = findings(doc)
     for prof in doc["profile"].values():
         prof.pop("raw_file", None)
