@@ -138,3 +138,21 @@ def test_streamed_sends_are_recorded_in_one_flush(svc: Forewarn) -> None:
     stored = svc.repo.get_delivery(d.id)
     assert stored is not None and stored.delivered_at == stored.first_sent_at == T0 - timedelta(minutes=30)
     assert stored.lead_time_s == 1.5 * 3600 and not stored.late  # 90 min lead against a 1 h minimum notice
+
+
+def test_stream_hub_wakes_only_the_parties_that_got_deliveries() -> None:
+    import asyncio
+
+    from forewarn.api.runtime import StreamHub
+
+    async def scenario() -> tuple[bool, bool]:
+        hub = StreamHub()
+        a, b = hub.register("a"), hub.register("b")
+        hub.notify(frozenset({"a"}))
+        await asyncio.sleep(0)
+        woke = (a[1].is_set(), b[1].is_set())
+        hub.unregister(a)
+        hub.unregister(b)
+        return woke
+
+    assert asyncio.run(scenario()) == (True, False)

@@ -57,9 +57,9 @@ class Forewarn:
         self.repo = repo
         self.settings = settings or Settings()
         self._lock = threading.RLock()
-        self.listeners: list[Callable[[], None]] = []
-        """Called (without arguments) after a commit that created deliveries."""
-        self._pending_signal = False
+        self.listeners: list[Callable[[frozenset[str]], None]] = []
+        """Called after a commit that created deliveries, with the ids of the parties that got them."""
+        self._pending: set[str] = set()
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
         self.airspace.put_many(repo.iter_live_operations())
 
@@ -170,7 +170,7 @@ class Forewarn:
         parties = {p.id: p for p in self.repo.list_parties()}
         deliveries = plan_deliveries(stored, op, self.airspace.book, parties, self.repo.list_subscriptions(), now)
         self.repo.add_deliveries(deliveries)
-        self._pending_signal = True
+        self._pending.update(d.party_id for d in deliveries)
         return stored
 
     def replayed(self, idem: Idempotency | None) -> NoticeOutcome | None:
@@ -194,11 +194,11 @@ class Forewarn:
                                      now)
 
     def _after_commit(self) -> None:
-        """Tell listeners (event streams, the sender) that deliveries were committed."""
-        if self._pending_signal:
-            self._pending_signal = False
+        """Tell listeners (event streams, the sender) which parties got deliveries in the last commit."""
+        if self._pending:
+            parties, self._pending = frozenset(self._pending), set()
             for listener in list(self.listeners):
-                listener()
+                listener(parties)
 
     # ------------------------------------------------------------------ use cases
     def check(self, op: Operation, now: datetime) -> NoticeOutcome:
@@ -397,8 +397,7 @@ class DeliveryDesk:
                 self.repo.add_deliveries([backup])
                 self.repo.update_delivery(delivery.model_copy(update={"escalated_at": now}))
                 created.append(backup)
-            if created:
-                self.service._pending_signal = True
+            self.service._pending.update(d.party_id for d in created)
         self.service._after_commit()
         return created
 

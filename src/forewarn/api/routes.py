@@ -345,7 +345,7 @@ async def stream(
 
     async def events() -> AsyncIterator[bytes]:
         nonlocal after
-        entry = rt.hub.register()
+        entry = rt.hub.register(who.party_id)
         try:
             yield b": connected\n\n"
             while not await request.is_disconnected():

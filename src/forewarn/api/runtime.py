@@ -14,28 +14,31 @@ from forewarn.notify.worker import DeliveryWorker
 from forewarn.service import DeliveryDesk, Forewarn
 from forewarn.settings import Settings
 
+Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event, str]
+"""An open event stream: its event loop, the event that wakes it, and its party."""
+
 
 @dataclass
 class StreamHub:
-    """Wakes the event streams (asyncio) when a commit created deliveries (called from any thread)."""
+    """Wakes the event streams (asyncio) of the parties that got deliveries in a commit (called from any thread)."""
 
-    waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=set)
+    waiters: set[Waiter] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def register(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
-        entry = (asyncio.get_running_loop(), asyncio.Event())
+    def register(self, party_id: str) -> Waiter:
+        entry = (asyncio.get_running_loop(), asyncio.Event(), party_id)
         with self.lock:
             self.waiters.add(entry)
         return entry
 
-    def unregister(self, entry: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
+    def unregister(self, entry: Waiter) -> None:
         with self.lock:
             self.waiters.discard(entry)
 
-    def notify(self) -> None:
+    def notify(self, parties: frozenset[str]) -> None:
         with self.lock:
-            waiters = list(self.waiters)
-        for loop, event in waiters:
+            waiters = [w for w in self.waiters if w[2] in parties]
+        for loop, event, _ in waiters:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(event.set)
 

@@ -34,8 +34,8 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wake(self) -> None:
-        """Run soon (called after a commit that created deliveries)."""
+    def wake(self, parties: frozenset[str] = frozenset()) -> None:
+        """Run soon (called after a commit that created deliveries, for any parties)."""
         self._wake.set()
 
     def start(self) -> None:
