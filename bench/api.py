@@ -569,32 +569,52 @@ PROFILE_GROUPS: list[tuple[str, list[str]]] = [
     ("HTTP/ASGI on the event loop (uvicorn protocol, middleware incl. request-id BaseHTTPMiddleware, routing, "
      "dependencies)", ["RequestResponseCycle.run_asgi (", "(uvicorn/protocols/"]),
     ("event loop itself (uvloop/httptools C code, scheduling)", ["Runner.run ("]),
-    ("other", []),
+    ("other (worker-thread samples the sampler cut short, or outside every group)", []),
 ]
 OTHER = PROFILE_GROUPS[-1][0]
 
 
-def parse_collapsed(text: str) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
-    """py-spy raw output -> (samples, inclusive samples per function, self samples per function, groups)."""
+HTTP_LABEL = next(lb for lb, _ in PROFILE_GROUPS if lb.startswith("HTTP/ASGI"))
+LOOP_LABEL = next(lb for lb, _ in PROFILE_GROUPS if lb.startswith("event loop itself"))
+WORKER_LABEL = next(lb for lb, _ in PROFILE_GROUPS if lb.startswith("delivery worker"))
+FRAMEWORK_NEEDLES = ["(fastapi/", "(starlette/", "(uvicorn/", "(anyio/", "(sniffio/"]
+
+
+def parse_collapsed(lines: list[str]) -> tuple[int, Counter[str], Counter[str], Counter[str], Counter[str]]:
+    """py-spy raw output recorded with ``--threads`` ('thread (tid): name;frame;...;frame count') -> (samples,
+    samples per thread name, inclusive samples per function, self samples per function, samples per group).
+
+    The sampler (``--nonblocking``) sometimes returns a stack cut short at the bottom, or none: such a sample
+    still belongs to its thread, so the event-loop thread's unmatched samples go to the HTTP/ASGI group when a
+    framework frame is on them and to the event loop otherwise, the delivery worker's to the worker."""
     total = 0
+    threads: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     groups: Counter[str] = Counter()
-    for line in text.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
+    for line in lines:
+        body, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
             continue
         count = int(count_text)
+        head, _, stack = body.partition(";")
+        if not head.startswith("thread ("):
+            head, stack = "", body
+        thread = re.sub(r" \d+$", "", head.split(": ", 1)[-1]) if head else "?"
         total += count
-        frames = [_frame_name(f) for f in stack.split(";")]
-        frames = [f for f in frames if f]
+        threads[thread] += count
+        frames = [f for f in (_frame_name(f) for f in stack.split(";")) if f] if stack else []
         for name in set(frames):
             inclusive[name] += count
         if frames:
             own[frames[-1]] += count
         label = next((lb for lb, needles in PROFILE_GROUPS if any(n in stack for n in needles)), OTHER)
+        if label == OTHER and thread == "MainThread":
+            label = HTTP_LABEL if any(n in stack for n in FRAMEWORK_NEEDLES) else LOOP_LABEL
+        elif label == OTHER and thread == "forewarn-deliveries":
+            label = WORKER_LABEL
         groups[label] += count
-    return total, inclusive, own, groups
+    return total, threads, inclusive, own, groups
 
 
 def _frame_name(frame: str) -> str:
@@ -632,16 +652,8 @@ async def profiled(server: Server, seconds: float, out_dir: Path, name: str,
         _, err = spy.communicate()
     if not raw.exists():
         return {"skipped": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}
-    threads: Counter[str] = Counter()
-    stripped = []
-    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
-        head, _sep, rest = line.partition(";")
-        if head.startswith("thread ("):  # --threads: 'thread (tid): name;frame;...;frame count'
-            count = line.rpartition(" ")[2]
-            threads[head.split(": ", 1)[-1]] += int(count) if count.isdigit() else 0
-            line = rest
-        stripped.append(line)
-    total, inclusive, own, groups = parse_collapsed("\n".join(stripped))
+    lines = raw.read_text(encoding="utf-8", errors="replace").splitlines()
+    total, threads, inclusive, own, groups = parse_collapsed(lines)
 
     def share(n: int) -> float:
         return round(100 * n / total, 1) if total else 0.0
