@@ -208,7 +208,7 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "ru-kalibr-raqqa" in proc.stdout and (tmp_path / "o" / "situation.html").exists()
     help_text = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60).stdout
-    for command in ("demo", "check", "load", "export", "list", "file", "cancel"):
+    for command in ("demo", "check", "load", "export", "list", "file", "cancel", "serve", "party"):
         assert command in help_text
 
 
