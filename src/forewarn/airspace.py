@@ -42,6 +42,7 @@ class AgreementBook:
                 largest[party] = current.merged(agreement.largest_minima())
         self._largest = largest
         self._minima_cache: dict[tuple[str, str, str, str], tuple[SeparationMinima, Agreement] | None] = {}
+        self._binding_cache: dict[tuple[str, str], list[Agreement]] = {}
 
     def __iter__(self) -> Iterator[Agreement]:
         return iter(sorted(self._agreements.values(), key=lambda a: a.id))
@@ -50,8 +51,12 @@ class AgreementBook:
         return self._agreements.get(agreement_id)
 
     def binding(self, a: str, b: str) -> list[Agreement]:
-        """Agreements binding parties ``a`` and ``b``, sorted by id."""
-        return [ag for ag in self if ag.binds(a, b)]
+        """Agreements binding parties ``a`` and ``b``, sorted by id (cached until an agreement changes)."""
+        hit = self._binding_cache.get((a, b))
+        if hit is None:
+            hit = [ag for ag in self if ag.binds(a, b)]
+            self._binding_cache[(a, b)] = hit
+        return list(hit)
 
     def bound_parties(self, party: str) -> set[str]:
         """Every party bound to ``party`` by at least one agreement."""
