@@ -203,3 +203,50 @@ def _stored(db: Path) -> dict[str, int]:
                                "(SELECT 1 FROM deliveries d WHERE d.notice_id = n.id)").fetchone()[0]
         assert orphans == 0
         return out
+
+
+def test_a_delivery_committed_while_a_stream_reads_its_inbox_is_not_left_waiting(tmp_path: Path) -> None:
+    """A notice that commits between a stream's inbox query and its wait must wake it (no lost wake-up)."""
+    import threading
+
+    import uvicorn
+
+    from forewarn.api import create_app
+    from forewarn.model import Agreement, Operation, Party
+    from forewarn.settings import Settings
+    from tests.server_support import free_port
+
+    app = create_app(Settings(db=tmp_path / "wake.sqlite"), run_worker=False)
+    rt = app.state.runtime
+    for p in ("usa", "fra"):
+        rt.service.put_party(Party(id=p, name=p.upper()))
+    rt.service.put_agreement(Agreement(id="mou", name="m", parties=["usa", "fra"], min_notice_s=0))
+    op = Operation.model_validate({"id": "op-1", "party_id": "usa", "activity_class": "transport",
+                                   "volumes": [vol(10, 50)]})
+    real_inbox, calls, filed = rt.desk.inbox, [0], [0.0]
+
+    def inbox(*args: Any, **kwargs: Any) -> Any:
+        out = real_inbox(*args, **kwargs)  # the stream's query finds nothing yet ...
+        calls[0] += 1
+        if calls[0] == 1:  # ... and a notice commits right after it
+            filed[0] = time.perf_counter()
+            rt.service.notify(op, datetime.now(UTC))
+        return out
+
+    rt.desk.inbox = inbox
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        token = rt.token_for("fra", ["read"])[0]
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/stream",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    waited = time.perf_counter() - filed[0]
+                    break
+    finally:
+        server.should_exit = True
+    assert waited < 5.0, f"the delivery waited {waited:.1f} s for the keep-alive"

@@ -349,6 +349,8 @@ async def stream(
         try:
             yield b": connected\n\n"
             while not await request.is_disconnected():
+                # clear before reading: a delivery committed after the read sets it again (no lost wake-up)
+                entry[1].clear()
                 batch = await run_in_threadpool(rt.desk.inbox, who.party_id, after, channel, 200)
                 for d in batch:
                     data = json.dumps(d.model_dump(mode="json"), separators=(",", ":"))
@@ -357,7 +359,6 @@ async def stream(
                     after = d.seq
                 if batch:
                     continue
-                entry[1].clear()
                 try:
                     await asyncio.wait_for(entry[1].wait(), timeout=15.0)
                 except TimeoutError:

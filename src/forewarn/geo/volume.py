@@ -273,6 +273,7 @@ def check_volume(volume: Volume4D, limits: VolumeLimits, now: datetime, where: s
         shape = volume.footprint.shape(limits.polar_limit_deg)
     except geodesy.GeometryError as exc:
         raise InvalidInput(f"{where}: {exc}", {"field": where}) from exc
+    volume.__dict__.setdefault("shape", shape)  # the same geometry Volume4D.shape would build: keep it
     area_km2 = geodesy.geodesic_area_m2(shape) / 1e6
     if area_km2 > limits.max_area_km2:
         raise InvalidInput(
