@@ -114,8 +114,8 @@ class Agreement(Record):
     id: str
     name: str = Field(min_length=1, max_length=200)
     parties: list[str] = Field(min_length=2)
-    min_notice_s: float = Field(default=3600, ge=0, allow_inf_nan=False)
-    ack_deadline_s: float = Field(default=900, gt=0, allow_inf_nan=False)
+    min_notice_s: float = Field(default=3600, ge=0, le=30 * 86_400, allow_inf_nan=False)
+    ack_deadline_s: float = Field(default=900, gt=0, le=30 * 86_400, allow_inf_nan=False)
     default_minima: SeparationMinima = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
     class_minima: list[ClassPairMinima] = Field(default_factory=list)
     priority: PriorityRule = PriorityRule()

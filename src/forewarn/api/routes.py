@@ -313,7 +313,7 @@ def delete_subscription(rt: RT, who: Caller, subscription_id: str) -> Response:
 @router.get("/inbox", response_model=list[Delivery], tags=["deliveries"])
 def inbox(
     rt: RT, who: Caller,
-    after: Annotated[int, Query(ge=0, description="only deliveries with a sequence number above this")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="only deliveries with a sequence number above this")] = 0,
     channel: Annotated[str | None, Query(pattern="^(primary|backup)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Delivery]:
@@ -340,8 +340,10 @@ async def stream(
     who.require("read")
     try:
         after = int(last_event_id) if last_event_id else 0
-    except ValueError as exc:
-        raise InvalidInput("Last-Event-ID must be the sequence number of the last event received") from exc
+    except ValueError:
+        after = -1
+    if not 0 <= after <= 2**62:
+        raise InvalidInput("Last-Event-ID must be the sequence number of the last event received")
 
     async def events() -> AsyncIterator[bytes]:
         nonlocal after

@@ -94,7 +94,7 @@ class CircleFootprint(_Frozen):
 
     kind: Literal["circle"] = "circle"
     center: LonLat
-    radius_m: float = Field(gt=0, allow_inf_nan=False)
+    radius_m: float = Field(gt=0, le=2_000_000, allow_inf_nan=False)
 
     @field_validator("center")
     @classmethod
@@ -117,7 +117,7 @@ class CorridorFootprint(_Frozen):
 
     kind: Literal["corridor"] = "corridor"
     path: list[LonLat]
-    half_width_m: float = Field(gt=0, allow_inf_nan=False)
+    half_width_m: float = Field(gt=0, le=500_000, allow_inf_nan=False)
 
     @field_validator("path")
     @classmethod
