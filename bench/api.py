@@ -33,9 +33,20 @@ rate (open loop); each notice owes one delivery per subscriber. Latency = SSE ev
 the moment just before the client sent the notice's POST (one process, one ``time.perf_counter`` clock), over all
 (notice, subscriber) pairs.
 
-Profile. After the timed phases, each filing workload runs again at concurrency 10 with ``py-spy record``
-attached to the server (raw collapsed stacks, all non-idle threads), and the script reports which functions the
-server's samples are spent in (inclusive share). The timed numbers are measured without the profiler.
+A last filing phase repeats the non-overlapping workload at concurrency 10 while the 50 subscribers hold their
+streams open (they are owed nothing): what idle streams cost the filings.
+
+Profile. After the timed phases, each filing workload and the fastest delivery rate run again with
+``py-spy record --gil`` attached to the server; every sample is put in one group (resolutions, detection,
+validation, authentication, persistence, outbox, streams, HTTP/ASGI, event loop, ...). The timed numbers are
+measured without the profiler. Before the server starts, ``Forewarn.notify`` is also timed and cProfiled
+in-process (no HTTP, one thread) on the same data: the difference from the server's CPU per filing is the cost
+of HTTP, FastAPI, authentication and thread hand-offs.
+
+Hygiene (the machine is shared): the server is pinned to CPU 0 and the load generator to the others
+(``--server-cpus``); before each phase the script waits (``--quiet-wait``) until other processes plus hypervisor
+steal use under 0.15 cores, and it reports that noise per phase, marking noisy phases; the subprocesses import
+this checkout's ``src/`` (PYTHONPATH), checked, and the src/ tree is recorded before and after the imports.
 """
 
 from __future__ import annotations
@@ -242,6 +253,20 @@ def machine_cpu() -> tuple[float, float]:
         v = [int(x) for x in fh.readline().split()[1:]]
     tick = os.sysconf("SC_CLK_TCK")
     return (v[0] + v[1] + v[2] + v[5] + v[6]) / tick, (v[7] if len(v) > 7 else 0) / tick
+
+
+async def wait_quiet(server: Server, max_wait_s: float) -> float:
+    """Wait (at most ``max_wait_s``) until the CPU used by other processes plus the CPU stolen by the hypervisor
+    stays under NOISY_CORES over 3 s (this machine is shared); returns the seconds waited."""
+    t0 = time.perf_counter()
+    while True:
+        (busy0, steal0), server0, client0 = machine_cpu(), server.cpu_s(), time.process_time()
+        await asyncio.sleep(3.0)
+        (busy1, steal1), server1, client1 = machine_cpu(), server.cpu_s(), time.process_time()
+        noise = (busy1 - busy0) - (server1 - server0) - (client1 - client0) + (steal1 - steal0)
+        waited = time.perf_counter() - t0
+        if noise / 3.0 < NOISY_CORES or waited >= max_wait_s:
+            return round(waited, 1)
 
 
 def access_log_lines(server: Server) -> int:
@@ -703,6 +728,12 @@ def _git(*args: str) -> str:
     return out.stdout.strip()
 
 
+def src_state() -> str:
+    """The tree of src/ at HEAD plus a hash of any uncommitted change to it: equal strings, same code."""
+    diff = _git("diff", "HEAD", "--", "../src")
+    return _git("rev-parse", "HEAD:src") + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:16] if diff else "")
+
+
 def _fmt(v: float | None, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -747,6 +778,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         dirty = f" + uncommitted changes to {changed}, diff sha256 {doc['src_diff_sha256']}"
     lines.append(f"Command: `{doc['command']}` (commit {doc['commit']}{dirty}, {m['date']}; the whole run took "
                  f"{doc['elapsed_s']:.0f} s; forewarn imported from `{doc['forewarn_imported_from']}`).")
+    if doc.get("src_state_after_imports", doc["src_state"]) != doc["src_state"]:
+        lines.append("")
+        lines.append("**src/ changed while this run was starting: the server and the in-process measurements may "
+                     "not have loaded the same code; rerun.**")
     lines.append("")
     lines.append(f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB RAM; Python {m['python']}; "
                  f"`{m['uname']}`; SQLite {m['versions'].get('sqlite')}, FastAPI {m['versions'].get('fastapi')}, "
@@ -789,9 +824,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
     if idle:
         lines.append(f"The row '{idle[0]['workload']}' repeats the non-overlapping workload at concurrency 10 while "
                      "the subscribers hold `GET /v1/stream` open; these filings owe them nothing "
-                     f"({idle[0]['events_received_by_idle_streams']} events received), but the stream hub wakes "
-                     "every open stream after every commit that created deliveries, and each woken stream runs "
-                     "its inbox query.")
+                     f"({idle[0]['events_received_by_idle_streams']} events received): the difference from the "
+                     "rows without open streams is what idle streams cost the filings.")
         lines.append("")
     if doc["deliveries"]:
         lines.append(f"Notice-to-delivery: {w['subscribers']} subscriber parties each holding `GET /v1/stream` open "
@@ -890,10 +924,11 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
 
                 # a fresh client per phase: pooled connections idle past uvicorn's keep-alive (5 s) would race
                 # the server closing them
+                waited = await wait_quiet(server, args.quiet_wait)
                 async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as phase_client:
                     r = await run_filings(phase_client, server, headers, make, conc, args.duration,
                                           args.max_filings, counters[workload], expect[workload])
-                r = {"workload": workload, "stored_at_start": stored, **r}
+                r = {"workload": workload, "stored_at_start": stored, **r, "waited_for_quiet_s": waited}
                 stored += r["ok"]
                 doc["filings"].append(r)
                 print(f"{workload} c={conc}: {r['ok']} ok, {r['errors']} errors, {r['filings_per_s']}/s, "
@@ -903,6 +938,7 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
         last_seen: dict[int, int] = {}
         if args.idle_streams_phase and "non-overlapping" in args.workloads:
             # the same filings while the 50 subscribers hold their streams open (they are owed nothing)
+            waited = await wait_quiet(server, args.quiet_wait)
             async with idle_streams(server, headers, args.subscribers, last_seen) as received:
                 def make_i(i: int) -> tuple[str, dict[str, Any]]:
                     return layout.filing("non-overlapping", i)
@@ -911,7 +947,7 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                     r = await run_filings(phase_client, server, headers, make_i, 10, args.duration,
                                           args.max_filings, counters["non-overlapping"], 0)
             r = {"workload": f"non-overlapping, {args.subscribers} idle SSE streams open", "stored_at_start": stored,
-                 **r, "events_received_by_idle_streams": received[0]}
+                 **r, "events_received_by_idle_streams": received[0], "waited_for_quiet_s": waited}
             stored += r["ok"]
             doc["filings"].append(r)
             print(f"{r['workload']} c=10: {r['ok']} ok, {r['filings_per_s']}/s, p50 {r['p50_ms']} ms, "
@@ -920,7 +956,9 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
         first = 0
         for rate in args.rates:
             count = max(1, round(rate * args.notice_seconds))
+            waited = await wait_quiet(server, args.quiet_wait)
             d = await run_deliveries(server, headers, layout, args.subscribers, count, rate, first, last_seen)
+            d["waited_for_quiet_s"] = waited
             first += count
             doc["deliveries"].append(d)
             print(f"deliveries @ {rate}/s: p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, max {d['max_ms']} ms, "
@@ -938,6 +976,7 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                                               counters[wl], expect[wl])
                     return {k: r[k] for k in ("concurrency", "ok", "filings_per_s", "p50_ms", "p99_ms")}
 
+                await wait_quiet(server, args.quiet_wait)
                 doc["profile"][workload] = await profiled(server, args.profile_seconds + 1, work, workload, load_p)
                 print(f"profiled {workload}", file=sys.stderr)
             if args.rates:
@@ -950,6 +989,7 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                     return {k: d[k] for k in ("subscribers", "notices", "rate_per_s", "p50_ms", "p99_ms",
                                               "missing")}
 
+                await wait_quiet(server, args.quiet_wait)
                 doc["profile"]["deliveries"] = await profiled(server, args.profile_seconds + 4, work,
                                                               "deliveries", load_d)
                 print("profiled deliveries", file=sys.stderr)
@@ -1077,9 +1117,16 @@ def _inprocess_worker(workload: str, count: int) -> dict[str, Any]:
             "top_cumulative_ms_per_filing": [[name, round(1000 * ct / count, 3)] for ct, name in top]}
 
 
-def inprocess(workloads: list[str], count: int) -> list[dict[str, Any]]:
+def inprocess(workloads: list[str], count: int, quiet_wait: float) -> list[dict[str, Any]]:
     out = []
     for workload in workloads:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < quiet_wait:  # as wait_quiet, without a server: everything else is noise
+            (busy0, steal0), own0 = machine_cpu(), time.process_time()
+            time.sleep(3.0)
+            (busy1, steal1), own1 = machine_cpu(), time.process_time()
+            if ((busy1 - busy0) - (own1 - own0) + (steal1 - steal0)) / 3.0 < NOISY_CORES:
+                break
         n = count if workload != "overlapping" else max(1, count // 10)
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--inprocess-worker", workload,
                                str(n)], capture_output=True, text=True, env=forewarn_env(), check=False, timeout=600)
@@ -1112,6 +1159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-cpus", default="auto",
                         help="pin the server with taskset -c to these CPUs (e.g. 0) and the load generator to the "
                         "others; 'auto' (default): CPU 0 when there are 2 or more; 'none': no pinning")
+    parser.add_argument("--quiet-wait", type=float, default=180.0,
+                        help="before each phase, wait at most this many seconds for other processes + steal to "
+                        f"stay under {NOISY_CORES} cores (a shared machine); the noise of each phase is reported")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, log, stacks)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--md", type=Path, default=DEFAULT_MD)
@@ -1146,7 +1196,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": _git("rev-parse", "--short", "HEAD"), "src_dirty": bool(_git("status", "--short", "--", "../src")),
         "src_uncommitted": _git("status", "--short", "--", "../src"),
         "src_diff_sha256": hashlib.sha256(_git("diff", "HEAD", "--", "../src").encode()).hexdigest()[:16],
-        "forewarn_imported_from": imported_from(),
+        "forewarn_imported_from": imported_from(), "src_state": src_state(),
         "machine": machine_info(), "cpu_placement": placement,
         "workload": {"preload": args.preload, "concurrency": args.concurrency, "duration_s": args.duration,
                      "max_filings": args.max_filings, "subscribers": args.subscribers,
@@ -1159,8 +1209,14 @@ def main(argv: list[str] | None = None) -> int:
     db = work / "bench.sqlite"
     admin_creds: dict[str, Any] = json.loads(cli("party", "add", "admin", "--name", "Admin", "--db", str(db),
                                                  "--scopes", "admin"))
+    if args.inprocess > 0:  # first, so that every process of the run imports the code within the first minute
+        doc["inprocess"] = inprocess([*args.workloads, "notice to 50 subscribers"], args.inprocess,
+                                     args.quiet_wait)
     server = Server(db)
     server.start(args.server_cpus)
+    doc["src_state_after_imports"] = src_state()
+    if doc["src_state_after_imports"] != doc["src_state"]:
+        print("warning: src/ changed while the run was importing it", file=sys.stderr)
     try:
         asyncio.run(run(args, server, admin_creds, work, doc))
     finally:
@@ -1169,8 +1225,6 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"kept {work}", file=sys.stderr)
-    if args.inprocess > 0:
-        doc["inprocess"] = inprocess([*args.workloads, "notice to 50 subscribers"], args.inprocess)
     doc["elapsed_s"] = round(time.perf_counter() - t_run, 1)
     doc["machine"]["loadavg_after"] = os.getloadavg()[0]
     doc["findings"] = findings(doc)
