@@ -58,7 +58,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -75,6 +74,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from common import git, host_info
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH_DIR / "results" / "api.json"
@@ -695,17 +696,6 @@ async def profiled(server: Server, seconds: float, out_dir: Path, name: str,
 
 # ---------------------------------------------------------------------------------------------- report
 def machine_info() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) * 1024
     versions: dict[str, str] = {}
     for mod in ("fastapi", "starlette", "uvicorn", "pydantic", "httpx", "shapely", "jwt", "uvloop", "httptools"):
         with contextlib.suppress(ImportError):
@@ -713,25 +703,13 @@ def machine_info() -> dict[str, Any]:
     import sqlite3
 
     versions["sqlite"] = sqlite3.sqlite_version
-    return {
-        "uname": " ".join(platform.uname()), "cpu": cpu, "nproc": os.cpu_count(),
-        "memory_gib": round(mem / 2**30, 1), "python": sys.version.split()[0], "versions": versions,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "loadavg_before": os.getloadavg()[0],
-    }
-
-
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(BENCH_DIR), *args], capture_output=True, text=True, check=False)
-    except OSError:
-        return ""
-    return out.stdout.strip()
+    return host_info(versions) | {"loadavg_before": os.getloadavg()[0]}
 
 
 def src_state() -> str:
     """The tree of src/ at HEAD plus a hash of any uncommitted change to it: equal strings, same code."""
-    diff = _git("diff", "HEAD", "--", "../src")
-    return _git("rev-parse", "HEAD:src") + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:16] if diff else "")
+    diff = git("diff", "HEAD", "--", "../src")
+    return git("rev-parse", "HEAD:src") + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:16] if diff else "")
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -1193,9 +1171,9 @@ def main(argv: list[str] | None = None) -> int:
     cmd_args = sys.argv[1:] if argv is None else argv
     doc: dict[str, Any] = {
         "benchmark": "http-api", "command": " ".join(["python bench/api.py", *cmd_args]),
-        "commit": _git("rev-parse", "--short", "HEAD"), "src_dirty": bool(_git("status", "--short", "--", "../src")),
-        "src_uncommitted": _git("status", "--short", "--", "../src"),
-        "src_diff_sha256": hashlib.sha256(_git("diff", "HEAD", "--", "../src").encode()).hexdigest()[:16],
+        "commit": git("rev-parse", "--short", "HEAD"), "src_dirty": bool(git("status", "--short", "--", "../src")),
+        "src_uncommitted": git("status", "--short", "--", "../src"),
+        "src_diff_sha256": hashlib.sha256(git("diff", "HEAD", "--", "../src").encode()).hexdigest()[:16],
         "forewarn_imported_from": imported_from(), "src_state": src_state(),
         "machine": machine_info(), "cpu_placement": placement,
         "workload": {"preload": args.preload, "concurrency": args.concurrency, "duration_s": args.duration,

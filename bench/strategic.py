@@ -47,10 +47,8 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import pstats
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -65,6 +63,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
+from common import git, host_info
 from forewarn.airspace import AgreementBook, Airspace
 from forewarn.conflicts import detect
 from forewarn.geo import geodesy
@@ -949,17 +948,6 @@ def compare(named: dict[str, list[set[Pair]]]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- report
 def machine_info() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) * 1024
     versions: dict[str, str] = {"numpy": np.__version__, "shapely": shapely.__version__,
                                 "geos (shapely)": ".".join(map(str, shapely.geos_version))}
     with contextlib.suppress(ImportError):
@@ -971,31 +959,15 @@ def machine_info() -> dict[str, Any]:
 
     versions["pyproj"] = pyproj.__version__
     versions["pydantic"] = pydantic.__version__
-    return {
-        "uname": " ".join(platform.uname()),
-        "cpu": cpu,
-        "nproc": os.cpu_count(),
-        "memory_gib": round(mem / 2**30, 1),
-        "python": sys.version.split()[0],
-        "versions": versions,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(BENCH_DIR), *args], capture_output=True, text=True, check=False)
-    except OSError:
-        return ""
-    return out.stdout.strip()
+    return host_info(versions)
 
 
 def source_state() -> dict[str, str]:
     """The commit and any uncommitted change to src/ (the numbers belong to this exact code)."""
-    diff = _git("diff", "HEAD", "--", "../src")
+    diff = git("diff", "HEAD", "--", "../src")
     return {
-        "commit": _git("rev-parse", "--short", "HEAD"),
-        "src_uncommitted": _git("status", "--short", "--", "../src"),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "src_uncommitted": git("status", "--short", "--", "../src"),
         "src_diff_sha256": hashlib.sha256(diff.encode()).hexdigest()[:16] if diff else "",
     }
 
