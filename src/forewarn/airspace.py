@@ -130,10 +130,13 @@ class Airspace:
     index: VolumeIndex[VolumeKey] = field(default_factory=VolumeIndex)
     operations: dict[str, Operation] = field(default_factory=dict)
     shapes: dict[VolumeKey, BaseGeometry] = field(default_factory=dict)
+    revision: int = 0
+    """Incremented by every change of the live operations (caches of derived views compare it)."""
 
     def put(self, operation: Operation) -> None:
         """Add or replace an operation's volumes (call only for live operations)."""
         self.remove(operation.id)
+        self.revision += 1
         self.operations[operation.id] = operation
         for i, volume in enumerate(operation.volumes):
             shape = volume.shape
@@ -142,6 +145,7 @@ class Airspace:
 
     def put_many(self, operations: Iterable[Operation]) -> None:
         """Load many live operations at once (index packed once)."""
+        self.revision += 1
         items = []
         for operation in operations:
             self.remove(operation.id)
@@ -161,6 +165,7 @@ class Airspace:
         old = self.operations.pop(operation_id, None)
         if old is None:
             return
+        self.revision += 1
         for i in range(len(old.volumes)):
             self.index.remove((operation_id, i))
             self.shapes.pop((operation_id, i), None)

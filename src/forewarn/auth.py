@@ -30,10 +30,11 @@ from pydantic import BaseModel, ConfigDict
 
 from forewarn.errors import Forbidden, InvalidInput, Unauthenticated
 
-SCOPES = ("notices:file", "read", "ack", "sites:register", "admin")
-"""Scopes a credential can carry: file notices, read, acknowledge deliveries, register protected sites, admin."""
+SCOPES = ("notices:file", "read", "ack", "sites:register", "tracks:feed", "admin")
+"""Scopes a credential can carry: file notices, read, acknowledge deliveries, register protected sites, feed live
+track positions, admin."""
 
-DEFAULT_SCOPES = ("notices:file", "read", "ack")
+DEFAULT_SCOPES = ("notices:file", "read", "ack", "tracks:feed")
 
 
 class Credential(BaseModel):

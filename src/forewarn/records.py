@@ -73,7 +73,7 @@ class Delivery(BaseModel):
     notice_id: int | None
     party_id: str
     channel: Literal["primary", "backup"] = "primary"
-    reason: Literal["agreement", "subscription", "own", "escalation", "site"]
+    reason: Literal["agreement", "subscription", "own", "escalation", "site", "alert"]
     escalation_of: str | None = None
     payload: dict[str, Any]
     created_at: datetime

@@ -1,0 +1,138 @@
+"""SQLite storage of live tracks: accepted positions, the latest state of each track, alerts and feed counters.
+
+Uses the :class:`~forewarn.store.sqlite.SQLiteRepository`'s connection, so its writes join the caller's
+``repo.transaction()`` (one transaction per ingest: positions, track states, alerts and their deliveries commit
+together or not at all). Units as in :mod:`forewarn.tracks.model`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from forewarn.store.sqlite import SQLiteRepository
+from forewarn.tracks.alerts import TrackAlert
+from forewarn.tracks.model import PositionBatch
+
+
+def _num(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """The stored state of one track: owner, operation, source, conformance (None = not checked) and its last
+    position as a JSON object in the units of :class:`~forewarn.tracks.model.Position`."""
+
+    party_id: str
+    track_id: str
+    operation_id: str | None
+    source: str
+    conforming: bool | None
+    last: dict[str, Any]
+    updated_at: str
+
+
+class TrackStore:
+    """Track tables of the SQLite file (see module docstring)."""
+
+    def __init__(self, repo: SQLiteRepository) -> None:
+        self.repo = repo
+
+    def add_positions(self, party_id: str, source: str, batch: PositionBatch,
+                      flags: Sequence[str | None] | None = None) -> None:
+        """Append accepted positions (inside the caller's transaction)."""
+        if not len(batch):
+            return
+        flag_col: Iterable[str | None] = flags if flags is not None else [None] * len(batch)
+        rows = zip(
+            [party_id] * len(batch), batch.track_id.tolist(), [source] * len(batch), batch.t_s.tolist(),
+            batch.lat_deg.tolist(), batch.lon_deg.tolist(),
+            [_num(v) for v in batch.alt_m], [_num(v) for v in batch.gs_mps], [_num(v) for v in batch.track_deg],
+            [_num(v) for v in batch.vs_mps], batch.callsign.tolist(), flag_col, strict=True,
+        )
+        self.repo._conn.executemany(
+            "INSERT INTO track_positions (party_id, track_id, source, t_s, lat_deg, lon_deg, alt_m, gs_mps, "
+            "track_deg, vs_mps, callsign, flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def count_positions(self, party_id: str | None = None) -> int:
+        """How many positions are stored (of one party, or all)."""
+        if party_id is None:
+            row = self.repo._conn.execute("SELECT count(*) FROM track_positions").fetchone()
+        else:
+            row = self.repo._conn.execute("SELECT count(*) FROM track_positions WHERE party_id = ?",
+                                          (party_id,)).fetchone()
+        return int(row[0])
+
+    def put_tracks(self, records: Iterable[TrackRecord]) -> None:
+        """Create or update track states."""
+        self.repo._conn.executemany(
+            "INSERT INTO tracks (party_id, track_id, operation_id, source, conforming, last, updated_at) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(party_id, track_id) DO UPDATE SET "
+            "operation_id = excluded.operation_id, "
+            "source = excluded.source, conforming = excluded.conforming, last = excluded.last, "
+            "updated_at = excluded.updated_at",
+            [(r.party_id, r.track_id, r.operation_id, r.source,
+              None if r.conforming is None else int(r.conforming), json.dumps(r.last), r.updated_at)
+             for r in records])
+
+    def list_tracks(self, party_ids: Iterable[str] | None = None) -> list[TrackRecord]:
+        """Stored track states (of some parties, or all), by party then track id."""
+        sql = "SELECT party_id, track_id, operation_id, source, conforming, last, updated_at FROM tracks"
+        params: tuple[str, ...] = ()
+        if party_ids is not None:
+            params = tuple(party_ids)
+            if not params:
+                return []
+            sql += f" WHERE party_id IN ({','.join('?' * len(params))})"
+        rows = self.repo._conn.execute(sql + " ORDER BY party_id, track_id", params).fetchall()
+        return [TrackRecord(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), json.loads(r[5]), r[6])
+                for r in rows]
+
+    def add_alerts(self, alerts: Sequence[TrackAlert]) -> None:
+        """Store alerts; an opening alert is stored open, a clearing one closes the alert it clears."""
+        for alert in alerts:
+            opening = alert.kind in ("nonconforming", "intrusion", "predicted_conflict", "predicted_entry")
+            self.repo._conn.execute(
+                "INSERT INTO track_alerts (id, kind, encounter, at, party_id, track_id, open, doc) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (alert.id, alert.kind, alert.encounter, alert.at.isoformat(), alert.party_id, alert.track_id,
+                 int(opening), alert.model_dump_json()))
+            if alert.clears:
+                self.repo._conn.execute("UPDATE track_alerts SET open = 0 WHERE id = ?", (alert.clears,))
+
+    def open_alerts(self) -> list[TrackAlert]:
+        """Alerts whose encounter is not over yet (restored into the tracker at start)."""
+        rows = self.repo._conn.execute("SELECT doc FROM track_alerts WHERE open = 1 ORDER BY at, id").fetchall()
+        return [TrackAlert.model_validate_json(r[0]) for r in rows]
+
+    def list_alerts(self, party_id: str | None = None, since: datetime | None = None) -> list[TrackAlert]:
+        """Stored alerts about one party's tracks (or all), oldest first."""
+        sql, params = "SELECT doc FROM track_alerts WHERE 1 = 1", []
+        if party_id is not None:
+            sql += " AND party_id = ?"
+            params.append(party_id)
+        if since is not None:
+            sql += " AND at >= ?"
+            params.append(since.isoformat())
+        rows = self.repo._conn.execute(sql + " ORDER BY at, id", params).fetchall()
+        return [TrackAlert.model_validate_json(r[0]) for r in rows]
+
+    def add_quality(self, source: str, counts: dict[str, int]) -> None:
+        """Add to the per-source, per-reason counters of the feed-quality checks."""
+        self.repo._conn.executemany(
+            "INSERT INTO feed_quality (source, reason, count) VALUES (?,?,?) "
+            "ON CONFLICT(source, reason) DO UPDATE SET count = count + excluded.count",
+            [(source, reason, n) for reason, n in counts.items() if n])
+
+    def quality(self) -> dict[str, dict[str, int]]:
+        """source -> reason -> count of every position checked (``accepted`` included)."""
+        out: dict[str, dict[str, int]] = {}
+        for source, reason, n in self.repo._conn.execute("SELECT source, reason, count FROM feed_quality"):
+            out.setdefault(source, {})[reason] = int(n)
+        return out

@@ -1,0 +1,135 @@
+"""Where positions are with respect to the notified volumes: one vectorised 4D point-in-volume test.
+
+A :class:`VolumeLayer` holds the live volumes of an :class:`~forewarn.airspace.Airspace` as one shapely STRtree
+over their footprints, grown by a horizontal tolerance (geodesic, metres), plus NumPy columns of their altitude
+bands (metres) and windows (POSIX seconds, UTC). :meth:`VolumeLayer.containing` answers, for many positions at once,
+which volumes contain which positions:
+
+    contained  <=>  footprint grown by ``horizontal_m`` covers (lon, lat)
+               and  lower_m - vertical_m <= alt_m < upper_m + vertical_m
+               and  start_s - time_s <= t_s < end_s + time_s
+
+Positions without an altitude (NaN) are judged on the horizontal and time tests alone (a feed that lacks altitude
+cannot prove a track left the band). Altitudes of feeds are compared with the volumes' bands as given (see
+:mod:`forewarn.tracks.model`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.strtree import STRtree
+
+from forewarn.airspace import Airspace
+from forewarn.model import LIVE_STATES, OperationState
+from forewarn.tracks.model import FloatArray
+
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far outside a volume a position may be and still count as inside (metres, metres, seconds)."""
+
+    horizontal_m: float = 0.0
+    vertical_m: float = 0.0
+    time_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class VolumeRef:
+    """One volume of the layer: its operation, owner, index in the operation and the operation's state."""
+
+    operation_id: str
+    party_id: str
+    volume_index: int
+    activity_class: str
+    state: OperationState
+
+
+class VolumeLayer:
+    """The live volumes of an airspace, ready for vectorised 4D containment tests (see module docstring)."""
+
+    def __init__(self, airspace: Airspace, tolerance: Tolerance = Tolerance()) -> None:
+        self.tolerance = tolerance
+        refs: list[VolumeRef] = []
+        shapes = []
+        lower, upper, start, end = [], [], [], []
+        for op in airspace.operations.values():
+            if op.state not in LIVE_STATES:
+                continue
+            for i, volume in enumerate(op.volumes):
+                refs.append(VolumeRef(op.id, op.party_id, i, op.activity_class, op.state))
+                shapes.append(volume.buffered(tolerance.horizontal_m))
+                lower.append(volume.lower_m)
+                upper.append(volume.upper_m)
+                start.append(volume.start_s)
+                end.append(volume.end_s)
+        self.refs = refs
+        self.shapes = shapes
+        self.tree = STRtree(shapes)
+        self.lower_m = np.asarray(lower, dtype=np.float64)
+        self.upper_m = np.asarray(upper, dtype=np.float64)
+        self.start_s = np.asarray(start, dtype=np.float64)
+        self.end_s = np.asarray(end, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def containing(self, lon: FloatArray, lat: FloatArray, alt_m: FloatArray,
+                   t_s: FloatArray) -> tuple[IntArray, IntArray]:
+        """Pairs (position index, volume index) such that the volume contains the position (module docstring),
+        sorted by position index then volume index."""
+        if not len(self.refs) or not len(lon):
+            empty = np.empty(0, dtype=np.intp)
+            return empty, empty
+        points = shapely.points(lon, lat)
+        pos, vol = self.tree.query(points, predicate="intersects")
+        return self._in_band_and_window(pos, vol, alt_m, t_s)
+
+    def _in_band_and_window(self, pos: IntArray, vol: IntArray, alt_m: FloatArray,
+                            t_s: FloatArray) -> tuple[IntArray, IntArray]:
+        tol = self.tolerance
+        alt = alt_m[pos]
+        t = t_s[pos]
+        low, high = self.lower_m[vol] - tol.vertical_m, self.upper_m[vol] + tol.vertical_m
+        in_band = np.isnan(alt) | ((low <= alt) & (alt < high))
+        in_window = (self.start_s[vol] - tol.time_s <= t) & (t < self.end_s[vol] + tol.time_s)
+        keep = in_band & in_window
+        pos, vol = pos[keep], vol[keep]
+        order = np.lexsort((vol, pos))
+        return pos[order].astype(np.intp), vol[order].astype(np.intp)
+
+    def crossed_by(self, lon0: FloatArray, lat0: FloatArray, lon1: FloatArray,
+                   lat1: FloatArray) -> tuple[IntArray, IntArray]:
+        """Pairs (segment index, volume index) whose footprint (grown by the tolerance) meets the straight lon/lat
+        segment from (lon0, lat0) to (lon1, lat1): a conservative horizontal screen for predicted entries (callers
+        then test sampled points of the path in 4D with :meth:`containing`)."""
+        if not len(self.refs) or not len(lon0):
+            empty = np.empty(0, dtype=np.intp)
+            return empty, empty
+        coords = np.stack([np.column_stack([lon0, lat0]), np.column_stack([lon1, lat1])], axis=1)
+        lines = shapely.linestrings(coords)
+        seg, vol = self.tree.query(lines, predicate="intersects")
+        return seg.astype(np.intp), vol.astype(np.intp)
+
+
+def containing_brute_force(layer: VolumeLayer, lon: FloatArray, lat: FloatArray, alt_m: FloatArray,
+                           t_s: FloatArray) -> set[tuple[int, int]]:
+    """The slow obvious twin of :meth:`VolumeLayer.containing` (for tests): every position against every volume."""
+    tol = layer.tolerance
+    out: set[tuple[int, int]] = set()
+    for p in range(len(lon)):
+        point = shapely.Point(float(lon[p]), float(lat[p]))
+        for v, shape in enumerate(layer.shapes):
+            if not shape.intersects(point):
+                continue
+            a = float(alt_m[p])
+            band = np.isnan(a) or layer.lower_m[v] - tol.vertical_m <= a < layer.upper_m[v] + tol.vertical_m
+            window = layer.start_s[v] - tol.time_s <= float(t_s[p]) < layer.end_s[v] + tol.time_s
+            if band and window:
+                out.add((p, v))
+    return out
