@@ -108,6 +108,81 @@ class SharingLevel(StrEnum):
     PLANNING_DETAIL = "planning_detail"
 
 
+PLANNING_DETAIL_FIELDS = ("purpose", "unit", "call_signs", "notes")
+"""The fields of :class:`PlanningDetail`: what an agreement's ``released_fields`` may name."""
+
+ALTITUDE_STEP_LIMIT_FT = 10_000.0
+TIME_STEP_LIMIT_S = 86_400.0
+GRID_LIMIT_ARCMIN = 300.0
+
+
+class Coarsening(Record):
+    """How an agreement coarsens the safety envelope of some of its parties' operations for the other parties.
+
+    * ``grid_arcmin``: footprints are rounded outward to a longitude/latitude grid (WGS84 degrees, planar in
+      lon/lat) of this many arc-minutes: the union of the grid cells the footprint meets, holes filled. The
+      grid must divide 5 degrees (300 arc-minutes) evenly, so the equator, +/-85 deg, +/-90 deg and +/-180 deg
+      are grid lines (e.g. 0.5, 1, 2, 3, 5, 6, 10, 15, 30, 60 arc-minutes).
+    * ``convex_hull``: footprints are replaced by their convex hull (applied before the grid when both are set).
+    * ``altitude_step_ft``: altitude bands rounded outward to multiples of this many feet (1 ft = 0.3048 m,
+      heights above the WGS84 ellipsoid as everywhere in Forewarn).
+    * ``time_step_s``: windows rounded outward to multiples of this many seconds since the Unix epoch (UTC),
+      e.g. 900 s: quarter hours.
+    * ``of``: the parties whose operations are coarsened for the others; empty means every party of the
+      agreement.
+
+    Detection always uses the exact volumes; what the other side is shown of them (and of conflicts with
+    them) is derived from the coarsened ones. When several agreements bind two parties, the coarsest setting
+    of those that coarsen the owner applies, attribute by attribute (see :meth:`merged`).
+    """
+
+    of: list[str] = Field(default_factory=list,
+                          description="parties whose operations are coarsened for the others (empty: every party)")
+    grid_arcmin: float | None = Field(default=None, gt=0, le=GRID_LIMIT_ARCMIN, allow_inf_nan=False,
+                                      description="outward lon/lat grid in arc-minutes; must divide 300 evenly")
+    convex_hull: bool = Field(default=False, description="replace footprints by their convex hull")
+    altitude_step_ft: float = Field(default=0.0, ge=0, le=ALTITUDE_STEP_LIMIT_FT, allow_inf_nan=False,
+                                    description="altitude bands rounded outward to multiples of this (feet); 0: exact")
+    time_step_s: float = Field(default=0.0, ge=0, le=TIME_STEP_LIMIT_S, allow_inf_nan=False,
+                               description="windows rounded outward to multiples of this (seconds, UTC); 0: exact")
+
+    @field_validator("of")
+    @classmethod
+    def _parties(cls, parties: list[str]) -> list[str]:
+        for p in parties:
+            _identifier(p)
+        return parties
+
+    @field_validator("grid_arcmin")
+    @classmethod
+    def _divides(cls, grid: float | None) -> float | None:
+        if grid is not None:
+            cells = GRID_LIMIT_ARCMIN / grid
+            if abs(cells - round(cells)) > 1e-9:
+                raise ValueError(f"grid_arcmin {grid} must divide 300 arc-minutes (5 degrees) evenly")
+        return grid
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Coarsening:
+        if self.grid_arcmin is None and not self.convex_hull and not self.altitude_step_ft and not self.time_step_s:
+            raise ValueError("a coarsening sets at least one of grid_arcmin, convex_hull, altitude_step_ft, "
+                             "time_step_s")
+        return self
+
+    def applies_to(self, owner: str) -> bool:
+        """Whether ``owner``'s operations are coarsened (for the other parties of the agreement)."""
+        return not self.of or owner in self.of
+
+    def merged(self, other: Coarsening) -> Coarsening:
+        """The coarser of two settings, attribute by attribute (``of`` is not carried over)."""
+        grids = [g for g in (self.grid_arcmin, other.grid_arcmin) if g is not None]
+        return Coarsening(
+            grid_arcmin=max(grids) if grids else None, convex_hull=self.convex_hull or other.convex_hull,
+            altitude_step_ft=max(self.altitude_step_ft, other.altitude_step_ft),
+            time_step_s=max(self.time_step_s, other.time_step_s),
+        )
+
+
 class Agreement(Record):
     """The protocol between two or more parties (e.g. the coalition-Russia MoU of 20 Oct 2015)."""
 
@@ -131,6 +206,11 @@ class Agreement(Record):
         description="which notices the other parties receive: all of them, or only those that affect them "
         "(a conflict or a site warning) or meet one of their subscriptions (as ASTM F3548 USSs do)",
     )
+    coarsening: Coarsening | None = Field(
+        default=None,
+        description="coarsen the safety envelope of (some of) the parties' operations for the others: outward "
+        "lon/lat grid (arc-minutes) or convex hull, altitudes (ft) and times (s) rounded outward",
+    )
 
     _id = field_validator("id")(_identifier)
 
@@ -142,6 +222,23 @@ class Agreement(Record):
         if len(set(parties)) != len(parties):
             raise ValueError("an agreement lists each party once")
         return parties
+
+    @model_validator(mode="after")
+    def _releases_and_coarsening(self) -> Agreement:
+        for name, partners in self.released_fields.items():
+            if name not in PLANNING_DETAIL_FIELDS:
+                raise ValueError(f"released_fields: {name!r} is not a planning-detail field "
+                                 f"({', '.join(PLANNING_DETAIL_FIELDS)})")
+            strangers = [p for p in partners if p not in self.parties]
+            if strangers:
+                raise ValueError(f"released_fields.{name}: {', '.join(strangers)} not parties to this agreement")
+        if self.released_fields and self.sharing != SharingLevel.PLANNING_DETAIL:
+            raise ValueError("released_fields needs sharing: planning_detail")
+        if self.coarsening is not None:
+            strangers = [p for p in self.coarsening.of if p not in self.parties]
+            if strangers:
+                raise ValueError(f"coarsening.of: {', '.join(strangers)} not parties to this agreement")
+        return self
 
     def binds(self, a: str, b: str) -> bool:
         """Whether this agreement binds both parties ``a`` and ``b`` (a != b)."""

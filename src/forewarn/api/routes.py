@@ -29,7 +29,7 @@ from forewarn.api.schemas import (
 from forewarn.auth import Principal, check_scopes, new_credential, verify_secret
 from forewarn.errors import InvalidInput, NotFound, Unauthenticated
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
-from forewarn.policy import can_see, view_operation
+from forewarn.policy import can_see, view_delivery, view_operation, view_outcome
 from forewarn.records import Delivery, NoticeOutcome
 from forewarn.service import Idempotency
 
@@ -59,6 +59,17 @@ def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | 
 Caller = Annotated[Principal, Depends(principal)]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
                                         description="retrying with the same key returns the first result")]
+
+
+def _shown(rt: Runtime, who: Principal, outcome: NoticeOutcome, op: Operation | None = None) -> NoticeOutcome:
+    """The outcome of the caller's own filing or check as the policy shows it to the caller."""
+    service = rt.service
+    op = op or service.repo.get_operation(outcome.operation_id, outcome.version)
+    if op is None:  # pragma: no cover - a stored outcome always has its operation version
+        raise NotFound(f"no operation {outcome.operation_id}")
+    with service._lock:  # the live picture is read for proposals against coarsened volumes
+        return view_outcome(who.party_id, outcome, op, service.airspace.book, service.airspace,
+                            service.settings.resolution_bounds(), service.repo.get_operation)
 
 
 def _idem(who: Principal, key: str | None, path: str, body: Any) -> Idempotency | None:
@@ -152,7 +163,7 @@ def file_notice(rt: RT, who: Caller, body: OperationIn, idempotency_key: IdemKey
     op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
                    detail=body.detail)
     idem = _idem(who, idempotency_key, "/v1/operations", body.model_dump(mode="json"))
-    return rt.service.notify(op, rt.clock(), idem)
+    return _shown(rt, who, rt.service.notify(op, rt.clock(), idem))
 
 
 @router.post("/check", response_model=NoticeOutcome, tags=["operations"])
@@ -160,7 +171,7 @@ def check(rt: RT, who: Caller, body: CheckIn) -> NoticeOutcome:
     """What-if: the conflicts and resolutions this operation would meet if notified now. Stores nothing."""
     who.require("read")
     op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes)
-    return rt.service.check(op, rt.clock())
+    return _shown(rt, who, rt.service.check(op, rt.clock()), op)
 
 
 @router.post("/operations/{operation_id}/amend", response_model=NoticeOutcome, tags=["operations"])
@@ -173,15 +184,15 @@ def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, idempotency_key
     if body.detail is not None:
         changes["detail"] = body.detail
     idem = _idem(who, idempotency_key, f"/v1/operations/{operation_id}/amend", body.model_dump(mode="json"))
-    return rt.service.amend(operation_id, body.version, who.party_id, rt.clock(), volumes=body.volumes,
-                            changes=changes, idem=idem)
+    return _shown(rt, who, rt.service.amend(operation_id, body.version, who.party_id, rt.clock(),
+                                            volumes=body.volumes, changes=changes, idem=idem))
 
 
 def _transition(rt: Runtime, who: Principal, operation_id: str, action: str, key: str | None) -> NoticeOutcome:
     who.require("notices:file")
     idem = _idem(who, key, f"/v1/operations/{operation_id}/{action}", {})
     use_case = {"cancel": rt.service.cancel, "activate": rt.service.activate, "complete": rt.service.complete}
-    return use_case[action](operation_id, who.party_id, rt.clock(), idem)
+    return _shown(rt, who, use_case[action](operation_id, who.party_id, rt.clock(), idem))
 
 
 @router.post("/operations/{operation_id}/cancel", response_model=NoticeOutcome, tags=["operations"])
@@ -319,7 +330,9 @@ def inbox(
 ) -> list[Delivery]:
     """Your deliveries, oldest first, with their created/sent/delivered/acknowledged times and lead times."""
     who.require("read")
-    return rt.desk.inbox(who.party_id, after, channel, limit)
+    book = rt.service.airspace.book
+    return [v for d in rt.desk.inbox(who.party_id, after, channel, limit)
+            if (v := view_delivery(who.party_id, d, book)) is not None]
 
 
 @router.post("/deliveries/{delivery_id}/ack", response_model=Delivery, tags=["deliveries"])
@@ -355,8 +368,10 @@ async def stream(
                 entry[1].clear()
                 batch = await run_in_threadpool(rt.desk.inbox, who.party_id, after, channel, 200)
                 for d in batch:
-                    data = json.dumps(d.model_dump(mode="json"), separators=(",", ":"))
-                    yield f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: {data}\n\n".encode()
+                    shown = view_delivery(who.party_id, d, rt.service.airspace.book)
+                    if shown is not None:  # always: the inbox holds only the caller's deliveries
+                        data = json.dumps(shown.model_dump(mode="json"), separators=(",", ":"))
+                        yield f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: {data}\n\n".encode()
                     rt.desk.note_streamed(d, rt.clock())
                     after = d.seq
                 if batch:
