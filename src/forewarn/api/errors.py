@@ -13,7 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.errors import ForewarnError, validation_errors
 
@@ -43,16 +45,37 @@ def _response(request: Request, status: int, code: str, message: str, details: d
                         headers=headers)
 
 
+class RequestIdMiddleware:
+    """Gives every HTTP request an id (the caller's ``X-Request-ID`` when it is sane, else a new one), kept in
+    ``request.state.request_id`` and echoed in the response's ``X-Request-ID`` header.
+
+    A plain ASGI middleware: unlike ``@app.middleware("http")`` it adds no task group and no disconnect polling
+    per request, which matters for long-lived event streams."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers.append("X-Request-ID", rid)
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def install(app: FastAPI) -> None:
     """Register the request-id middleware and the handlers that give every error the same shape."""
-
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Any) -> Any:
-        incoming = request.headers.get("X-Request-ID", "")
-        request.state.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(ForewarnError)
     async def _domain(request: Request, exc: ForewarnError) -> JSONResponse:
