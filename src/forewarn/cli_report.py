@@ -1,0 +1,57 @@
+"""``forewarn report``: the daily report of one UTC day, as a party or as the operator (registered in cli.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from forewarn.report import make_report, write_report
+from forewarn.settings import Settings
+from forewarn.store import SQLiteRepository
+
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+
+def report(
+    day: Annotated[str, typer.Option("--day", help="the UTC calendar day, YYYY-MM-DD (e.g. 2015-11-17)")],
+    party: Annotated[str | None, typer.Option(
+        "--party", help="the party whose report this is: only what it may see (default: the operator's full report)"
+    )] = None,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="SQLite database file (default: $FOREWARN_DB, else ./forewarn.sqlite)")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", help="folder for report.html, plot-*.png, report.json, summary.csv and one CSV per table"
+    )] = Path("forewarn-report"),
+) -> None:
+    """The daily report: activity per party, class and region; notices and lead times (late marked, first use
+    flagged); acknowledgements; escalations; conflicts and how they were resolved; protected-site warnings;
+    conformance incidents and predicted conflicts. HTML with plots (self-contained) plus CSV and JSON."""
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        _err.print(f"[bold red]error[/] (invalid_input): --day {day!r} is not a date YYYY-MM-DD")
+        raise typer.Exit(2) from None
+    settings = Settings() if db is None else Settings(db=db)
+    if db is not None and not db.is_file():
+        _err.print(f"[bold red]error[/] (invalid_input): no database {db}")
+        raise typer.Exit(2)
+    repo = SQLiteRepository(settings.db)
+    try:
+        result = make_report(repo, when, party)
+    except LookupError as exc:
+        _err.print(f"[bold red]error[/] (not_found): {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        repo.close()
+    files = write_report(result, out)
+    view = f"party {party}" if party else "operator (full)"
+    _out.print(f"report of {when.isoformat()} (UTC), {view} view")
+    for key, value in result.summary.items():
+        _out.print(f"  {key:28} {'' if value is None else value}")
+    _out.print(f"written: [bold]{files['html'].resolve()}[/] (self-contained), report.json, summary.csv and "
+               f"{len(result.tables)} table CSVs in {out.resolve()}")
