@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from forewarn.cli_report import report
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.export import situation
 from forewarn.mapview import render_situation_html
@@ -392,6 +393,9 @@ def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
     path.write_text(json.dumps(out, indent=2), encoding="utf-8")
     path.chmod(0o600)
     err.print(f"loaded scenario {scenario}; client credentials of every party written to {path.resolve()}")
+
+
+app.command()(report)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias
