@@ -1,8 +1,14 @@
 """Use cases: one transaction each, ``now`` injected, never read inside.
 
 The flow of a notice: validate -> detect (index + exact test) -> resolutions for the sides asked to adjust ->
-site warnings -> persist (operation version + notice + conflicts) -> update the live picture after commit.
-A rejected request raises a :class:`~forewarn.errors.ForewarnError` and stores nothing.
+site warnings -> persist (operation version + notice + conflicts + ledger entries) -> update the live picture after
+commit. A rejected request raises a :class:`~forewarn.errors.ForewarnError` and stores nothing, except that a
+rejected party signature is itself recorded in the ledger.
+
+Every change is appended to the ledger (:mod:`forewarn.ledger`) in the transaction of the change: notices,
+amendments, cancellations, activations, completions, site registrations, agreements, deliveries (created, sent,
+delivered, failed attempts), acknowledgements and escalations. A party may sign what it submits
+(``party_signature``): the signature is checked before anything else and kept with the entry.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from forewarn.airspace import AgreementBook, Airspace
@@ -20,6 +26,9 @@ from forewarn.conflicts import Conflict, detect
 from forewarn.deliveries import plan_deliveries
 from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
 from forewarn.geo.volume import Volume4D, check_volume
+from forewarn.ledger.canonical import digest
+from forewarn.ledger.keys import PartySignature
+from forewarn.ledger.recorder import BodyCheck, Ledger
 from forewarn.model import (
     LIVE_STATES,
     TRANSITIONS,
@@ -29,6 +38,7 @@ from forewarn.model import (
     Party,
     ProtectedSite,
 )
+from forewarn.policy import can_see
 from forewarn.records import Delivery, LeadTime, NoticeKind, NoticeOutcome, PartyImpact
 from forewarn.resolutions import ResolutionSet, propose
 from forewarn.settings import Settings
@@ -39,6 +49,36 @@ from forewarn.store.repository import Repository
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInput("now must be a timezone-aware UTC time")
+
+
+LEDGER_KINDS: dict[str, str] = {"notify": "notice", "amend": "amendment", "cancel": "cancellation",
+                                "activate": "activation", "complete": "completion"}
+"""The ledger kind of each notice kind."""
+
+_OPERATION_CORE = ("id", "activity_class", "volumes", "detail")
+
+
+def _describes(op: Operation) -> BodyCheck:
+    """A check that a signed request body (``POST /v1/operations``) describes ``op``: same id, activity class,
+    volumes and planning detail once parsed as an operation of ``op``'s party."""
+    want = op.model_dump(mode="json")
+
+    def check(body: dict[str, Any]) -> str | None:
+        try:
+            got = Operation.model_validate({**body, "party_id": op.party_id}).model_dump(mode="json")
+        except ValueError as exc:
+            return f"it is not an operation ({exc.__class__.__name__})"
+        differ = [k for k in _OPERATION_CORE if got.get(k) != want.get(k)]
+        return f"{', '.join(differ)} differ" if differ else None
+
+    return check
+
+
+def _field_is(name: str, value: object) -> BodyCheck:
+    def check(body: dict[str, Any]) -> str | None:
+        return None if body.get(name) == value else f"its {name} is {body.get(name)!r}, not {value!r}"
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -60,6 +100,8 @@ class Forewarn:
         self.listeners: list[Callable[[frozenset[str]], None]] = []
         """Called after a commit that created deliveries, with the ids of the parties that got them."""
         self._pending: set[str] = set()
+        self.ledger = Ledger(repo)
+        """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
         self.airspace.put_many(repo.iter_live_operations())
 
@@ -69,8 +111,10 @@ class Forewarn:
         with self._lock, self.repo.transaction():
             self.repo.put_party(party)
 
-    def put_agreement(self, agreement: Agreement) -> None:
-        """Create or update an agreement; every party it names must exist."""
+    def put_agreement(self, agreement: Agreement, now: datetime | None = None) -> None:
+        """Create or update an agreement; every party it names must exist. Recorded in the ledger at ``now``
+        (default: the system clock, for callers that manage reference data without a clock)."""
+        at = now or datetime.now(UTC)
         with self._lock:
             missing = [p for p in agreement.parties if self.repo.get_party(p) is None]
             if missing:
@@ -78,16 +122,70 @@ class Forewarn:
                                    {"unknown_parties": missing})
             with self.repo.transaction():
                 self.repo.put_agreement(agreement)
+                self.ledger.append("agreement", agreement.id, agreement.model_dump(mode="json"), at)
             self.airspace.book.put(agreement)
 
-    def register_site(self, site: ProtectedSite) -> None:
-        """Register (or update) a protected site; its registering party must exist."""
+    def register_site(self, site: ProtectedSite, now: datetime | None = None,
+                      party_signature: PartySignature | None = None) -> None:
+        """Register (or update) a protected site; its registering party must exist. Every party an agreement
+        binds to the registrant gets a delivery of the site (to acknowledge, escalated like notices); all of it
+        is recorded in the ledger at ``now`` (default: the system clock)."""
+        at = now or datetime.now(UTC)
+        _require_aware(at)
         with self._lock:
             if self.repo.get_party(site.registered_by) is None:
                 raise InvalidInput(f"protected site {site.id}: unknown party {site.registered_by}",
                                    {"registered_by": site.registered_by})
+            signed = self.ledger.accept(party_signature, site.registered_by, "POST", "/v1/sites", at, site.id,
+                                        _field_is("id", site.id))
             with self.repo.transaction():
                 self.repo.put_site(site)
+                origin = self.ledger.append("site_registration", site.id, {
+                    "site_id": site.id, "site": site.model_dump(mode="json")}, at, party_id=site.registered_by,
+                    party_signature=signed)
+                deliveries = self._site_deliveries(site, at)
+                self.repo.add_deliveries(deliveries)
+                self._ledger_deliveries(deliveries, origin.seq, at, site_id=site.id)
+                self._pending.update(d.party_id for d in deliveries)
+            self._after_commit()
+
+    def _site_deliveries(self, site: ProtectedSite, now: datetime) -> list[Delivery]:
+        """One delivery of a site registration to each party bound to the registrant (what ``GET /v1/sites``
+        shows them), with the strictest acknowledgement deadline of the agreements binding the two."""
+        book = self.airspace.book
+        parties = {p.id: p for p in self.repo.list_parties()}
+        out: list[Delivery] = []
+        for party_id in sorted(book.bound_parties(site.registered_by)):
+            if party_id not in parties or not can_see(party_id, site.registered_by, book):
+                continue
+            ack_s = min((a.ack_deadline_s for a in book.binding(party_id, site.registered_by)), default=None)
+            out.append(Delivery(
+                id=str(uuid.uuid4()), notice_id=None, party_id=party_id, reason="site",
+                payload={"type": "site_registration", "at": now.isoformat(), "from_party": site.registered_by,
+                         "site": site.model_dump(mode="json")},
+                created_at=now, ack_deadline=now + timedelta(seconds=ack_s) if ack_s is not None else None,
+                next_attempt_at=now if parties[party_id].webhook_url else None,
+            ))
+        return out
+
+    def _ledger_deliveries(self, deliveries: list[Delivery], origin_seq: int, now: datetime,
+                           operation_id: str | None = None, site_id: str | None = None) -> None:
+        """Inside the caller's transaction: one ``delivery_created`` entry per delivery, with what it shows."""
+        for d in deliveries:
+            self.ledger.append("delivery_created", d.id, {
+                "delivery_id": d.id, "notice_id": d.notice_id, "origin_seq": origin_seq, "operation_id": operation_id,
+                "site_id": site_id, "channel": d.channel, "reason": d.reason, "escalation_of": d.escalation_of,
+                "ack_deadline": d.ack_deadline, "lead_time_s": d.lead_time_s, "late": d.late, "payload": d.payload,
+            }, now, party_id=d.party_id)
+
+    def record_disclosure(self, viewer: str, operation_id: str, view: dict[str, Any], now: datetime, via: str,
+                          ) -> None:
+        """Record that ``viewer`` was shown ``view`` of an operation through a read path ``via`` (e.g. "GET
+        /v1/operations/ID", "export"): its own transaction. Read paths that release planning detail call it."""
+        _require_aware(now)
+        with self.repo.transaction():
+            self.ledger.append("disclosure", operation_id, {"operation_id": operation_id, "via": via, "view": view},
+                               now, party_id=viewer)
 
     # ------------------------------------------------------------------ validation
     def validate(self, op: Operation, now: datetime) -> None:
@@ -163,13 +261,22 @@ class Forewarn:
         return out
 
     # ------------------------------------------------------------------ persistence of notices
-    def _record_notice(self, outcome: NoticeOutcome, op: Operation, now: datetime) -> NoticeOutcome:
-        """Inside the caller's transaction: store the notice and the deliveries it owes (the outbox)."""
+    def _record_notice(self, outcome: NoticeOutcome, op: Operation, now: datetime,
+                       party_signature: PartySignature | None = None) -> NoticeOutcome:
+        """Inside the caller's transaction: store the notice and the deliveries it owes (the outbox), and their
+        ledger entries (the notice's entry commits to the full operation version through its digest)."""
         notice_id = self.repo.add_notice(outcome)
         stored = outcome.model_copy(update={"notice_id": notice_id})
+        origin = self.ledger.append(LEDGER_KINDS[outcome.kind], op.id, {
+            "notice_id": notice_id, "notice_kind": outcome.kind, "operation_id": op.id, "version": op.version,
+            "state": op.state.value, "activity_class": op.activity_class, "start": op.start, "end": op.end,
+            "operation_sha256": digest(op.model_dump(mode="json")), "conflicts": len(outcome.conflicts),
+            "site_warnings": len(outcome.site_warnings), "late": outcome.late,
+        }, now, party_id=op.party_id, party_signature=party_signature)
         parties = {p.id: p for p in self.repo.list_parties()}
         deliveries = plan_deliveries(stored, op, self.airspace.book, parties, self.repo.list_subscriptions(), now)
         self.repo.add_deliveries(deliveries)
+        self._ledger_deliveries(deliveries, origin.seq, now, operation_id=op.id)
         self._pending.update(d.party_id for d in deliveries)
         return stored
 
@@ -219,12 +326,18 @@ class Forewarn:
                 self.repo.add_operation_version(stored, now)
             return stored
 
-    def notify(self, op: Operation, now: datetime, idem: Idempotency | None = None) -> NoticeOutcome:
-        """File a notice: a new operation, or a planned one of the same id, becomes notified at ``now``."""
+    def notify(self, op: Operation, now: datetime, idem: Idempotency | None = None,
+               party_signature: PartySignature | None = None) -> NoticeOutcome:
+        """File a notice: a new operation, or a planned one of the same id, becomes notified at ``now``. A
+        ``party_signature`` must be the filing party's, over ``POST /v1/operations`` with a body describing
+        ``op``."""
         with self._lock:
             replay = self.replayed(idem)
             if replay is not None:
                 return replay
+            _require_aware(now)
+            signed = self.ledger.accept(party_signature, op.party_id, "POST", "/v1/operations", now, op.id,
+                                        _describes(op))
             self.validate(op, now)
             for i, volume in enumerate(op.volumes):
                 if volume.end <= now:
@@ -245,7 +358,7 @@ class Forewarn:
             outcome = self._evaluate(notified, now, "notify")
             with self.repo.transaction():
                 self.repo.add_operation_version(notified, now)
-                outcome = self._record_notice(outcome, notified, now)
+                outcome = self._record_notice(outcome, notified, now, signed)
                 self._remember(idem, 201, outcome, now)
             self.airspace.put(notified)
             self._after_commit()
@@ -261,12 +374,16 @@ class Forewarn:
 
     def amend(self, operation_id: str, expected_version: int, party_id: str, now: datetime,
               volumes: list[Volume4D] | None = None, changes: dict[str, Any] | None = None,
-              idem: Idempotency | None = None) -> NoticeOutcome:
-        """A new version of a planned or live operation; ``expected_version`` must be the current one."""
+              idem: Idempotency | None = None, party_signature: PartySignature | None = None) -> NoticeOutcome:
+        """A new version of a planned or live operation; ``expected_version`` must be the current one. A
+        ``party_signature`` covers ``POST /v1/operations/ID/amend`` with a body naming that version."""
         with self._lock:
             replay = self.replayed(idem)
             if replay is not None:
                 return replay
+            _require_aware(now)
+            signed = self.ledger.accept(party_signature, party_id, "POST", f"/v1/operations/{operation_id}/amend",
+                                        now, operation_id, _field_is("version", expected_version))
             current = self._owned(operation_id, party_id)
             if current.state not in (OperationState.PLANNED, *LIVE_STATES):
                 raise InvalidTransition(f"operation {operation_id} is {current.state.value} and cannot be amended")
@@ -287,7 +404,7 @@ class Forewarn:
             outcome = self._evaluate(amended, now, "amend")
             with self.repo.transaction():
                 self.repo.add_operation_version(amended, now)
-                outcome = self._record_notice(outcome, amended, now)
+                outcome = self._record_notice(outcome, amended, now, signed)
                 self._remember(idem, 200, outcome, now)
             if amended.state in LIVE_STATES:
                 self.airspace.put(amended)
@@ -295,12 +412,15 @@ class Forewarn:
             return outcome
 
     def _transition(self, operation_id: str, party_id: str, now: datetime, target: OperationState,
-                    kind: NoticeKind, idem: Idempotency | None = None) -> NoticeOutcome:
+                    kind: NoticeKind, idem: Idempotency | None = None,
+                    party_signature: PartySignature | None = None) -> NoticeOutcome:
         _require_aware(now)
         with self._lock:
             replay = self.replayed(idem)
             if replay is not None:
                 return replay
+            signed = self.ledger.accept(party_signature, party_id, "POST", f"/v1/operations/{operation_id}/{kind}",
+                                        now, operation_id)
             current = self._owned(operation_id, party_id)
             if target not in TRANSITIONS[current.state]:
                 raise InvalidTransition(
@@ -319,7 +439,7 @@ class Forewarn:
             )
             with self.repo.transaction():
                 self.repo.set_operation_state(current.id, target, now)
-                outcome = self._record_notice(outcome, changed, now)
+                outcome = self._record_notice(outcome, changed, now, signed)
                 self._remember(idem, 200, outcome, now)
             if target in LIVE_STATES:
                 self.airspace.put(changed)
@@ -329,19 +449,22 @@ class Forewarn:
             return outcome
 
     def activate(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
-                 ) -> NoticeOutcome:
-        """A notified operation starts flying."""
-        return self._transition(operation_id, party_id, now, OperationState.ACTIVE, "activate", idem)
+                 party_signature: PartySignature | None = None) -> NoticeOutcome:
+        """A notified operation starts flying (signed: ``POST /v1/operations/ID/activate``)."""
+        return self._transition(operation_id, party_id, now, OperationState.ACTIVE, "activate", idem,
+                                party_signature)
 
     def complete(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
-                 ) -> NoticeOutcome:
-        """An active operation is over; it leaves detection."""
-        return self._transition(operation_id, party_id, now, OperationState.COMPLETED, "complete", idem)
+                 party_signature: PartySignature | None = None) -> NoticeOutcome:
+        """An active operation is over; it leaves detection (signed: ``POST /v1/operations/ID/complete``)."""
+        return self._transition(operation_id, party_id, now, OperationState.COMPLETED, "complete", idem,
+                                party_signature)
 
     def cancel(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
-                 ) -> NoticeOutcome:
-        """A planned or live operation is called off; it leaves detection."""
-        return self._transition(operation_id, party_id, now, OperationState.CANCELLED, "cancel", idem)
+               party_signature: PartySignature | None = None) -> NoticeOutcome:
+        """A planned or live operation is called off; it leaves detection (signed: ``.../cancel``)."""
+        return self._transition(operation_id, party_id, now, OperationState.CANCELLED, "cancel", idem,
+                                party_signature)
 
 
 class DeliveryDesk:
@@ -358,10 +481,14 @@ class DeliveryDesk:
         """A party's deliveries after ``after_seq`` (oldest first)."""
         return self.repo.list_deliveries(party_id, after_seq=after_seq, channel=channel, limit=limit)
 
-    def acknowledge(self, delivery_id: str, party_id: str, now: datetime) -> Delivery:
+    def acknowledge(self, delivery_id: str, party_id: str, now: datetime,
+                    party_signature: PartySignature | None = None) -> Delivery:
         """Record "received and understood" (never approval). Acknowledging an escalation acknowledges the
-        original too. Repeating an acknowledgement changes nothing. Another party's delivery is not found."""
+        original too. Repeating an acknowledgement changes nothing. Another party's delivery is not found.
+        A ``party_signature`` covers ``POST /v1/deliveries/ID/ack`` and is kept with the ledger entry."""
         _require_aware(now)
+        signed = self.service.ledger.accept(party_signature, party_id, "POST", f"/v1/deliveries/{delivery_id}/ack",
+                                            now, delivery_id)
         with self.service._lock, self.repo.transaction():
             delivery = self.repo.get_delivery(delivery_id)
             if delivery is None or delivery.party_id != party_id:
@@ -375,6 +502,9 @@ class DeliveryDesk:
                     related.append(original)
             for d in related:
                 self.repo.update_delivery(d.model_copy(update={"acked_at": now}))
+            self.service.ledger.append("acknowledgement", delivery.id, {
+                "delivery_id": delivery.id, "acknowledges": [d.id for d in related], "acked_at": now,
+            }, now, party_id=party_id, party_signature=signed)
             return delivery.model_copy(update={"acked_at": now})
 
     def escalate_overdue(self, now: datetime) -> list[Delivery]:
@@ -397,6 +527,13 @@ class DeliveryDesk:
                 self.repo.add_deliveries([backup])
                 self.repo.update_delivery(delivery.model_copy(update={"escalated_at": now}))
                 created.append(backup)
+                origin = self.repo.find_ledger(kinds=["delivery_created"], subject=delivery.id)
+                first = origin[0].body if origin else {}
+                self.service.ledger.append("escalation", delivery.id, {
+                    "delivery_id": delivery.id, "escalation_id": backup.id, "ack_deadline": delivery.ack_deadline,
+                }, now, party_id=delivery.party_id)
+                self.service._ledger_deliveries([backup], int(first.get("origin_seq") or 0), now,
+                                                operation_id=first.get("operation_id"), site_id=first.get("site_id"))
             self.service._pending.update(d.party_id for d in created)
         self.service._after_commit()
         return created
@@ -433,6 +570,7 @@ class DeliveryDesk:
                     continue
                 update = self._first_send(current, at) | {"delivered_at": at}
                 self.repo.update_delivery(current.model_copy(update=update))
+                self._ledger_sends(current, at, "stream", sent="first_sent_at" in update, delivered=True)
                 recorded += 1
         return recorded
 
@@ -449,4 +587,19 @@ class DeliveryDesk:
                 update["next_attempt_at"] = now + timedelta(seconds=backoff)
             changed = current.model_copy(update=update)
             self.repo.update_delivery(changed)
+            self._ledger_sends(changed, now, "webhook", sent="first_sent_at" in update,
+                               delivered=ok and current.delivered_at is None)
+            if not ok:
+                self.service.ledger.append("delivery_attempt_failed", changed.id, {
+                    "delivery_id": changed.id, "attempt": attempts, "error": error,
+                    "next_attempt_at": changed.next_attempt_at}, now, party_id=changed.party_id)
             return changed
+
+    def _ledger_sends(self, delivery: Delivery, at: datetime, via: str, sent: bool, delivered: bool) -> None:
+        """Inside the caller's transaction: the first send and the delivery of ``delivery``, at ``at`` (UTC)."""
+        if sent:
+            self.service.ledger.append("delivery_sent", delivery.id, {
+                "delivery_id": delivery.id, "first_sent_at": at, "via": via}, at, party_id=delivery.party_id)
+        if delivered:
+            self.service.ledger.append("delivery_delivered", delivery.id, {
+                "delivery_id": delivery.id, "delivered_at": at, "via": via}, at, party_id=delivery.party_id)

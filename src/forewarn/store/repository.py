@@ -14,6 +14,8 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from forewarn.auth import Credential
+from forewarn.ledger.chain import LedgerEntry, Link
+from forewarn.ledger.keys import PartyKey
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.records import Delivery, NoticeOutcome
 
@@ -114,3 +116,48 @@ class Repository(Protocol):
     def put_subscription(self, subscription: Subscription) -> None: ...
     def delete_subscription(self, subscription_id: str) -> None: ...
     def list_subscriptions(self, party_id: str | None = None) -> list[Subscription]: ...
+
+    # the ledger (forewarn.ledger): append-only, hash-chained entries, and the parties' signing keys
+    def ledger_head(self) -> tuple[int, str] | None:
+        """(seq, entry hash) of the last entry, or None for an empty ledger (one index lookup)."""
+        ...
+
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        """Append one entry (one INSERT); a reused (party, nonce) of a party signature is refused."""
+        ...
+
+    def iter_ledger(self, after_seq: int = 0, batch: int = 1000) -> Iterator[LedgerEntry]:
+        """Every entry after ``after_seq`` in stored order (ascending seq), read in batches."""
+        ...
+
+    def ledger_entries(self, seqs: Sequence[int]) -> list[LedgerEntry]:
+        """The entries with these sequence numbers (ascending seq; missing ones are left out)."""
+        ...
+
+    def ledger_links(self, first: int, last: int) -> list[Link]:
+        """(seq, prev, digest, hash) of every entry with ``first <= seq <= last``, ascending."""
+        ...
+
+    def find_ledger(self, kinds: Sequence[str] | None = None, subject: str | None = None,
+                    party_id: str | None = None, body_equals: dict[str, str] | None = None,
+                    body_contains: tuple[str, str] | None = None) -> list[LedgerEntry]:
+        """Entries filtered by kind, subject, party, top-level body fields equal to a value, or a top-level
+        body list containing a value; ascending seq."""
+        ...
+
+    def ledger_nonce_used(self, party_id: str, nonce: str) -> bool:
+        """Whether an accepted party signature of ``party_id`` already used ``nonce``."""
+        ...
+
+    def list_issuer_keys(self) -> list[tuple[str, str]]:
+        """Every (kid, private PEM) the service has had, oldest first (to verify old ledger entries)."""
+        ...
+
+    def put_party_key(self, key: PartyKey) -> None:
+        """Create or update (revoke) a party key."""
+        ...
+
+    def get_party_key(self, key_id: str) -> PartyKey | None: ...
+    def list_party_keys(self, party_id: str | None = None) -> list[PartyKey]:
+        """Keys with their history, by party then ``valid_from``."""
+        ...

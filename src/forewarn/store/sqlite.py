@@ -7,6 +7,7 @@ read-check-write use case cannot interleave with another.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from forewarn.auth import Credential
+from forewarn.errors import InvalidInput
+from forewarn.ledger.chain import LedgerEntry, Link
+from forewarn.ledger.keys import PartyKey, PartySignature
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.records import Delivery, NoticeOutcome
 from forewarn.store.repository import StoredNotice
@@ -411,3 +415,126 @@ class SQLiteRepository:
         else:
             rows = self._conn.execute("SELECT doc FROM subscriptions WHERE party_id = ? ORDER BY id", (party_id,))
         return [Subscription.model_validate_json(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ the ledger and party keys
+    _LEDGER_COLUMNS = ("seq, prev_hash, digest, entry_hash, kind, subject, party_id, at, body, party_signature, "
+                       "service_key_id, service_signature")
+    _BODY_FIELD = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+
+    def ledger_head(self) -> tuple[int, str] | None:
+        row = self._conn.execute("SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        sig = entry.party_signature
+        try:
+            self._write(
+                f"INSERT INTO ledger_entries({self._LEDGER_COLUMNS}, party_nonce) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry.seq, entry.prev_hash, entry.digest, entry.entry_hash, entry.kind, entry.subject,
+                 entry.party_id, entry.at, json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False),
+                 sig.model_dump_json() if sig else None, entry.service_key_id, entry.service_signature,
+                 sig.nonce if sig else None),
+            )
+        except sqlite3.IntegrityError as exc:
+            if sig is not None and "party_nonce" in str(exc):
+                raise InvalidInput("this signed request was already submitted (nonce reused)",
+                                   {"nonce": sig.nonce}) from exc
+            raise
+
+    def _ledger_entry(self, row: tuple[Any, ...]) -> LedgerEntry:
+        return LedgerEntry(
+            seq=row[0], prev_hash=row[1], digest=row[2], entry_hash=row[3], kind=row[4], subject=row[5],
+            party_id=row[6], at=row[7], body=json.loads(row[8]),
+            party_signature=PartySignature.model_validate_json(row[9]) if row[9] else None,
+            service_key_id=row[10], service_signature=row[11],
+        )
+
+    def iter_ledger(self, after_seq: int = 0, batch: int = 1000) -> Iterator[LedgerEntry]:
+        last = after_seq
+        while True:
+            rows = self._conn.execute(
+                f"SELECT {self._LEDGER_COLUMNS} FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, batch)).fetchall()
+            for row in rows:
+                yield self._ledger_entry(row)
+            if len(rows) < batch:
+                return
+            last = int(rows[-1][0])
+
+    def ledger_entries(self, seqs: Sequence[int]) -> list[LedgerEntry]:
+        wanted = sorted(set(seqs))
+        out: list[LedgerEntry] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            rows = self._conn.execute(
+                f"SELECT {self._LEDGER_COLUMNS} FROM ledger_entries WHERE seq IN ({', '.join('?' for _ in chunk)})"
+                " ORDER BY seq", chunk)
+            out.extend(self._ledger_entry(r) for r in rows)
+        return out
+
+    def ledger_links(self, first: int, last: int) -> list[Link]:
+        rows = self._conn.execute(
+            "SELECT seq, prev_hash, digest, entry_hash FROM ledger_entries WHERE seq BETWEEN ? AND ? ORDER BY seq",
+            (first, last))
+        return [Link(seq=r[0], prev_hash=r[1], digest=r[2], entry_hash=r[3]) for r in rows]
+
+    def find_ledger(self, kinds: Sequence[str] | None = None, subject: str | None = None,
+                    party_id: str | None = None, body_equals: dict[str, str] | None = None,
+                    body_contains: tuple[str, str] | None = None) -> list[LedgerEntry]:
+        sql = f"SELECT {self._LEDGER_COLUMNS} FROM ledger_entries WHERE 1 = 1"
+        params: list[object] = []
+        if kinds is not None:
+            sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+            params.extend(kinds)
+        if subject is not None:
+            sql += " AND subject = ?"
+            params.append(subject)
+        if party_id is not None:
+            sql += " AND party_id = ?"
+            params.append(party_id)
+        for name, value in (body_equals or {}).items():
+            if not self._BODY_FIELD.match(name):
+                raise ValueError(f"bad body field name {name!r}")
+            sql += " AND json_extract(body, ?) = ?"
+            params.extend([f"$.{name}", value])
+        if body_contains is not None:
+            name, value = body_contains
+            if not self._BODY_FIELD.match(name):
+                raise ValueError(f"bad body field name {name!r}")
+            sql += " AND EXISTS (SELECT 1 FROM json_each(body, ?) WHERE json_each.value = ?)"
+            params.extend([f"$.{name}", value])
+        return [self._ledger_entry(r) for r in self._conn.execute(sql + " ORDER BY seq", params)]
+
+    def ledger_nonce_used(self, party_id: str, nonce: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM ledger_entries WHERE party_id = ? AND party_nonce = ?",
+                                 (party_id, nonce)).fetchone()
+        return row is not None
+
+    def list_issuer_keys(self) -> list[tuple[str, str]]:
+        rows = self._conn.execute("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at, kid")
+        return [(r[0], r[1]) for r in rows]
+
+    def put_party_key(self, key: PartyKey) -> None:
+        self._write(
+            "INSERT INTO party_keys(key_id, party_id, public_key, valid_from, revoked_at, replaces) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+            (key.key_id, key.party_id, key.public_key, _ts(key.valid_from), _opt(key.revoked_at), key.replaces),
+        )
+
+    def _party_key(self, row: tuple[Any, ...]) -> PartyKey:
+        return PartyKey(key_id=row[0], party_id=row[1], public_key=row[2], valid_from=datetime.fromisoformat(row[3]),
+                        revoked_at=datetime.fromisoformat(row[4]) if row[4] else None, replaces=row[5])
+
+    def get_party_key(self, key_id: str) -> PartyKey | None:
+        row = self._conn.execute("SELECT key_id, party_id, public_key, valid_from, revoked_at, replaces "
+                                 "FROM party_keys WHERE key_id = ?", (key_id,)).fetchone()
+        return self._party_key(row) if row else None
+
+    def list_party_keys(self, party_id: str | None = None) -> list[PartyKey]:
+        sql = "SELECT key_id, party_id, public_key, valid_from, revoked_at, replaces FROM party_keys"
+        params: tuple[object, ...] = ()
+        if party_id is not None:
+            sql += " WHERE party_id = ?"
+            params = (party_id,)
+        return [self._party_key(r) for r in self._conn.execute(sql + " ORDER BY party_id, valid_from, key_id", params)]
