@@ -28,6 +28,7 @@ from forewarn.api.schemas import (
 )
 from forewarn.auth import Principal, check_scopes, new_credential, verify_secret
 from forewarn.errors import InvalidInput, NotFound, Unauthenticated
+from forewarn.export import situation
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.policy import can_see, view_delivery, view_operation, view_outcome
 from forewarn.records import Delivery, NoticeOutcome
@@ -266,6 +267,17 @@ def get_operation(rt: RT, who: Caller, operation_id: str) -> dict[str, Any]:
     if view is None:
         raise NotFound(f"no operation {operation_id}")
     return view
+
+
+@router.get("/situation", tags=["operations"])
+def get_situation(
+    rt: RT, who: Caller,
+    planned: Annotated[bool, Query(description="include your own planned operations")] = False,
+) -> dict[str, Any]:
+    """The situation as you may see it, as GeoJSON (RFC 7946, WGS84 lon/lat): volumes, protected sites,
+    your conflicts and site warnings (the export of ``forewarn export``, through the sharing policy)."""
+    who.require("read")
+    return situation(rt.service.repo, include_planned=planned, viewer=who.party_id, book=rt.service.airspace.book)
 
 
 # ---------------------------------------------------------------------------------------------- sites, subscriptions

@@ -4,8 +4,8 @@ Everything rounds **outward**, so the coarsened volume always contains the exact
 
 * footprints (WGS84 longitude/latitude degrees, treated as planar lon/lat polygons as everywhere in
   Forewarn): :func:`convex_hull` (the hull's vertices are a subset of the footprint's), and
-  :func:`snap_to_grid`: the union of the cells of a lon/lat grid of ``grid_arcmin`` arc-minutes that the
-  footprint meets (closed cells), holes filled; every vertex of the result is a grid point;
+  :func:`snap_to_grid`: the union of the cells of a lon/lat grid of ``grid_arcmin`` arc-minutes whose interior
+  the footprint meets, holes filled; every vertex of the result is a grid point;
 * altitude bands (metres above the WGS84 ellipsoid): :func:`coarsen_band` floors the lower and ceils the
   upper altitude to multiples of ``step_ft`` feet (1 ft = 0.3048 m);
 * time windows (UTC): :func:`coarsen_window` floors the start and ceils the end to multiples of ``step_s``
@@ -90,7 +90,8 @@ def snap_to_grid(shape: BaseGeometry, grid_arcmin: float) -> shapely.Polygon:
         if hi <= lo:
             continue
         cells = shapely.box(xs[:-1], lo, xs[1:], hi)
-        hit = shapely.intersects(prepared, cells)
+        # cells whose interior meets the footprint (a cell it only touches along an edge adds nothing)
+        hit = shapely.intersects(prepared, cells) & ~shapely.touches(prepared, cells)
         # merge consecutive hit cells of the row into one box each
         col = 0
         n = len(hit)
