@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from forewarn.cli_ledger import ledger_app
 from forewarn.cli_report import report
+from forewarn.cli_tracks import replay
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.export import situation
 from forewarn.mapview import render_situation_html
@@ -308,6 +310,7 @@ def export(
 
 party_app = typer.Typer(help="Parties and their client credentials.", no_args_is_help=True)
 app.add_typer(party_app, name="party")
+app.add_typer(ledger_app, name="ledger")
 
 
 @party_app.command("add")
@@ -315,8 +318,9 @@ def party_add(
     party_id: str,
     name: Annotated[str, typer.Option(help="display name")],
     kind: Annotated[str, typer.Option(help="military, humanitarian, civil or other")] = "military",
-    scopes: Annotated[str, typer.Option(help="space-separated scopes: notices:file read ack sites:register admin")] = (
-        "notices:file read ack"),
+    scopes: Annotated[str, typer.Option(
+        help="space-separated scopes: notices:file read ack sites:register tracks:feed admin")] = (
+        "notices:file read ack tracks:feed"),
     webhook: Annotated[str | None, typer.Option(help="primary webhook URL for deliveries")] = None,
     backup_webhook: Annotated[str | None, typer.Option(help="backup webhook URL for escalations")] = None,
     db: DbOption = None,
@@ -396,6 +400,7 @@ def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
 
 
 app.command()(report)
+app.command()(replay)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

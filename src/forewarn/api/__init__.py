@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from forewarn import __version__
 from forewarn.api import errors
+from forewarn.api.ledger_routes import router as ledger_router
 from forewarn.api.report_routes import router as report_router
 from forewarn.api.routes import router
 from forewarn.api.runtime import Runtime, build_runtime
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     errors.install(app)
     app.include_router(router)
     app.include_router(report_router)
+    app.include_router(ledger_router)
     return app

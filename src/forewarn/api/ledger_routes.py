@@ -1,0 +1,151 @@
+"""Ledger routes (``/v1``): parties' signing keys, audit queries, delivery receipts, chain verification; and
+:func:`signed_request`, the dependency that reads a party's signature of its submission.
+
+Who may do what:
+
+* a party registers, rotates and revokes **its own** keys with its own token (any scope: holding the party's
+  credentials is what a key registration needs) — or an ``admin`` does it for any party; anyone with ``read``
+  lists a party's keys with their history (public keys are public);
+* ``GET /v1/audit/shown``: an admin, the party asked about, or the owner of the operation;
+* ``GET /v1/audit/sites/{id}``: an admin or the site's registrant;
+* ``GET /v1/deliveries/{id}/receipt``: an admin or the delivery's recipient (the receipt carries what the
+  recipient was shown, so it is the recipient's to hand to a third party);
+* ``GET /v1/ledger/verify``: an admin; ``GET /v1/ledger/head``: anyone with ``read`` (publish the head).
+
+Signed submissions: a route adds ``sig: SignedRequest`` and passes it to the use case as ``party_signature``.
+The client sends ``Forewarn-Key-Id``, ``Forewarn-Nonce`` and ``Forewarn-Signature`` (base64url Ed25519) over the
+signing form of :mod:`forewarn.ledger.keys` (method, path, SHA-256 of the RFC 8785 form of the JSON body).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+
+from forewarn.api.routes import RT, Caller
+from forewarn.auth import Principal
+from forewarn.errors import Forbidden, InvalidInput, NotFound
+from forewarn.ledger.keys import PartyKey, PartySignature, body_digest, raw_public
+from forewarn.ledger.receipts import build_receipt
+
+router = APIRouter(prefix="/v1")
+
+
+async def signed_request(
+    request: Request, who: Caller,
+    key_id: Annotated[str | None, Header(alias="Forewarn-Key-Id", max_length=100)] = None,
+    nonce: Annotated[str | None, Header(alias="Forewarn-Nonce", max_length=200)] = None,
+    signature: Annotated[str | None, Header(alias="Forewarn-Signature", max_length=200)] = None,
+) -> PartySignature | None:
+    """The caller's signature of this request, or None when it is unsigned. All three headers or none."""
+    given = [h for h in (key_id, nonce, signature) if h]
+    if not given:
+        return None
+    if len(given) != 3 or key_id is None or nonce is None or signature is None:
+        raise InvalidInput("a signed request needs Forewarn-Key-Id, Forewarn-Nonce and Forewarn-Signature")
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput("a signed request body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("a signed request body must be a JSON object")
+    return PartySignature(party_id=who.party_id, key_id=key_id, nonce=nonce, method=request.method,
+                          path=request.url.path, body_sha256=body_digest(body), signature=signature, body=body)
+
+
+SignedRequest = Annotated[PartySignature | None, Depends(signed_request)]
+
+
+class KeyIn(BaseModel):
+    """An Ed25519 public key: raw 32 bytes as base64url, or PEM (``-----BEGIN PUBLIC KEY-----``)."""
+
+    public_key: str = Field(min_length=40, max_length=1000)
+
+
+def _own_or_admin(who: Principal, party_id: str) -> None:
+    if who.party_id != party_id and "admin" not in who.scopes:
+        raise Forbidden(f"only {party_id} itself or an admin may manage its keys", {"party_id": party_id})
+
+
+@router.post("/parties/{party_id}/keys", response_model=PartyKey, status_code=201, tags=["ledger"])
+def register_key(rt: RT, who: Caller, party_id: str, body: KeyIn) -> PartyKey:
+    """Register a signing key of yours (valid from now); recorded in the ledger."""
+    _own_or_admin(who, party_id)
+    return rt.service.ledger.register_key(party_id, body.public_key, rt.clock())
+
+
+@router.get("/parties/{party_id}/keys", response_model=list[PartyKey], tags=["ledger"])
+def list_keys(rt: RT, who: Caller, party_id: str) -> list[PartyKey]:
+    """A party's keys with their history (valid_from, revoked_at, replaces)."""
+    who.require("read")
+    return rt.service.repo.list_party_keys(party_id)
+
+
+@router.post("/parties/{party_id}/keys/{key_id}/rotate", response_model=PartyKey, status_code=201, tags=["ledger"])
+def rotate_key(rt: RT, who: Caller, party_id: str, key_id: str, body: KeyIn) -> PartyKey:
+    """Replace a key: the old one is revoked now, the new one (returned) valid from now."""
+    _own_or_admin(who, party_id)
+    return rt.service.ledger.rotate_key(party_id, key_id, body.public_key, rt.clock())
+
+
+@router.post("/parties/{party_id}/keys/{key_id}/revoke", response_model=PartyKey, tags=["ledger"])
+def revoke_key(rt: RT, who: Caller, party_id: str, key_id: str) -> PartyKey:
+    """Revoke a key now: submissions signed with it are refused from now on."""
+    _own_or_admin(who, party_id)
+    return rt.service.ledger.revoke_key(party_id, key_id, rt.clock())
+
+
+@router.get("/audit/shown", tags=["ledger"])
+def audit_shown(
+    rt: RT, who: Caller,
+    party: Annotated[str, Query(max_length=64, description="the party that was shown")],
+    operation: Annotated[str, Query(max_length=200, description="the operation")],
+) -> list[dict[str, Any]]:
+    """What ``party`` was shown of ``operation`` and when: deliveries (with delivery and acknowledgement times)
+    and recorded disclosures, from the ledger."""
+    who.require("read")
+    op = rt.service.repo.get_operation(operation)
+    owner = op.party_id if op is not None else None
+    if "admin" not in who.scopes and who.party_id not in (party, owner):
+        raise Forbidden("only an admin, that party or the operation's owner may ask this")
+    return rt.service.ledger.shown(party, operation)
+
+
+@router.get("/audit/sites/{site_id}", tags=["ledger"])
+def audit_site(rt: RT, who: Caller, site_id: str) -> dict[str, Any]:
+    """Which parties received the registration of a protected site and acknowledged it, when."""
+    who.require("read")
+    site = rt.service.repo.get_site(site_id)
+    if site is None or ("admin" not in who.scopes and who.party_id != site.registered_by):
+        raise NotFound(f"no site {site_id} of yours")
+    return rt.service.ledger.site_receipts(site_id)
+
+
+@router.get("/deliveries/{delivery_id}/receipt", tags=["ledger"])
+def receipt(rt: RT, who: Caller, delivery_id: str) -> dict[str, Any]:
+    """The self-contained receipt of a delivery (check it offline with ``forewarn ledger check-receipt``)."""
+    who.require("read")
+    delivery = rt.service.repo.get_delivery(delivery_id)
+    if delivery is None or ("admin" not in who.scopes and delivery.party_id != who.party_id):
+        raise NotFound(f"no delivery {delivery_id} for party {who.party_id}")
+    return build_receipt(rt.service.ledger, delivery_id)
+
+
+@router.get("/ledger/head", tags=["ledger"])
+def head(rt: RT, who: Caller) -> dict[str, Any]:
+    """The last entry's sequence number and hash, and the service's public keys: publish them to pin."""
+    who.require("read")
+    current = rt.service.repo.ledger_head()
+    return {"seq": current[0] if current else 0, "entry_hash": current[1] if current else None,
+            "service_keys": {kid: raw_public(k) for kid, k in rt.service.ledger.service_keys().items()}}
+
+
+@router.get("/ledger/verify", tags=["ledger"])
+def verify(rt: RT, who: Caller) -> dict[str, Any]:
+    """Verify the whole chain (admin): the first bad entry is named."""
+    who.require("admin")
+    return rt.service.ledger.verify().as_dict()
