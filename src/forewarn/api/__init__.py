@@ -14,6 +14,7 @@ from forewarn.api.ledger_routes import router as ledger_router
 from forewarn.api.report_routes import router as report_router
 from forewarn.api.routes import router
 from forewarn.api.runtime import Runtime, build_runtime
+from forewarn.api.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service import Forewarn
 from forewarn.settings import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     app.state.runtime = rt
     errors.install(app)
     app.include_router(router)
+    app.include_router(track_router)
     app.include_router(report_router)
     app.include_router(ledger_router)
     return app

@@ -13,6 +13,9 @@ from forewarn.auth import IssuerKey, TokenVerifier, issue_token, load_trusted_ke
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service import DeliveryDesk, Forewarn
 from forewarn.settings import Settings
+from forewarn.store.sqlite import SQLiteRepository
+from forewarn.store.tracks_sqlite import TrackStore
+from forewarn.tracks.tracker import Tracker
 
 Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event, str]
 """An open event stream: its event loop, the event that wakes it, and its party."""
@@ -53,6 +56,8 @@ class Runtime:
     clock: Callable[[], datetime]
     hub: StreamHub
     worker: DeliveryWorker | None = None
+    tracker: Tracker | None = None
+    """Live tracks (with the SQLite store)."""
 
     def token_for(self, party_id: str, scopes: list[str]) -> tuple[str, int]:
         """A bearer token for ``party_id`` with ``scopes``, and its lifetime in seconds."""
@@ -82,5 +87,6 @@ def build_runtime(settings: Settings, service: Forewarn, clock: Callable[[], dat
             verifier.add(kid, iss, public)
     hub = StreamHub()
     service.listeners.append(hub.notify)
+    tracker = Tracker(service, TrackStore(service.repo)) if isinstance(service.repo, SQLiteRepository) else None
     return Runtime(settings=settings, service=service, desk=DeliveryDesk(service), key=key, verifier=verifier,
-                   clock=clock, hub=hub)
+                   clock=clock, hub=hub, tracker=tracker)
