@@ -81,7 +81,7 @@ def replay(
                         time.sleep(delay)
                 result = tracker.ingest(part, party, name, datetime.fromtimestamp(feed_t, tz=UTC), operation)
                 accepted += result.accepted
-                reasons.update({k: v for k, v in result.counts.items() if k != "accepted"})
+                reasons.update({k: v for k, v in result.counts.items() if k not in ("accepted", "received")})
                 kinds.update(a.kind for a in result.alerts)
                 progress.advance(task, hi - lo)
         table = Table(title=f"replay of {path.name} as {party} (source {name})")
