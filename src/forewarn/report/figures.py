@@ -117,6 +117,32 @@ def activity_tables(vis: Visible) -> tuple[Table, Table]:
     return activity, volumes
 
 
+DETAIL_FIELDS = ("purpose", "unit", "call_signs", "notes")
+"""Planning-detail fields: shown only where the viewer owns the operation or an agreement released them."""
+
+
+def operation_table(vis: Visible) -> Table:
+    """The day's operations as the viewer may see them, with the planning detail released to it."""
+    rows: list[dict[str, Cell]] = []
+    for op in sorted(vis.operations.values(), key=lambda o: (o.party_id, o.id)):
+        if not overlaps_day(op.volumes, vis.day) or (op.notified_at is None and not op.own):
+            continue
+        row: dict[str, Cell] = {
+            "operation_id": op.id, "party_id": op.party_id, "activity_class": op.activity_class, "state": op.state,
+            "version": op.version, "notified_at": _iso(op.notified_at), "start": _iso(min(v.start for v in op.volumes)),
+            "end": _iso(max(v.end for v in op.volumes)), "volumes": len(op.volumes),
+        }
+        for name in DETAIL_FIELDS:
+            value = op.detail.get(name)
+            row[name] = "; ".join(str(v) for v in value) if isinstance(value, list) else value
+        rows.append(row)
+    return Table("operations", "Operations of the day (as this viewer may see them)",
+                 ("operation_id", "party_id", "activity_class", "state", "version", "notified_at", "start", "end",
+                  "volumes", *DETAIL_FIELDS), rows,
+                 "other parties' operations show their safety envelope and only the planning detail an agreement "
+                 "releases to this viewer; planned operations are private to their party")
+
+
 def first_uses(vis: Visible) -> list[dict[str, Cell]]:
     """First notice of each party under each agreement (as far as the viewer sees), flagged in the day."""
     first: dict[tuple[str, str], NoticeView] = {}
@@ -141,7 +167,9 @@ def notice_table(vis: Visible, day_notices: list[NoticeView], firsts: list[dict[
         first_by_notice[int(row["notice_id"] or 0)].append(str(row["agreement_id"]))
     rows: list[dict[str, Cell]] = []
     for n in day_notices:
-        lead = n.lead_times[0].lead_time_s if n.lead_times else None
+        lead = n.lead_times[0].lead_time_s if n.lead_times else (
+            (min(v.start for v in n.volumes) - n.at).total_seconds() if n.volumes and n.kind in ("notify", "amend")
+            else None)
         minimum = max((lt.min_notice_s for lt in n.lead_times), default=None)
         rows.append({
             "notice_id": n.id, "at": _iso(n.at), "party_id": n.party_id, "operation_id": n.operation_id,
@@ -174,10 +202,14 @@ def delivery_tables(vis: Visible, day_notices: list[NoticeView]) -> tuple[Table,
         if d.payload.get("type") == "alert" or d.channel != "primary":
             continue
         ack_s = (d.acked_at - d.created_at).total_seconds() if d.acked_at else None
+        site = d.payload.get("site")
+        subject = notice.operation_id if notice else (
+            f"site {site.get('id')}" if isinstance(site, dict) and site.get("id") else None)
         ack_rows.append({
             "delivery_id": d.id, "seq": d.seq, "notice_id": d.notice_id, "recipient": d.party_id,
-            "from_party": notice.party_id if notice else None,
-            "operation_id": notice.operation_id if notice else None, "reason": d.reason,
+            "type": str(d.payload.get("type", "")) or None,
+            "from_party": notice.party_id if notice else d.payload.get("from_party"),
+            "operation_id": subject, "reason": d.reason,
             "created_at": _iso(d.created_at), "delivered_at": _iso(d.delivered_at),
             "ack_deadline": _iso(d.ack_deadline), "acked_at": _iso(d.acked_at), "ack_time_s": ack_s,
             "acked_in_time": (d.acked_at <= d.ack_deadline) if d.acked_at and d.ack_deadline else None,
@@ -193,10 +225,12 @@ def delivery_tables(vis: Visible, day_notices: list[NoticeView]) -> tuple[Table,
                 "acked_after_escalation_s": (d.acked_at - d.escalated_at).total_seconds() if d.acked_at else None,
             })
     acks = Table("acknowledgements", "Deliveries and acknowledgement times",
-                 ("delivery_id", "seq", "notice_id", "recipient", "from_party", "operation_id", "reason", "created_at",
+                 ("delivery_id", "seq", "notice_id", "recipient", "type", "from_party", "operation_id", "reason",
+                  "created_at",
                   "delivered_at", "ack_deadline", "acked_at", "ack_time_s", "acked_in_time", "escalated_at",
                   "late_notice"), ack_rows,
-                 "primary-channel deliveries; ack_time_s = acknowledgement minus delivery creation (s); an "
+                 "primary-channel deliveries (notices, and protected-site registrations: operation_id names the "
+                 "site); ack_time_s = acknowledgement minus delivery creation (s); an "
                  "acknowledgement means received and understood, never approval")
     escalations = Table("escalations", "Escalations (acknowledgement deadline passed)",
                         ("delivery_id", "notice_id", "recipient", "operation_id", "ack_deadline", "escalated_at",
@@ -297,6 +331,7 @@ def build_report(vis: Visible) -> Report:
     """Every table and the headline figures of the report of ``vis`` (see module docstring)."""
     day_notices = notices_of_day(vis)
     activity, volumes = activity_tables(vis)
+    operations = operation_table(vis)
     firsts = first_uses(vis)
     notices = notice_table(vis, day_notices, firsts)
     acks, escalations = delivery_tables(vis, day_notices)
@@ -333,7 +368,8 @@ def build_report(vis: Visible) -> Report:
     }
     for region, count in sorted(by_region.items()):
         summary[f"operations_in_{region}"] = count
-    tables = {t.name: t for t in (activity, volumes, notices, first, acks, escalations, conflicts, sites, alerts)}
+    tables = {t.name: t for t in (activity, operations, volumes, notices, first, acks, escalations, conflicts, sites,
+                                  alerts)}
     notes = list(vis.notes)
     if not vis.alerts:
         notes.append("no alert deliveries (conformance, predictions) are recorded in this store")

@@ -60,7 +60,7 @@ def activity_plot(report: Report) -> bytes:
     """Operations per region, stacked by party (horizontal bars)."""
     rows = report.tables["activity"].rows
     regions = sorted({str(r["region"]) for r in rows})
-    fig, ax = _figure(1.2 + 0.45 * len(regions))
+    fig, ax = _figure(1.8 + 0.5 * len(regions))
     if not rows:
         _empty(ax, "no notified activity in the day")
         return _png(fig)
@@ -77,7 +77,8 @@ def activity_plot(report: Report) -> bytes:
     ax.set_xlabel("operations (a route counted where it arrives, an area where most of it lies)")
     ax.set_title(f"Activity by region, {report.day.isoformat()} (UTC)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="lower right", fontsize="small")
+    parties = len({r["party_id"] for r in rows})
+    fig.legend(loc="outside lower center", ncols=min(parties, 3), fontsize="small")
     return _png(fig)
 
 
@@ -138,7 +139,7 @@ def ack_plot(report: Report) -> bytes:
             bar.set_hatch("//")
     ax.scatter(deadlines, labels, marker="|", s=200, color="black", zorder=3, label="acknowledgement deadline")
     ax.invert_yaxis()
-    ax.set_xlabel("minutes from delivery to acknowledgement (grey hatched = not acknowledged; red = after deadline)")
+    ax.set_xlabel("minutes from delivery to acknowledgement\n(grey hatched: not acknowledged; red: after the deadline)")
     ax.set_title("Acknowledgements")
     ax.legend(loc="lower right", fontsize="small")
     return _png(fig)
@@ -157,7 +158,7 @@ def timeline_plot(report: Report) -> bytes:
 
     def hours(value: Cell) -> float:
         t = _parse(value)
-        return min(24.0, max(0.0, (t - start).total_seconds() / 3600)) if t else 0.0
+        return min(24.0, max(-0.5, (t - start).total_seconds() / 3600)) if t else 0.0
 
     y = {op: i for i, op in enumerate(ops)}
     for r in volumes:
@@ -173,13 +174,14 @@ def timeline_plot(report: Report) -> bytes:
             ax.scatter([hours(r["at"])], [y[str(r["operation_id"])]], marker="x", color="#f39c12", zorder=4, s=40)
     ax.set_yticks(range(len(ops)), ops)
     ax.invert_yaxis()
-    ax.set_xlim(0, 24)
+    ax.set_xlim(-0.8, 24.2)
     ax.set_xticks(range(0, 25, 2))
-    ax.set_xlabel(f"hour of {report.day.isoformat()} (UTC); v = notice (red: late), x = alert")
+    ax.set_xlabel(f"hour of {report.day.isoformat()} (UTC); v = notice (red: late; left of 0: the day before), "
+                  "x = alert")
     ax.set_title("Timeline of the day's operations")
     handles = [Patch(color=c, label=report.parties.get(p, p))
                for p, c in colours.items() if any(r["party_id"] == p for r in volumes)]
-    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3) or 1, fontsize="small")
     return _png(fig)
 
 
