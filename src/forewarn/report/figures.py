@@ -349,7 +349,7 @@ def build_report(vis: Visible) -> Report:
     summary: dict[str, Cell] = {
         "notices": len(notices.rows),
         "notices_late": sum(1 for r in notices.rows if r["late"]),
-        "operations_active": len({r["operation_id"] for r in volumes.rows}),
+        "operations_in_day": len({r["operation_id"] for r in volumes.rows}),
         "conflicts": len(conflicts.rows),
         "conflicts_adjusted": sum(1 for r in conflicts.rows if "amended" in str(r["outcome"])
                                   or "cancelled" in str(r["outcome"])),
@@ -372,6 +372,6 @@ def build_report(vis: Visible) -> Report:
                                   alerts)}
     notes = list(vis.notes)
     if not vis.alerts:
-        notes.append("no alert deliveries (conformance, predictions) are recorded in this store")
+        notes.append("no alert deliveries (conformance, predictions) are recorded for this viewer")
     return Report(day=vis.day, party=vis.viewer, parties=dict(vis.parties), summary=summary, tables=tables,
                   notes=notes)

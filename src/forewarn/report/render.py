@@ -188,6 +188,9 @@ def timeline_plot(report: Report) -> bytes:
 PLOTS = {"timeline": timeline_plot, "activity": activity_plot, "lead_times": lead_time_plot, "acks": ack_plot}
 """Plot name -> function drawing it from a report (PNG bytes)."""
 
+PLOT_TITLES = {"timeline": "Timeline", "activity": "Activity by region", "lead_times": "Lead times of the notices",
+               "acks": "Acknowledgement times"}
+
 
 def plots(report: Report) -> dict[str, bytes]:
     """Every plot of the report as PNG bytes."""
@@ -243,7 +246,7 @@ def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
     summary = "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in report.summary.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     figures = "".join(
-        f'<h2>{html.escape(name.replace("_", " ").capitalize())}</h2><img alt="{html.escape(name)} plot" '
+        f'<h2>{html.escape(PLOT_TITLES.get(name, name))}</h2><img alt="{html.escape(name)} plot" '
         f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
         for name, png in images.items())
     tables = "".join(_table_html(t) for t in report.tables.values())
