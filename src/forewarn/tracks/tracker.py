@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,8 @@ class TrackSettings:
     clear_after_s: float = 10.0
     """A predicted encounter no longer predicted for this long is cleared (hysteresis)."""
     predict_interval_s: float = 1.0
+    """Ingest runs a prediction pass when its freshest position is this much newer than the last pass (feed time);
+    ``inf``: never (call :meth:`Tracker.predict` yourself)."""
     entry_step_s: float = 5.0
     """Sampling step along a predicted path when looking for volume entries."""
     max_speed_mps: float = 1200.0
@@ -179,7 +181,7 @@ class Tracker:
                 flagged=[(int(i), str(r)) for i, r in zip(checked.flagged_index, checked.flagged_reason,
                                                           strict=True)],
                 counts=checked.counts, alerts=alerts)
-            if len(accepted):
+            if len(accepted) and self.settings.predict_interval_s < float("inf"):
                 latest = float(accepted.t_s.max())
                 if latest - self._last_predict_s >= self.settings.predict_interval_s:
                     result.alerts.extend(self.predict(now, latest))
@@ -197,15 +199,20 @@ class Tracker:
         for track_id in np.unique(keys):
             previous = self.tracks.get((party_id, str(track_id)))
             ops_of[str(track_id)] = operation_id or (previous.operation_id if previous else None)
+        # conformance: inside one of the own operation's volumes grown by the tolerance
         layer = self._layer("tolerance", self.settings.tolerance)
         pos, vol = layer.containing(batch.lon_deg, batch.lat_deg, batch.alt_m, batch.t_s)
         own_inside = np.zeros(n, dtype=bool)
-        intruded: dict[int, set[str]] = {}
         for p, v in zip(pos.tolist(), vol.tolist(), strict=True):
-            ref = layer.refs[v]
-            if ref.operation_id == ops_of[keys[p]]:
+            if layer.refs[v].operation_id == ops_of[keys[p]]:
                 own_inside[p] = True
-            elif self._bound(party_id, ref.party_id):
+        # intrusion: inside another bound party's notified volume as notified (no tolerance)
+        exact = self._layer("exact", Tolerance())
+        intruded: dict[int, set[str]] = {}
+        pos, vol = exact.containing(batch.lon_deg, batch.lat_deg, batch.alt_m, batch.t_s)
+        for p, v in zip(pos.tolist(), vol.tolist(), strict=True):
+            ref = exact.refs[v]
+            if ref.party_id != party_id and self._bound(party_id, ref.party_id):
                 intruded.setdefault(p, set()).add(ref.operation_id)
         active = {op_id: op for op_id in {o for o in ops_of.values() if o}
                   if (op := self.service.airspace.operations.get(op_id)) is not None
@@ -458,8 +465,9 @@ class Tracker:
             if ref_s - self._seen.get(key, opened.at.timestamp()) < self.settings.clear_after_s:
                 continue
             state = self.tracks.get((opened.party_id, opened.track_id))
-            last = state.last if state else Position(opened.track_id, ref_s, opened.lat_deg or 0.0,
-                                                     opened.lon_deg or 0.0)
+            # cleared at the time of this pass, with the track's last known position
+            last = replace(state.last, t_s=ref_s) if state else Position(opened.track_id, ref_s,
+                                                                          opened.lat_deg or 0.0, opened.lon_deg or 0.0)
             row_batch = PositionBatch.from_positions([last])
             out.append(self._alert("cleared", key, row_batch, 0, opened.party_id, opened.track_id,
                                    opened.operation_id, clears=True, other_party_id=opened.other_party_id,
