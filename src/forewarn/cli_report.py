@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from forewarn.report import make_report, write_report
 from forewarn.settings import Settings
 from forewarn.store import SQLiteRepository
 
@@ -31,6 +30,8 @@ def report(
     """The daily report: activity per party, class and region; notices and lead times (late marked, first use
     flagged); acknowledgements; escalations; conflicts and how they were resolved; protected-site warnings;
     conformance incidents and predicted conflicts. HTML with plots (self-contained) plus CSV and JSON."""
+    from forewarn.report import make_report, write_report  # matplotlib is imported only when a report is made
+
     try:
         when = date.fromisoformat(day)
     except ValueError:

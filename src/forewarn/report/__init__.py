@@ -13,7 +13,6 @@ from pathlib import Path
 
 from forewarn.report.data import Visible, gather
 from forewarn.report.figures import Report, Table, build_report
-from forewarn.report.render import render_html, write_html
 from forewarn.report.tables import report_json, write_tables
 from forewarn.store.repository import Repository
 
@@ -27,8 +26,17 @@ def make_report(repo: Repository, day: date, party: str | None = None) -> Report
     return build_report(gather(repo, day, party))
 
 
+def render_html(report: Report) -> str:
+    """The report as one self-contained HTML page with its plots (see :mod:`forewarn.report.render`)."""
+    from forewarn.report.render import render_html as render  # matplotlib is imported only to draw
+
+    return render(report)
+
+
 def write_report(report: Report, out: Path) -> dict[str, Path]:
     """Write every file of the report into ``out`` (created if needed); returns the files by name."""
+    from forewarn.report.render import write_html
+
     files = write_tables(report, out)
     files.update(write_html(report, out))
     return files
