@@ -430,6 +430,14 @@ def test_http_reports_follow_the_policy(tmp_path: Path) -> None:
     assert c.get("/v1/reports/2015-02-30", headers=world.auth("usa")).status_code == 422
     assert c.get("/v1/reports/yesterday", headers=world.auth("usa")).status_code == 422
     assert get("admin", party="nobody").status_code == 404
+    # the side asked to adjust (filed later: first_notified holds) calls its operation off
+    (conflict,) = admin["tables"]["conflicts"]["rows"]
+    assert conflict["adjusting_operation"] == "rus-op" and conflict["outcome"] == "not adjusted (rus-op notified)"
+    assert c.post("/v1/operations/rus-op/cancel", headers=world.auth("rus")).status_code == 200
+    (conflict,) = get("admin").json()["tables"]["conflicts"]["rows"]
+    assert conflict["outcome"] == "rus-op cancelled"
+    assert get("usa").json()["tables"]["conflicts"]["rows"][0]["outcome"] == "rus-op cancelled"
+    assert all(r["operation_id"] != "rus-op" for r in get("admin").json()["tables"]["volumes"]["rows"])
 
 
 def test_render_html_without_any_data(tmp_path: Path) -> None:
