@@ -225,11 +225,13 @@ def _fix_times(rows: _Rows, anchor: _Rows, fix_anchor: FloatArray, has_anchor: B
 class FeedQuality:
     """Screens batches of one or more sources; keeps the last accepted point per (source, track)."""
 
-    def __init__(self, config: QualityConfig | None = None) -> None:
+    def __init__(self, config: QualityConfig | None = None, *, window: int = 16) -> None:
+        """``window``: rows re-checked at once after a rejection (a tuning knob; any value >= 1 gives the same
+        verdicts)."""
         self.config = config or QualityConfig()
         self._state: dict[str, dict[str, TrackState]] = {}
         self._counts: dict[str, Counter[str]] = {}
-        self._window = 16
+        self._window = max(1, int(window))
 
     def last_accepted(self, source: str, track_id: str) -> TrackState | None:
         """The state kept for a track, or None."""
