@@ -26,6 +26,7 @@ class AgreementBook:
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         self._agreements: dict[str, Agreement] = {}
         self._largest: dict[str, SeparationMinima] = {}
+        self._recompute()  # caches exist even for a book with no agreements
         for agreement in agreements:
             self.put(agreement)
 
