@@ -77,3 +77,10 @@ def test_crossed_by_finds_segments_through_footprints() -> None:
                                 np.array([35.05, 30.0]))
     assert {(int(s), layer.refs[v].operation_id, layer.refs[v].volume_index) for s, v in zip(seg, vol, strict=True)} \
         == {(0, "sq", 0), (0, "sq", 1), (0, "ci", 0)}
+
+
+def test_an_empty_agreement_book_binds_nobody() -> None:
+    from forewarn.airspace import AgreementBook
+
+    book = AgreementBook()
+    assert book.binding("a", "b") == [] and book.minima("a", "b", "x", "y") is None

@@ -17,11 +17,15 @@ import numpy as np
 
 from forewarn.store.sqlite import SQLiteRepository
 from forewarn.tracks.alerts import TrackAlert
-from forewarn.tracks.model import PositionBatch
+from forewarn.tracks.model import FloatArray, PositionBatch
 
 
-def _num(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+def _nullable(values: FloatArray) -> list[float | None]:
+    """Floats as a list with NaN as None (SQL NULL)."""
+    out = values.astype(object)
+    out[np.isnan(values)] = None
+    listed: list[float | None] = out.tolist()
+    return listed
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,12 @@ class TrackStore:
         """Append accepted positions (inside the caller's transaction)."""
         if not len(batch):
             return
-        flag_col: Iterable[str | None] = flags if flags is not None else [None] * len(batch)
-        rows = zip(
-            [party_id] * len(batch), batch.track_id.tolist(), [source] * len(batch), batch.t_s.tolist(),
-            batch.lat_deg.tolist(), batch.lon_deg.tolist(),
-            [_num(v) for v in batch.alt_m], [_num(v) for v in batch.gs_mps], [_num(v) for v in batch.track_deg],
-            [_num(v) for v in batch.vs_mps], batch.callsign.tolist(), flag_col, strict=True,
-        )
+        n = len(batch)
+        flag_col: Iterable[str | None] = flags if flags is not None else [None] * n
+        rows = zip([party_id] * n, batch.track_id.tolist(), [source] * n, batch.t_s.tolist(),
+                   batch.lat_deg.tolist(), batch.lon_deg.tolist(), _nullable(batch.alt_m), _nullable(batch.gs_mps),
+                   _nullable(batch.track_deg), _nullable(batch.vs_mps), batch.callsign.tolist(), flag_col,
+                   strict=True)
         self.repo._conn.executemany(
             "INSERT INTO track_positions (party_id, track_id, source, t_s, lat_deg, lon_deg, alt_m, gs_mps, "
             "track_deg, vs_mps, callsign, flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)

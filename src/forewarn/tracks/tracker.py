@@ -208,16 +208,20 @@ class Tracker:
                 own_inside[p] = True
         # intrusion: inside another bound party's notified volume as notified (no tolerance)
         exact = self._layer("exact", Tolerance())
-        intruded: dict[int, set[str]] = {}
         pos, vol = exact.containing(batch.lon_deg, batch.lat_deg, batch.alt_m, batch.t_s)
-        for p, v in zip(pos.tolist(), vol.tolist(), strict=True):
-            ref = exact.refs[v]
-            if ref.party_id != party_id and self._bound(party_id, ref.party_id):
-                intruded.setdefault(p, set()).add(ref.operation_id)
-        active = {op_id: op for op_id in {o for o in ops_of.values() if o}
+        other = np.array([r.party_id != party_id and self._bound(party_id, r.party_id) for r in exact.refs],
+                         dtype=bool)
+        keep = other[vol] if len(vol) else np.zeros(0, dtype=bool)
+        intr_pos, intr_vol = pos[keep], vol[keep]  # sorted by position
+        active = {op_id for op_id in {o for o in ops_of.values() if o}
                   if (op := self.service.airspace.operations.get(op_id)) is not None
                   and op.state == OperationState.ACTIVE}
-        alerts: list[TrackAlert] = []
+        open_intrusions: dict[str, set[str]] = {}
+        for key in self.open:
+            if key.startswith(f"intrusion:{party_id}/"):
+                track, _, other_op = key[len(f"intrusion:{party_id}/"):].partition("|")
+                open_intrusions.setdefault(track, set()).add(other_op)
+        events: list[tuple[int, int, str, str]] = []  # (row, order, kind, operation id)
         states: dict[tuple[str, str], TrackState] = {}
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], n]
@@ -226,19 +230,38 @@ class Tracker:
             op_id = ops_of[track_id]
             previous = self.tracks.get((party_id, track_id))
             conforming = previous.conforming if previous and previous.operation_id == op_id else None
-            for row in range(start, end):
-                if op_id in active:
-                    inside = bool(own_inside[row])
-                    if conforming is not False and not inside:
-                        alerts.append(self._nonconforming(batch, row, party_id, track_id, op_id))
-                    elif conforming is False and inside:
-                        alerts.append(self._alert("conforming", f"conformance:{party_id}/{track_id}", batch, row,
-                                                  party_id, track_id, op_id, clears=True,
-                                                  message=f"track {track_id} is back inside operation {op_id}"))
-                    conforming = inside
-                alerts.extend(self._intrusions(batch, row, party_id, track_id, op_id, intruded.get(row, set())))
+            if op_id in active:
+                inside = own_inside[start:end]
+                before = np.empty(end - start, dtype=np.int8)  # 1 inside, 0 outside, -1 unknown
+                before[0] = -1 if conforming is None else int(conforming)
+                before[1:] = inside[:-1]
+                events += [(start + int(k), 0, "nonconforming", op_id) for k in np.flatnonzero(~inside & (before != 0))]
+                events += [(start + int(k), 0, "conforming", op_id) for k in np.flatnonzero(inside & (before == 0))]
+                conforming = bool(inside[-1])
+            lo, hi = np.searchsorted(intr_pos, [start, end])
+            touched = {exact.refs[v].operation_id for v in intr_vol[lo:hi].tolist()} | open_intrusions.get(track_id,
+                                                                                                             set())
+            for other_op in sorted(touched):
+                inside = np.zeros(end - start, dtype=bool)
+                rows = intr_pos[lo:hi][[exact.refs[v].operation_id == other_op for v in intr_vol[lo:hi].tolist()]]
+                inside[rows - start] = True
+                before = np.r_[other_op in open_intrusions.get(track_id, set()), inside[:-1]]
+                events += [(start + int(k), 1, "intrusion", other_op) for k in np.flatnonzero(inside & ~before)]
+                events += [(start + int(k), 2, "left", other_op) for k in np.flatnonzero(~inside & before)]
             last = batch.take(np.array([end - 1])).positions()[0]
             states[(party_id, track_id)] = TrackState(party_id, last, op_id, source, conforming)
+        alerts: list[TrackAlert] = []
+        for row, _, kind, event_op in sorted(events):
+            track_id = str(keys[row])
+            own = ops_of[track_id]
+            if kind == "nonconforming":
+                alerts.append(self._nonconforming(batch, row, party_id, track_id, event_op))
+            elif kind == "conforming":
+                alerts.append(self._alert("conforming", f"conformance:{party_id}/{track_id}", batch, row, party_id,
+                                          track_id, event_op, clears=True,
+                                          message=f"track {track_id} is back inside operation {event_op}"))
+            else:
+                alerts.extend(self._intrusion(batch, row, party_id, track_id, own, event_op, kind == "intrusion"))
         return states, alerts
 
     def _alert(self, kind: AlertKind, encounter: str, batch: PositionBatch, row: int, party_id: str, track_id: str,
@@ -271,28 +294,25 @@ class Tracker:
                            message=f"track {track_id} left every volume of operation {op_id}"
                                    + (f"; near notified volumes of {', '.join(endangered)}" if endangered else ""))
 
-    def _intrusions(self, batch: PositionBatch, row: int, party_id: str, track_id: str, op_id: str | None,
-                    inside: set[str]) -> list[TrackAlert]:
-        """Open an intrusion for each other party's operation the position is in, clear those it left."""
-        prefix = f"intrusion:{party_id}/{track_id}|"
-        open_now = {key[len(prefix):] for key in self.open if key.startswith(prefix)}
-        out: list[TrackAlert] = []
-        for other_op in sorted(inside - open_now):
-            other = self.service.airspace.operations[other_op]
-            out.append(self._alert("intrusion", prefix + other_op, batch, row, party_id, track_id, op_id,
-                                   other_party_id=other.party_id, other_operation_id=other_op,
-                                   message=f"track {track_id} of {party_id} is inside operation {other_op} of "
-                                           f"{other.party_id}"))
-            entry = self.open.get(f"entry:{party_id}/{track_id}|{other_op}")
-            if entry is not None:
-                out.append(self._alert("cleared", entry.encounter, batch, row, party_id, track_id, op_id,
-                                       clears=True, other_party_id=entry.other_party_id,
-                                       other_operation_id=other_op, message="predicted entry happened"))
-        for other_op in sorted(open_now - inside):
-            opened = self.open[prefix + other_op]
-            out.append(self._alert("cleared", prefix + other_op, batch, row, party_id, track_id, op_id, clears=True,
-                                   other_party_id=opened.other_party_id, other_operation_id=other_op,
-                                   message=f"track {track_id} left operation {other_op}"))
+    def _intrusion(self, batch: PositionBatch, row: int, party_id: str, track_id: str, op_id: str | None,
+                   other_op: str, entered: bool) -> list[TrackAlert]:
+        """An intrusion into ``other_op`` begins (clearing a predicted entry into it) or ends, at ``batch[row]``."""
+        key = f"intrusion:{party_id}/{track_id}|{other_op}"
+        if not entered:
+            opened = self.open[key]
+            return [self._alert("cleared", key, batch, row, party_id, track_id, op_id, clears=True,
+                                other_party_id=opened.other_party_id, other_operation_id=other_op,
+                                message=f"track {track_id} left operation {other_op}")]
+        other = self.service.airspace.operations[other_op]
+        out = [self._alert("intrusion", key, batch, row, party_id, track_id, op_id,
+                           other_party_id=other.party_id, other_operation_id=other_op,
+                           message=f"track {track_id} of {party_id} is inside operation {other_op} of "
+                                   f"{other.party_id}")]
+        entry = self.open.get(f"entry:{party_id}/{track_id}|{other_op}")
+        if entry is not None:
+            out.append(self._alert("cleared", entry.encounter, batch, row, party_id, track_id, op_id,
+                                   clears=True, other_party_id=entry.other_party_id,
+                                   other_operation_id=other_op, message="predicted entry happened"))
         return out
 
     # ------------------------------------------------------------------ persistence
