@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from forewarn import __version__
-from forewarn.api import errors
+from forewarn.api import errors, web
 from forewarn.api.ledger_routes import router as ledger_router
 from forewarn.api.report_routes import router as report_router
 from forewarn.api.routes import router
@@ -55,4 +55,5 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     app.include_router(track_router)
     app.include_router(report_router)
     app.include_router(ledger_router)
+    web.install(app)
     return app

@@ -1,0 +1,97 @@
+// Geometry for display only (detection and every figure shown come from the service): Web Mercator projection
+// of WGS84 lon/lat degrees, spherical circles, and the units and times the page prints.
+
+export const EARTH_RADIUS_M = 6371008.8; // mean Earth radius (display only)
+export const FOOT_M = 0.3048;
+const DEG = Math.PI / 180;
+const MAX_LAT = 85;
+
+/** Web Mercator in degree-like units: x = longitude (deg), y = -mercator northing (deg), north up in SVG. */
+export function project(lon, lat) {
+  const phi = Math.max(-MAX_LAT, Math.min(MAX_LAT, lat)) * DEG;
+  return [lon, -Math.log(Math.tan(Math.PI / 4 + phi / 2)) / DEG];
+}
+
+export function unproject(x, y) {
+  return [x, (2 * Math.atan(Math.exp(-y * DEG)) - Math.PI / 2) / DEG];
+}
+
+/** Metres on the ground at latitude ``lat`` as projected units (Web Mercator is conformal: same in x and y). */
+export function metresToUnits(m, lat) {
+  return (m / (EARTH_RADIUS_M * Math.cos(lat * DEG))) / DEG;
+}
+
+/** The point ``distance_m`` metres from (lon, lat) along ``azimuth_deg`` (sphere; display only). */
+export function destination(lon, lat, azimuthDeg, distanceM) {
+  const d = distanceM / EARTH_RADIUS_M;
+  const az = azimuthDeg * DEG;
+  const p1 = lat * DEG;
+  const l1 = lon * DEG;
+  const p2 = Math.asin(Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(az));
+  const l2 = l1 + Math.atan2(Math.sin(az) * Math.sin(d) * Math.cos(p1), Math.cos(d) - Math.sin(p1) * Math.sin(p2));
+  return [l2 / DEG, p2 / DEG];
+}
+
+/** Great-circle distance in metres (sphere; display only). */
+export function distance(a, b) {
+  const [l1, p1] = [a[0] * DEG, a[1] * DEG];
+  const [l2, p2] = [b[0] * DEG, b[1] * DEG];
+  const h = Math.sin((p2 - p1) / 2) ** 2 + Math.cos(p1) * Math.cos(p2) * Math.sin((l2 - l1) / 2) ** 2;
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+export function circleRing(center, radiusM, n = 72) {
+  const ring = [];
+  for (let i = 0; i < n; i++) ring.push(destination(center[0], center[1], (360 * i) / n, radiusM));
+  return ring;
+}
+
+/** Points of a footprint (for fitting the view): polygon vertices, circle ring, corridor path. */
+export function footprintPoints(fp) {
+  if (fp.kind === "polygon") return fp.coordinates;
+  if (fp.kind === "circle") return circleRing(fp.center, fp.radius_m, 16);
+  return fp.path;
+}
+
+// ---------------------------------------------------------------------------------------------- formatting
+export const pad = (n) => String(n).padStart(2, "0");
+
+/** "2015-11-17 05:30Z" */
+export function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}Z`;
+}
+
+export function fmtClock(iso) {
+  const d = new Date(iso);
+  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}Z`;
+}
+
+/** A duration in seconds as "2 h 05 min" (negative: "−0 h 10 min"). */
+export function fmtLead(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const sign = seconds < 0 ? "−" : "";
+  const total = Math.floor(Math.abs(seconds) / 60);
+  return `${sign}${Math.floor(total / 60)} h ${pad(total % 60)} min`;
+}
+
+/** An altitude band in metres with feet, e.g. "5,486–6,706 m (18,000–22,000 ft)". */
+export function fmtBand(lowerM, upperM) {
+  const m = (v) => Math.round(v).toLocaleString("en-GB");
+  const ft = (v) => (Math.round(v / FOOT_M / 10) * 10).toLocaleString("en-GB");
+  return `${m(lowerM)}–${m(upperM)} m (${ft(lowerM)}–${ft(upperM)} ft)`;
+}
+
+export function fmtKm(m) {
+  return m >= 10000 ? `${Math.round(m / 1000)} km` : `${(m / 1000).toFixed(1)} km`;
+}
+
+export function dayKey(date) {
+  return `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}`;
+}
+
+/** Escape text for HTML. */
+export function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
