@@ -32,6 +32,8 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 def test_readme_commands_are_real() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "pip install -e '.[dev]'" in readme and "forewarn demo" in readme and "python -m pytest" in readme
+    assert "./install.sh" in readme and "forewarn demo" in readme and "python -m pytest" in readme
+    install = (ROOT / "install.sh").read_text(encoding="utf-8")
+    assert "python -m pip install -q -e '.[dev]'" in install and "npm ci" in install
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "python -m pip install -q -e '.[dev]'" in ci and "\npython -m pytest\n" in ci
+    assert "\nbash install.sh\n" in ci and "\npython -m pytest\n" in ci
