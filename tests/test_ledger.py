@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.errors import ForewarnError
-from forewarn.ledger.canonical import canonical_json
+from forewarn.ledger.canonical import canonical_json, reference_canonical_json
 from forewarn.ledger.chain import GENESIS, LedgerEntry, link_hash
 from forewarn.ledger.keys import PartySignature, key_id_of, raw_public, sign_request, verify_party_signature
 from forewarn.ledger.receipts import build_receipt, check_receipt
@@ -449,9 +449,27 @@ def test_canonical_json_without_floats_is_sorted_compact_utf8(value: Any) -> Non
     assert json.loads(canonical_json(value)) == value
 
 
+finite_floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [0.0, -0.0, 5.0, 1e16, 1e21, 1e-7, 1e-5, 1.5e-7, 0.1, 123456789.125, 2.0**53, 1e300, 5e-324])
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | finite_floats | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(any_json)
+@settings(max_examples=300, deadline=None)
+def test_fast_canonical_json_equals_the_rfc8785_package(value: Any) -> None:
+    """The fast path (C JSON encoder after rewriting floats) against the reference implementation."""
+    assert canonical_json(value) == reference_canonical_json(value)
+
+
 def test_canonical_json_numbers_and_key_order() -> None:
-    assert canonical_json({"b": 1.0, "a": [1e21, 1e-7, 0.1], "é": None, "z": -0.0}) == (
-        '{"a":[1e+21,1e-7,0.1],"b":1,"z":0,"é":null}'.encode())
+    assert canonical_json({"b": 1.0, "a": [1e21, 1e-7, 0.1, 1e16], "é": None, "z": -0.0}) == (
+        '{"a":[1e+21,1e-7,0.1,10000000000000000],"b":1,"z":0,"é":null}'.encode())
+    assert canonical_json({"\U0001f600": 1, "\ufb01": 2}) == reference_canonical_json({"\U0001f600": 1, "\ufb01": 2})
+    assert canonical_json({"\U0001f600": 1, "\ufb01": 2}).startswith('{"\U0001f600"'.encode())  # UTF-16 order
     with pytest.raises(ForewarnError):
         canonical_json({"x": float("nan")})
 
