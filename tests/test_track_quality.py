@@ -293,6 +293,11 @@ def test_garbage_never_raises() -> None:
         track_deg=np.full(5, NAN), vs_mps=np.full(5, NAN), callsign=np.array([None, 1, "", "", ""], dtype=object))
     result = FeedQuality().check(odd, "s")
     assert result.counts["rejected"] == 5
+    odd.alt_m = np.array(["high", None, 1.0, [1], 2.0], dtype=object)  # type: ignore[assignment]
+    odd.t_s = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    odd.lat_deg = np.zeros(5)
+    odd.track_id = np.array(["a", "b", "c", "d", "e"], dtype=object)
+    assert FeedQuality().check(odd, "s").reasons() == {0: Reason.ALT_RANGE, 3: Reason.ALT_RANGE}
     assert len(FeedQuality().check(PositionBatch.empty(), "s").accepted) == 0
 
 

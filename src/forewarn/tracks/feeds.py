@@ -52,7 +52,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -181,8 +181,8 @@ def _parse_records(records: Sequence[object], index: Sequence[int], schema: _Sch
                    rejects: list[ParseReject], count: int) -> FeedResult:
     """Positions from mapping records (JSON objects, CSV rows); a column is converted at once when it is clean."""
     n = len(records)
-    bad: dict[int, str] = {k: f"not an object: {r!r:.40}" for k, r in enumerate(records) if not isinstance(r, Mapping)}
-    maps: list[Mapping[str, object]] = [r if isinstance(r, Mapping) else {} for r in records]
+    maps: list[Mapping[str, object]] = [r if isinstance(r, dict) else {} for r in records]  # JSON and CSV give dicts
+    bad: dict[int, str] = {k: f"not an object: {r!r:.40}" for k, r in enumerate(records) if not isinstance(r, dict)}
 
     def column(name: str, values: list[object], convert: Callable[[object], float], scale: float) -> FloatArray:
         try:  # fast path: numbers and None (-> NaN); strings that numpy can read are numbers too
@@ -203,7 +203,7 @@ def _parse_records(records: Sequence[object], index: Sequence[int], schema: _Sch
         values = [m.get(key) for m in maps]
         out = np.empty(n, dtype=object)
         if set(map(type, values)) <= {str, type(None)}:
-            out[:] = [v.strip() if isinstance(v, str) else "" for v in values]
+            out[:] = ["" if v is None else v.strip() for v in cast(list[str | None], values)]
             return out
         for k, v in enumerate(values):
             try:

@@ -47,6 +47,7 @@ results are used again as soon as they are valid. Only rejection runs cost Pytho
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -222,6 +223,19 @@ def _fix_times(rows: _Rows, anchor: _Rows, fix_anchor: FloatArray, has_anchor: B
     return np.asarray(base[source], dtype=np.float64), np.asarray(same_pos)
 
 
+def _as_floats(values: npt.NDArray[np.generic]) -> FloatArray:
+    """A float column; in a column of objects, None is NaN (missing) and what is not a number becomes +infinity
+    (out of range)."""
+    try:
+        return np.asarray(values, dtype=np.float64).reshape(len(values))
+    except (ValueError, TypeError, OverflowError):
+        out = np.full(len(values), np.inf)
+        for k, v in enumerate(values):
+            with contextlib.suppress(ValueError, TypeError, OverflowError):
+                out[k] = math.nan if v is None else float(v) if not isinstance(v, str | bytes) else math.inf
+        return out
+
+
 class FeedQuality:
     """Screens batches of one or more sources; keeps the last accepted point per (source, track)."""
 
@@ -254,7 +268,7 @@ class FeedQuality:
         keys = np.array(sorted(number), dtype=object)  # group numbers in track id order
         rank = np.empty(len(number), dtype=np.intp)
         rank[[number[k] for k in keys]] = np.arange(len(keys))
-        cols = {name: np.asarray(getattr(batch, name), dtype=np.float64) for name in NUMERIC_FIELDS}
+        cols = {name: _as_floats(getattr(batch, name)) for name in NUMERIC_FIELDS}
         with np.errstate(all="ignore"):
             row_code = self._row_codes(ids < 0, cols, cfg)
             valid = np.flatnonzero(row_code < 0)
