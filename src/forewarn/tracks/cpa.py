@@ -84,6 +84,8 @@ class Minima:
     vertical_m: float = 1000 * FT_M
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "horizontal_m", float(self.horizontal_m))
+        object.__setattr__(self, "vertical_m", float(self.vertical_m))
         if not (self.horizontal_m > 0 and self.vertical_m > 0 and math.isfinite(self.horizontal_m)
                 and math.isfinite(self.vertical_m)):
             raise ValueError(f"minima must be positive and finite, got {self.horizontal_m} m / {self.vertical_m} m")
@@ -231,9 +233,9 @@ class _MinimaTable:
     v_max: float
 
     def lookup(self, ci: IntArray, cj: IntArray) -> tuple[FloatArray, FloatArray]:
-        if isinstance(self.h, float) or isinstance(self.v, float):
-            return np.full(len(ci), float(self.h)), np.full(len(ci), float(self.v))
-        return self.h[ci, cj], self.v[ci, cj]
+        if isinstance(self.h, np.ndarray) and isinstance(self.v, np.ndarray):
+            return self.h[ci, cj], self.v[ci, cj]
+        return np.full(len(ci), float(self.h)), np.full(len(ci), float(self.v))
 
 
 def _as_pair(value: Minima | tuple[float, float] | None) -> tuple[float, float]:
