@@ -107,7 +107,7 @@ def test_fast_equals_brute_force(centre: tuple[float, float], rows: list[tuple[f
                                  lookahead: float, model: Any) -> None:
     if model == "bluesky" and not isinstance(spec, Minima):
         spec = DEFAULT_MINIMA
-    cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [[]] * 7
     state = state_near(*centre, *cols)
     fast = predict_conflicts(state, spec, lookahead_s=lookahead, model=model)
     brute = predict_conflicts_brute(state, spec, lookahead_s=lookahead, model=model)
