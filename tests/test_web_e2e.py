@@ -107,8 +107,8 @@ def lead_text(seconds: float) -> str:
 
 
 def minute(t: datetime) -> str:
-    """A datetime-local input value (UTC)."""
-    return t.strftime("%Y-%m-%dT%H:%M")
+    """The page's UTC time input format."""
+    return t.strftime("%Y-%m-%d %H:%M")
 
 
 class Session:
@@ -371,3 +371,43 @@ def test_page_files_reference_only_the_origin() -> None:
     for text in texts:
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text and "//cdn" not in text
+
+
+def test_stream_tracks_and_alerts_are_drawn(server: ScenarioServer, browser: Any) -> None:
+    """Track and alert events pushed over the event stream are drawn where they say (stream replaced by a stub)."""
+    from playwright.sync_api import expect
+
+    t = datetime.now(UTC).isoformat()
+    events = [
+        {"type": "track", "track_id": "RFR7001", "party_id": "france", "lat_deg": 35.6, "lon_deg": 39.4,
+         "alt_m": 6100.0, "t": t},
+        {"type": "track", "track_id": "RFR7001", "party_id": "france", "lat_deg": 35.7, "lon_deg": 39.5,
+         "alt_m": 6150.0, "t": t},
+        {"id": "d-1", "seq": 1, "created_at": t,
+         "payload": {"type": "alert", "message": "conformance: RFR7001 outside its volume", "lat_deg": 35.7,
+                     "lon_deg": 39.5, "t": t}},
+    ]
+    body = "".join(f"id: {i + 1}\nevent: {e.get('type', 'alert')}\ndata: {json.dumps(e)}\n\n"
+                   for i, e in enumerate(events))
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.route("**/v1/stream?channel=primary", lambda route: route.fulfill(
+        status=200, headers={"Content-Type": "text/event-stream"}, body=body))
+    page.goto(server.url + "/")
+    creds = server.credentials()["france"]
+    page.fill("#client-id", creds["client_id"])
+    page.fill("#client-secret", creds["client_secret"])
+    page.click("#signin-button")
+    marker = page.locator("#layer-tracks circle[data-track='RFR7001']")
+    expect(marker).to_have_count(1)
+    expect(page.locator("#layer-tracks .track-trail")).to_have_count(1)
+    expect(page.locator("#layer-alerts .alert-marker")).to_have_count(1)
+    page.evaluate("forewarnMap.fit([[39.0, 35.3], [40.0, 36.0]])")
+    xy = page.evaluate("forewarnMap.screenPoint(39.5, 35.7)")
+    box = marker.bounding_box()
+    assert box is not None
+    assert abs(box["x"] + box["width"] / 2 - xy["x"]) < 2 and abs(box["y"] + box["height"] / 2 - xy["y"]) < 2
+    page.click("#tabs [data-tab=timeline]")
+    expect(page.locator("#timeline-list")).to_contain_text("conformance: RFR7001 outside its volume")
+    page.screenshot(path=str(ARTIFACTS / "10-tracks-and-alerts.png"))
+    context.close()

@@ -46,11 +46,11 @@ export function circleRing(center, radiusM, n = 72) {
   return ring;
 }
 
-/** Points of a footprint (for fitting the view): polygon vertices, circle ring, corridor path. */
+/** Points of a footprint (for fitting the view): polygon vertices, circle ring, corridor path widened by its half-width. */
 export function footprintPoints(fp) {
   if (fp.kind === "polygon") return fp.coordinates;
   if (fp.kind === "circle") return circleRing(fp.center, fp.radius_m, 16);
-  return fp.path;
+  return fp.path.flatMap((p) => [0, 90, 180, 270].map((az) => destination(p[0], p[1], az, fp.half_width_m)));
 }
 
 // ---------------------------------------------------------------------------------------------- formatting

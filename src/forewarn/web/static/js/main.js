@@ -9,7 +9,7 @@ import { deliveryHtml, operationHtml, siteHtml } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const BASEMAP_URL = "/static/basemap/countries-50m.geojson";
-const PARTY_COLOURS = ["#c2410c", "#7c3aed", "#0f766e", "#be185d", "#a16207", "#4d7c0f", "#1d4ed8"];
+const PARTY_COLOURS = ["#c2410c", "#7c3aed", "#0f766e", "#a16207", "#0e7490", "#4d7c0f", "#6b21a8"];
 
 const state = {
   party: null,
@@ -159,7 +159,12 @@ function alertPosition(a) {
 // ---------------------------------------------------------------------------------------------- time filter
 /** The day the slider scrubs: the chosen one, or (when "all days" is chosen) the default day. */
 function sliderDay() {
-  return state.day === "all" ? defaultDay() : state.day;
+  return state.day === "all" || state.day === "upcoming" ? defaultDay() : state.day;
+}
+
+/** "upcoming": volumes not yet over (end after now); "all": every volume; else a UTC day (whole or at the slider). */
+function isRange() {
+  return state.day === "all" || state.day === "upcoming";
 }
 
 function dayStart() {
@@ -170,6 +175,7 @@ function visibleVolume(v) {
   const s = Date.parse(v.start);
   const e = Date.parse(v.end);
   if (state.day === "all") return true;
+  if (state.day === "upcoming") return e > Date.now();
   if (state.wholeDay) return s < dayStart() + 86400000 && e > dayStart();
   const t = dayStart() + state.minute * 60000;
   return s <= t && t < e;
@@ -202,12 +208,12 @@ function defaultDay() {
 
 function renderTimebar() {
   const days = allDays();
-  if (!state.dayChosen) state.day = "all";
-  if (state.day !== "all" && !days.includes(state.day)) days.push(state.day);
-  $("day").replaceChildren(...["all", ...days].map((d) => {
+  if (!state.dayChosen) state.day = "upcoming";
+  if (!isRange() && !days.includes(state.day)) days.push(state.day);
+  $("day").replaceChildren(...["upcoming", "all", ...days].map((d) => {
     const o = document.createElement("option");
     o.value = d;
-    o.textContent = d === "all" ? "all days" : d;
+    o.textContent = { upcoming: "now and upcoming", all: "all days" }[d] || d;
     o.selected = d === state.day;
     return o;
   }));
@@ -215,8 +221,8 @@ function renderTimebar() {
   $("slider").value = state.minute;
   const hh = String(Math.floor(state.minute / 60)).padStart(2, "0");
   const mm = String(state.minute % 60).padStart(2, "0");
-  $("whole-day").disabled = state.day === "all";
-  $("slider-time").textContent = state.day === "all" ? "all live operations"
+  $("whole-day").disabled = isRange();
+  $("slider-time").textContent = state.day === "all" ? "every operation" : state.day === "upcoming" ? "not yet over"
     : state.wholeDay ? `whole day ${state.day}` : `${state.day} ${hh}:${mm} UTC`;
   renderTicks();
 }
@@ -225,7 +231,7 @@ $("day").addEventListener("change", () => { state.day = $("day").value; state.da
 $("whole-day").addEventListener("change", () => { state.wholeDay = $("whole-day").checked; renderAll(); });
 $("slider").addEventListener("input", () => {
   state.minute = Number($("slider").value);
-  if (state.day === "all") {
+  if (isRange()) {
     state.day = defaultDay();
     state.dayChosen = true;
   }
@@ -266,7 +272,7 @@ function timelineEvents() {
 
 function renderTimeline() {
   const list = $("timeline-list");
-  const events = timelineEvents();
+  const events = timelineEvents().reverse(); // newest first
   list.replaceChildren(...events.map((e) => {
     const li = document.createElement("li");
     li.className = `ev ${e.kind}`;
@@ -285,6 +291,8 @@ function jumpTo(iso) {
   state.wholeDay = false;
   renderAll();
 }
+
+new ResizeObserver(() => { if (state.party) renderTicks(); }).observe($("ticks"));
 
 function renderTicks() {
   const svg = $("ticks");
@@ -313,7 +321,7 @@ function renderTicks() {
     line.addEventListener("click", () => jumpTo(e.t));
     svg.appendChild(line);
   }
-  if (!state.wholeDay && state.day !== "all") {
+  if (!state.wholeDay && !isRange()) {
     const x = (state.minute / 1440) * w;
     const cur = document.createElementNS(ns, "line");
     Object.entries({ x1: x, x2: x, y1: 0, y2: 16, class: "cursor-line" }).forEach(([k, v]) => cur.setAttribute(k, v));
@@ -323,7 +331,7 @@ function renderTicks() {
 
 // ---------------------------------------------------------------------------------------------- map
 function partyColour(id) {
-  const others = [...state.parties.keys()].filter((p) => p !== state.party).sort();
+  const others = [...new Set(state.operations.map((o) => o.party_id))].filter((p) => p !== state.party).sort();
   const i = others.indexOf(id);
   return PARTY_COLOURS[(i < 0 ? others.length : i) % PARTY_COLOURS.length];
 }
@@ -369,7 +377,13 @@ function renderMap() {
     });
   }
   const seen = new Set();
+  const shown = (ref) => {
+    const op = state.operations.find((o) => o.id === ref.operation_id);
+    const v = op && op.volumes[ref.volume_index];
+    return !v || (op.state !== "cancelled" && visibleVolume(v));
+  };
   for (const c of conflicts) {
+    if (!shown(c.a) || !shown(c.b)) continue;
     const key = `${c.a.operation_id}/${c.b.operation_id}/${c.overlap.point}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -388,10 +402,13 @@ function renderMap() {
 
 function renderTracks() {
   map.clear("tracks");
+  for (const node of map.layers.labels.querySelectorAll('[data-layer="tracks"]')) node.remove();
   for (const t of state.tracks.values()) {
     if (t.trail.length > 1) map.line("tracks", t.trail, "track-trail");
     const own = t.party_id === state.party;
     map.marker("tracks", [t.lon_deg, t.lat_deg], `track ${own ? "own" : "others"}`, 4, { "data-track": t.track_id });
+    const alt = typeof t.alt_m === "number" ? ` ${Math.round(t.alt_m)} m` : "";
+    map.label("tracks", [t.lon_deg, t.lat_deg], `${t.track_id}${alt}`, "label track-label", 11, 7, 4);
   }
   map.update();
 }

@@ -65,6 +65,18 @@ export class MapView {
       node.setAttribute("x", hw + (node.dataset.x - this.cx) * this.scale);
       node.setAttribute("y", hh + (node.dataset.y - this.cy) * this.scale);
     }
+    // hide a label that would overlap one drawn later (alerts and operations are drawn after sites)
+    const kept = [];
+    for (const node of [...this.layers.labels.children].reverse()) {
+      if (node.style.display === "none") continue;
+      node.removeAttribute("visibility");
+      const b = node.getBBox();
+      if (kept.some((k) => b.x < k.x + k.width && k.x < b.x + b.width && b.y < k.y + k.height && k.y < b.y + b.height)) {
+        node.setAttribute("visibility", "hidden");
+      } else {
+        kept.push(b);
+      }
+    }
     for (const node of this.svg.querySelectorAll("[data-px-size]")) {
       const s = node.dataset.pxSize * px;
       const [x, y] = [Number(node.dataset.x), Number(node.dataset.y)];

@@ -9,13 +9,14 @@ import { outcomeHtml } from "./render.js";
 const $ = (id) => document.getElementById(id);
 
 function utcInput(date) {
-  return `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}T${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}`;
+  return `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}`;
 }
 
-/** A datetime-local value read as UTC, as ISO 8601 with Z. */
-function isoUtc(value) {
-  if (!value) throw new Error("start and end are required (UTC)");
-  return `${value.length === 16 ? `${value}:00` : value}Z`;
+/** "YYYY-MM-DD HH:MM[:SS]" (or with a T) read as UTC, as ISO 8601 with Z. */
+function isoUtc(value, name) {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?Z?$/.exec(value.trim());
+  if (!m) throw new Error(`${name}: give a UTC time as YYYY-MM-DD HH:MM`);
+  return `${m[1]}T${m[2]}${m[3] || ":00"}Z`;
 }
 
 function errorText(err) {
@@ -165,17 +166,17 @@ export class NoticeForm {
   volumes() {
     const unit = $("alt-unit").value;
     const band = { [`lower_${unit}`]: Number($("lower").value), [`upper_${unit}`]: Number($("upper").value) };
-    const window = { start: isoUtc($("start").value), end: isoUtc($("end").value) };
+    const win = { start: isoUtc($("start").value, "start"), end: isoUtc($("end").value, "end") };
     if (this.uploaded) {
       const keys = ["lower_m", "upper_m", "lower_ft", "upper_ft", "lower_fl", "upper_fl"];
       return this.uploaded.map(({ footprint, props }) => {
         const own = Object.fromEntries(keys.filter((k) => k in props).map((k) => [k, props[k]]));
         return { footprint, ...(Object.keys(own).length ? own : band),
-                 start: props.start || window.start, end: props.end || window.end };
+                 start: props.start || win.start, end: props.end || win.end };
       });
     }
     if (!this.shape) throw new Error("draw a footprint on the map (or upload a GeoJSON plan) first");
-    return [{ footprint: this.shape, ...band, ...window }];
+    return [{ footprint: this.shape, ...band, ...win }];
   }
 
   detail() {
