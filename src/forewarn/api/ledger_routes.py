@@ -15,6 +15,8 @@ Who may do what:
 Signed submissions: a route adds ``sig: SignedRequest`` and passes it to the use case as ``party_signature``.
 The client sends ``Forewarn-Key-Id``, ``Forewarn-Nonce`` and ``Forewarn-Signature`` (base64url Ed25519) over the
 signing form of :mod:`forewarn.ledger.keys` (method, path, SHA-256 of the RFC 8785 form of the JSON body).
+``routes.py`` may import :data:`SignedRequest` from here: this module reaches ``routes.principal`` only when a
+request is served, so there is no import cycle.
 """
 
 from __future__ import annotations
@@ -23,15 +25,33 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from forewarn.api.routes import RT, Caller
+from forewarn.api.runtime import Runtime
 from forewarn.auth import Principal
 from forewarn.errors import Forbidden, InvalidInput, NotFound
 from forewarn.ledger.keys import PartyKey, PartySignature, body_digest, raw_public
 from forewarn.ledger.receipts import build_receipt
 
 router = APIRouter(prefix="/v1")
+bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/token")
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The authenticated caller, exactly as every other route authenticates it (``routes.principal``)."""
+    from forewarn.api.routes import principal  # late: routes.py imports SignedRequest from this module
+
+    return principal(request, creds)
+
+
+RT = Annotated[Runtime, Depends(_runtime)]
+Caller = Annotated[Principal, Depends(_caller)]
 
 
 async def signed_request(

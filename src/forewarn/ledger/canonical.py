@@ -21,8 +21,6 @@ import hashlib
 import json
 from typing import Any
 
-import rfc8785
-
 from forewarn.errors import InvalidInput
 
 
@@ -77,7 +75,9 @@ def _plain(value: Any) -> Any:
 
 
 def reference_canonical_json(value: Any) -> bytes:
-    """RFC 8785 bytes from the ``rfc8785`` package (the slow, obvious path)."""
+    """RFC 8785 bytes from the ``rfc8785`` package (the slow, obvious path; imported only when needed)."""
+    import rfc8785
+
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
