@@ -487,3 +487,27 @@ def test_ledger_entry_round_trips_through_json(db_path: Path) -> None:
     entry = next(iter(s.repo.iter_ledger()))
     again = LedgerEntry.model_validate_json(entry.model_dump_json())
     assert again == entry and again.recomputed_digest() == entry.digest
+
+
+def test_cli_audit_and_keys(db_path: Path, tmp_path: Path) -> None:
+    s = make_service(db_path)
+    s.notify(operation("u1", "usa", [circle(38.0, 35.0)], detail=DETAIL), NOW)
+    s.register_site(ProtectedSite(id="h1", name="Hospital", registered_by="un", point=(38.0, 35.0)), NOW)
+    runner = CliRunner()
+    db = ["--db", str(db_path)]
+    shown = runner.invoke(app, ["ledger", "audit", "shown", "--party", "fra", "--operation", "u1", *db])
+    assert shown.exit_code == 0 and "planning detail purpose" in shown.output
+    rus = runner.invoke(app, ["ledger", "audit", "shown", "--party", "rus", "--operation", "u1", "--json", *db])
+    assert "detail" not in json.loads(rus.stdout)[0]["shown"]
+    site = json.loads(runner.invoke(app, ["ledger", "audit", "site", "h1", "--json", *db]).stdout)
+    assert sorted(r["party_id"] for r in site["recipients"]) == ["fra", "rus", "usa"]
+    key = Ed25519PrivateKey.generate()
+    pub = tmp_path / "usa.pub"
+    pub.write_text(raw_public(key.public_key()))
+    added = runner.invoke(app, ["ledger", "key", "add", "usa", str(pub), *db])
+    assert added.exit_code == 0 and json.loads(added.stdout)["key_id"] == key_id_of(key.public_key())
+    assert runner.invoke(app, ["ledger", "key", "add", "usa", str(pub), *db]).exit_code == 2  # registered once
+    assert runner.invoke(app, ["ledger", "key", "revoke", "usa", key_id_of(key.public_key()), *db]).exit_code == 0
+    [listed] = json.loads(runner.invoke(app, ["ledger", "key", "list", "usa", *db]).stdout)
+    assert listed["revoked_at"] is not None
+    assert runner.invoke(app, ["ledger", "verify", *db]).exit_code == 0
