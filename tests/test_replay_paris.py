@@ -71,14 +71,14 @@ def _world(db: Path, t0: datetime) -> tuple[Forewarn, dict[str, Operation]]:
 
 
 def _accepted(svc: Forewarn) -> dict[tuple[str, str], np.ndarray]:
-    """(party, track) -> accepted rows (t, lat, lon, alt, gs, trk, vs) in time order, read from the SQLite file."""
-    rows = svc.repo._conn.execute(  # type: ignore[attr-defined]
-        "SELECT party_id, track_id, t_s, lat_deg, lon_deg, alt_m, gs_mps, track_deg, vs_mps FROM track_positions "
-        "ORDER BY party_id, track_id, t_s").fetchall()
-    out: dict[tuple[str, str], list[tuple[float, ...]]] = defaultdict(list)
-    for r in rows:
-        out[(r[0], r[1])].append(tuple(math.nan if v is None else float(v) for v in r[2:]))
-    return {k: np.array(v, dtype=float) for k, v in out.items()}
+    """(party, track) -> accepted rows (t, lat, lon, alt, gs, trk, vs) in time order, as stored."""
+    out: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    for chunk in TrackStore(svc.repo).positions():
+        b = chunk.batch
+        cols = np.column_stack([b.t_s, b.lat_deg, b.lon_deg, b.alt_m, b.gs_mps, b.track_deg, b.vs_mps])
+        for track in np.unique(b.track_id.astype(str)):
+            out[(chunk.party_id, str(track))].append(cols[b.track_id.astype(str) == track])
+    return {k: (lambda rows: rows[np.argsort(rows[:, 0], kind="stable")])(np.concatenate(v)) for k, v in out.items()}
 
 
 def _inside(volume: Volume4D, shape: Any, rows: np.ndarray, vertical_m: float = 0.0) -> np.ndarray:

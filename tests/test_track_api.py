@@ -72,7 +72,7 @@ def test_refusals_store_nothing(world: World) -> None:
     r = world.client.post("/v1/tracks/positions?source=bad%20name", json=rows, headers=feed)
     assert r.status_code == 422 and "request_id" in r.json()["error"]
     assert world.client.get("/v1/tracks", headers=feed).json() == []
-    assert world.service.repo._conn.execute("SELECT count(*) FROM track_positions").fetchone() == (0,)  # type: ignore[attr-defined]
+    assert world.service.repo._conn.execute("SELECT count(*) FROM track_chunks").fetchone() == (0,)  # type: ignore[attr-defined]
 
 
 def test_visibility_and_alerts_follow_agreements(world: World) -> None:

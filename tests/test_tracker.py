@@ -161,7 +161,7 @@ def test_bad_rows_are_rejected_and_bad_requests_store_nothing(db_path: Path) -> 
     assert dict(result.rejected) == {0: "lat_out_of_range", 1: "time_backwards", 2: "impossible_speed"}
     assert store.count_positions() == 2
     assert store.quality()["a/radar"]["rejected"] == 3
-    before = sqlite3.connect(db_path).execute("SELECT count(*) FROM track_positions").fetchone()
+    before = sqlite3.connect(db_path).execute("SELECT count(*), sum(n) FROM track_chunks").fetchone()
     with pytest.raises(InvalidInput):
         tracker.ingest(PositionBatch.from_positions([straight("z", 37.0, 90.0, 1)]), "nobody", "radar", NOW)
     with pytest.raises(Forbidden):
@@ -169,7 +169,7 @@ def test_bad_rows_are_rejected_and_bad_requests_store_nothing(db_path: Path) -> 
                        operation_id="a-op")
     with pytest.raises(InvalidInput):
         tracker.ingest(PositionBatch.from_positions([straight("a3", 37.0, 90.0, 1)]), "a", "", NOW)
-    assert sqlite3.connect(db_path).execute("SELECT count(*) FROM track_positions").fetchone() == before
+    assert sqlite3.connect(db_path).execute("SELECT count(*), sum(n) FROM track_chunks").fetchone() == before
 
 
 def test_restart_keeps_open_encounters_and_track_states(db_path: Path) -> None:
@@ -188,3 +188,27 @@ def test_restart_keeps_open_encounters_and_track_states(db_path: Path) -> None:
                                  NOW).alerts]
     assert out == ["cleared"]
     assert all(a.kind != "intrusion" for a in TrackStore(svc2.repo).open_alerts())
+
+
+def test_stored_chunks_give_back_exactly_the_accepted_positions(db_path: Path) -> None:
+    svc = make(db_path)
+    store = TrackStore(svc.repo)
+    tracker = Tracker(svc, store)
+    rows = [straight("s1", 37.0, 90.0, k) for k in range(5)] + [
+        Position("s2", START_S, 35.5, 37.5, float("nan"), 200.0, 10.0, float("nan"), ""),
+        Position("s2", START_S + 20, 35.5, 37.5, float("nan"), 200.0, 10.0, float("nan"), ""),  # frozen: flagged
+        Position("s3", START_S, 95.0, 37.5, 1000.0)]  # rejected
+    tracker.ingest(PositionBatch.from_positions(rows[:3]), "a", "radar", NOW)
+    tracker.ingest(PositionBatch.from_positions(rows[3:]), "a", "radar", NOW)
+    chunks = store.positions("a")
+    got = [p for c in chunks for p in c.batch.positions()]
+
+    def key(p: Position) -> tuple[object, ...]:
+        return tuple("nan" if isinstance(v, float) and v != v else v for v in
+                     (p.track_id, p.t_s, p.lat_deg, p.lon_deg, p.alt_m, p.gs_mps, p.track_deg, p.vs_mps, p.callsign))
+
+    assert sorted(map(key, got)) == sorted(map(key, rows[:7]))
+    assert store.count_positions("a") == 7 and store.count_positions("b") == 0
+    assert [f for c in chunks for f in c.flags if f] == ["frozen_position"]
+    window = [p.t_s for c in store.positions("a", START_S + 30, START_S + 70) for p in c.batch.positions()]
+    assert sorted(window) == [START_S + 40, START_S + 60]

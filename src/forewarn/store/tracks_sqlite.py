@@ -7,6 +7,7 @@ together or not at all). Units as in :mod:`forewarn.tracks.model`.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,18 +15,21 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from forewarn.store.sqlite import SQLiteRepository
 from forewarn.tracks.alerts import TrackAlert
-from forewarn.tracks.model import FloatArray, PositionBatch
+from forewarn.tracks.model import NUMERIC_FIELDS, PositionBatch
 
 
-def _nullable(values: FloatArray) -> list[float | None]:
-    """Floats as a list with NaN as None (SQL NULL)."""
-    out = values.astype(object)
-    out[np.isnan(values)] = None
-    listed: list[float | None] = out.tolist()
-    return listed
+@dataclass(frozen=True)
+class StoredPositions:
+    """One stored chunk: the feeding party, the source, the positions and their quality flags ('' = none)."""
+
+    party_id: str
+    source: str
+    batch: PositionBatch
+    flags: npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True)
@@ -50,27 +54,52 @@ class TrackStore:
 
     def add_positions(self, party_id: str, source: str, batch: PositionBatch,
                       flags: Sequence[str | None] | None = None) -> None:
-        """Append accepted positions (inside the caller's transaction)."""
+        """Append accepted positions as one columnar chunk (inside the caller's transaction)."""
         if not len(batch):
             return
-        n = len(batch)
-        flag_col: Iterable[str | None] = flags if flags is not None else [None] * n
-        rows = zip([party_id] * n, batch.track_id.tolist(), [source] * n, batch.t_s.tolist(),
-                   batch.lat_deg.tolist(), batch.lon_deg.tolist(), _nullable(batch.alt_m), _nullable(batch.gs_mps),
-                   _nullable(batch.track_deg), _nullable(batch.vs_mps), batch.callsign.tolist(), flag_col,
-                   strict=True)
-        self.repo._conn.executemany(
-            "INSERT INTO track_positions (party_id, track_id, source, t_s, lat_deg, lon_deg, alt_m, gs_mps, "
-            "track_deg, vs_mps, callsign, flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        buffer = io.BytesIO()
+        np.savez(buffer, track_id=batch.track_id.astype(str), callsign=batch.callsign.astype(str),
+                 flag=np.array(["" if f is None else f for f in (flags or [None] * len(batch))], dtype=str),
+                 **{name: getattr(batch, name) for name in NUMERIC_FIELDS})
+        self.repo._conn.execute(
+            "INSERT INTO track_chunks (party_id, source, t_min, t_max, n, data) VALUES (?,?,?,?,?,?)",
+            (party_id, source, float(batch.t_s.min()), float(batch.t_s.max()), len(batch), buffer.getvalue()))
 
     def count_positions(self, party_id: str | None = None) -> int:
         """How many positions are stored (of one party, or all)."""
-        if party_id is None:
-            row = self.repo._conn.execute("SELECT count(*) FROM track_positions").fetchone()
-        else:
-            row = self.repo._conn.execute("SELECT count(*) FROM track_positions WHERE party_id = ?",
-                                          (party_id,)).fetchone()
-        return int(row[0])
+        sql, params = "SELECT coalesce(sum(n), 0) FROM track_chunks", list[str]()
+        if party_id is not None:
+            sql, params = sql + " WHERE party_id = ?", [party_id]
+        return int(self.repo._conn.execute(sql, params).fetchone()[0])
+
+    def positions(self, party_id: str | None = None, t_from: float | None = None, t_to: float | None = None
+                  ) -> list[StoredPositions]:
+        """Stored positions, chunk by chunk in the order stored, of one party (or all) with times in
+        [``t_from``, ``t_to``] (POSIX seconds UTC; rows outside are dropped)."""
+        sql, params = "SELECT party_id, source, data FROM track_chunks WHERE 1 = 1", list[object]()
+        if party_id is not None:
+            sql += " AND party_id = ?"
+            params.append(party_id)
+        if t_from is not None:
+            sql += " AND t_max >= ?"
+            params.append(t_from)
+        if t_to is not None:
+            sql += " AND t_min <= ?"
+            params.append(t_to)
+        out: list[StoredPositions] = []
+        for party, source, data in self.repo._conn.execute(sql + " ORDER BY id", params).fetchall():
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                batch = PositionBatch(track_id=arrays["track_id"].astype(object),
+                                      callsign=arrays["callsign"].astype(object),
+                                      **{name: arrays[name] for name in NUMERIC_FIELDS})
+                flags = arrays["flag"].astype(object)
+            keep = np.ones(len(batch), dtype=bool)
+            if t_from is not None:
+                keep &= batch.t_s >= t_from
+            if t_to is not None:
+                keep &= batch.t_s <= t_to
+            out.append(StoredPositions(party, source, batch.take(keep), flags[keep]))
+        return out
 
     def put_tracks(self, records: Iterable[TrackRecord]) -> None:
         """Create or update track states."""

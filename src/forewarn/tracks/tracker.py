@@ -222,22 +222,32 @@ class Tracker:
                 track, _, other_op = key[len(f"intrusion:{party_id}/"):].partition("|")
                 open_intrusions.setdefault(track, set()).add(other_op)
         events: list[tuple[int, int, str, str]] = []  # (row, order, kind, operation id)
-        states: dict[tuple[str, str], TrackState] = {}
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], n]
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            track_id = str(keys[start])
-            op_id = ops_of[track_id]
-            previous = self.tracks.get((party_id, track_id))
-            conforming = previous.conforming if previous and previous.operation_id == op_id else None
-            if op_id in active:
-                inside = own_inside[start:end]
-                before = np.empty(end - start, dtype=np.int8)  # 1 inside, 0 outside, -1 unknown
-                before[0] = -1 if conforming is None else int(conforming)
-                before[1:] = inside[:-1]
-                events += [(start + int(k), 0, "nonconforming", op_id) for k in np.flatnonzero(~inside & (before != 0))]
-                events += [(start + int(k), 0, "conforming", op_id) for k in np.flatnonzero(inside & (before == 0))]
-                conforming = bool(inside[-1])
+        track_ids = [str(keys[k]) for k in starts.tolist()]
+        op_ids = [ops_of[t] for t in track_ids]
+        stored = [self.tracks.get((party_id, t)) for t in track_ids]
+        initial = [p.conforming if p is not None and p.operation_id == o else None
+                   for p, o in zip(stored, op_ids, strict=True)]
+        # conformance transitions of every track at once: compare each row with the one before it in its track
+        # (the first row of a track with the track's stored state; 1 inside, 0 outside, -1 unknown)
+        group_active = np.array([o in active for o in op_ids], dtype=bool)
+        row_active = np.repeat(group_active, ends - starts)
+        before = np.empty(n, dtype=np.int8)
+        before[1:] = own_inside[:-1]
+        before[starts] = [-1 if c is None else int(c) for c in initial]
+        row_op = np.repeat(np.array(op_ids, dtype=object), ends - starts)
+        events += [(int(k), 0, "nonconforming", str(row_op[k]))
+                   for k in np.flatnonzero(row_active & ~own_inside & (before != 0))]
+        events += [(int(k), 0, "conforming", str(row_op[k]))
+                   for k in np.flatnonzero(row_active & own_inside & (before == 0))]
+        conforming = [bool(own_inside[e - 1]) if a else c
+                      for e, a, c in zip(ends.tolist(), group_active.tolist(), initial, strict=True)]
+        # intrusion transitions, only for tracks inside another party's volume now or before
+        groups = set(np.searchsorted(starts, intr_pos, side="right").tolist()) if len(intr_pos) else set()
+        groups = {g - 1 for g in groups} | {g for g, t in enumerate(track_ids) if t in open_intrusions}
+        for g in sorted(groups):
+            start, end, track_id = int(starts[g]), int(ends[g]), track_ids[g]
             lo, hi = np.searchsorted(intr_pos, [start, end])
             touched = {exact.refs[v].operation_id for v in intr_vol[lo:hi].tolist()} | open_intrusions.get(track_id,
                                                                                                              set())
@@ -245,11 +255,14 @@ class Tracker:
                 inside = np.zeros(end - start, dtype=bool)
                 rows = intr_pos[lo:hi][[exact.refs[v].operation_id == other_op for v in intr_vol[lo:hi].tolist()]]
                 inside[rows - start] = True
-                before = np.r_[other_op in open_intrusions.get(track_id, set()), inside[:-1]]
-                events += [(start + int(k), 1, "intrusion", other_op) for k in np.flatnonzero(inside & ~before)]
-                events += [(start + int(k), 2, "left", other_op) for k in np.flatnonzero(~inside & before)]
-            last = batch.take(np.array([end - 1])).positions()[0]
-            states[(party_id, track_id)] = TrackState(party_id, last, op_id, source, conforming)
+                was = np.empty(end - start, dtype=bool)
+                was[0] = other_op in open_intrusions.get(track_id, set())
+                was[1:] = inside[:-1]
+                events += [(start + int(k), 1, "intrusion", other_op) for k in np.flatnonzero(inside & ~was)]
+                events += [(start + int(k), 2, "left", other_op) for k in np.flatnonzero(~inside & was)]
+        lasts = batch.take(ends - 1).positions()
+        states = {(party_id, t): TrackState(party_id, last, o, source, c)
+                  for t, last, o, c in zip(track_ids, lasts, op_ids, conforming, strict=True)}
         alerts: list[TrackAlert] = []
         for row, _, kind, event_op in sorted(events):
             track_id = str(keys[row])
