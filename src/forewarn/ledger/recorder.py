@@ -201,9 +201,12 @@ class Ledger:
         """Every entry about one delivery: created, sent, delivered, failed attempts, escalation, and the
         acknowledgements that cover it (its own or its escalation's); ascending seq."""
         own = self.repo.find_ledger(subject=delivery_id, kinds=[
-            "delivery_created", "delivery_sent", "delivery_delivered", "delivery_attempt_failed", "escalation"])
-        acks = self.repo.find_ledger(kinds=["acknowledgement"], body_contains=("acknowledges", delivery_id))
-        return sorted({e.seq: e for e in own + acks}.values(), key=lambda e: e.seq)
+            "delivery_created", "delivery_sent", "delivery_delivered", "delivery_attempt_failed", "escalation",
+            "acknowledgement"])
+        escalations = [str(e.body.get("escalation_id")) for e in own if e.kind == "escalation"]
+        via = [a for esc in escalations for a in self.repo.find_ledger(subject=esc, kinds=["acknowledgement"])
+               if delivery_id in a.body.get("acknowledges", [])]
+        return sorted({e.seq: e for e in own + via}.values(), key=lambda e: e.seq)
 
     def _delivery_times(self, delivery_id: str) -> dict[str, Any]:
         trail = self.delivery_trail(delivery_id)

@@ -139,10 +139,9 @@ class Repository(Protocol):
         ...
 
     def find_ledger(self, kinds: Sequence[str] | None = None, subject: str | None = None,
-                    party_id: str | None = None, body_equals: dict[str, str] | None = None,
-                    body_contains: tuple[str, str] | None = None) -> list[LedgerEntry]:
-        """Entries filtered by kind, subject, party, top-level body fields equal to a value, or a top-level
-        body list containing a value; ascending seq."""
+                    party_id: str | None = None, body_equals: dict[str, str] | None = None) -> list[LedgerEntry]:
+        """Entries filtered by kind, subject, party and top-level body fields equal to a value (names
+        ``[a-z_][a-z0-9_]*``; ``operation_id`` and ``site_id`` are indexed); ascending seq."""
         ...
 
     def ledger_nonce_used(self, party_id: str, nonce: str) -> bool:

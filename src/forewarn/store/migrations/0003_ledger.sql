@@ -20,6 +20,9 @@ CREATE TABLE ledger_entries (
 CREATE INDEX ledger_subject ON ledger_entries(subject, kind);
 CREATE INDEX ledger_party ON ledger_entries(party_id, kind);
 CREATE INDEX ledger_kind ON ledger_entries(kind);
+-- audit queries: what a party was shown of an operation, who received a protected site
+CREATE INDEX ledger_operation ON ledger_entries(json_extract(body, '$.operation_id'), party_id);
+CREATE INDEX ledger_site ON ledger_entries(json_extract(body, '$.site_id'));
 CREATE UNIQUE INDEX ledger_nonce ON ledger_entries(party_id, party_nonce) WHERE party_nonce IS NOT NULL;
 CREATE TABLE party_keys (
     key_id TEXT PRIMARY KEY,
