@@ -90,8 +90,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScenarioServer]
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     _requirements()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # a shared CI machine may be slow; nothing here is timed
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
         try:
@@ -273,6 +274,47 @@ def test_page_flow(server: ScenarioServer, browser: Any) -> None:
     view = httpx.get(f"{server.url}/v1/operations/{COALITION_OP}", headers=api_token(server, "france")).json()
     assert view["detail"]["purpose"] == COALITION_PURPOSE
     fr.shot("07-france-planning-detail")
+
+    # the time slider: at a minute of the day only the volumes active then are drawn
+    def drawn(op_id: str) -> int:
+        count: int = fr.page.locator(f"#mapsvg [data-op='{op_id}']").count()
+        return count
+
+    for at, coalition_on, russia_on in [(t_co - timedelta(minutes=30), False, False),
+                                        (t_co + timedelta(minutes=30), True, False),
+                                        (t_ru + timedelta(minutes=30), True, True)]:
+        fr.page.select_option("#day", at.strftime("%Y-%m-%d"))
+        fr.page.uncheck("#whole-day")
+        fr.page.locator("#slider").fill(str(at.hour * 60 + at.minute))
+        expect(fr.page.locator("#slider-time")).to_have_text(at.strftime("%Y-%m-%d %H:%M UTC"))
+        assert (drawn(COALITION_OP), drawn(RUSSIAN_OP)) == (int(coalition_on), int(russia_on)), at
+    fr.shot("08-france-slider")
+
+    # a polygon drawn around Raqqa and checked: the protected hospital registered by OCHA is warned about
+    fr.page.select_option("#day", "upcoming")
+    fr.tab("file")
+    fr.page.fill("#op-class", "strike_area")
+    fr.page.evaluate("forewarnMap.fit([[38.85, 35.85], [39.15, 36.05]])")
+    fr.page.click("[data-draw=polygon]")
+    corners = [(38.98, 35.93), (39.03, 35.93), (39.03, 35.97), (38.98, 35.97)]
+    for lon, lat in corners:
+        fr.click_map(lon, lat)
+    fr.page.click("#draw-finish")
+    expect(fr.page.locator("#draft-summary")).to_contain_text("polygon of 4 vertices")
+    fr.page.fill("#lower", "0")
+    fr.page.fill("#upper", "6000")
+    fr.page.fill("#start", minute(t_co))
+    fr.page.fill("#end", minute(t_co + timedelta(hours=1)))
+    with fr.page.expect_request("**/v1/check") as sent:
+        fr.page.click("#check-button")
+    body = sent.value.post_data_json
+    ring = body["volumes"][0]["footprint"]["coordinates"]
+    assert body["activity_class"] == "strike_area" and len(ring) == 4
+    assert all(abs(x - cx) < 0.005 and abs(y - cy) < 0.005 for (x, y), (cx, cy) in zip(ring, corners, strict=True))
+    assert (body["volumes"][0]["lower_m"], body["volumes"][0]["upper_m"]) == (0, 6000)
+    warning = fr.page.locator("#outcome .outcome.check .sitewarn")
+    expect(warning).to_contain_text("Raqqa National Hospital")
+    fr.shot("09-france-polygon-site-warning")
     fr.close()
 
     # 4. the observer (no agreement) sees nothing of it, nor anything else
@@ -284,7 +326,7 @@ def test_page_flow(server: ScenarioServer, browser: Any) -> None:
     assert RUSSIAN_OP not in content and COALITION_OP not in content
     assert ob.page.locator("[data-op]").count() == 0
     assert httpx.get(f"{server.url}/v1/operations", headers=api_token(server, "observer")).json() == []
-    ob.shot("08-observer-nothing")
+    ob.shot("10-observer-nothing")
     ob.close()
 
     # nothing left 127.0.0.1
@@ -302,13 +344,13 @@ def test_missing_basemap_is_explained(server: ScenarioServer, browser: Any) -> N
     page = context.new_page()
     page.route("**/basemap/**", lambda route: route.fulfill(status=404, body="not found"))
     page.goto(server.url + "/")
-    creds = server.credentials()["un-ocha"]
-    page.fill("#client-id", creds["client_id"])
-    page.fill("#client-secret", creds["client_secret"])
-    page.click("#signin-button")
+    page.click("#signin summary")  # sign in by pasting a bearer token this time
+    page.fill("#token-input", api_token(server, "un-ocha")["Authorization"].removeprefix("Bearer "))
+    page.click("#token-button")
+    expect(page.locator("#who-party")).to_have_text("un-ocha")
     expect(page.locator("#basemap-status")).to_have_text("basemap not installed: run npm ci && npm run basemap")
     expect(page.locator("#layer-sites .site")).to_have_count(3)  # the scenario's protected sites, still drawn
-    page.screenshot(path=str(ARTIFACTS / "09-basemap-missing.png"))
+    page.screenshot(path=str(ARTIFACTS / "11-basemap-missing.png"))
     context.close()
 
 
@@ -322,6 +364,15 @@ def test_wrong_secret_is_refused(server: ScenarioServer, browser: Any) -> None:
     page.fill("#client-secret", "wrong")
     page.click("#signin-button")
     expect(page.locator("#signin-error")).to_contain_text("sign-in refused")
+    assert page.locator("#app").is_hidden()
+    assert page.evaluate("sessionStorage.getItem('forewarn.token')") is None
+    # a pasted token the service does not accept (its signature is not the service's) is refused too
+    token = api_token(server, "russia")["Authorization"].removeprefix("Bearer ")
+    forged = token[: token.rindex(".") + 1] + "A" * (len(token) - token.rindex(".") - 1)
+    page.click("#signin summary")
+    page.fill("#token-input", forged)
+    page.click("#token-button")
+    expect(page.locator("#signin-error")).to_contain_text("token refused")
     assert page.locator("#app").is_hidden()
     assert page.evaluate("sessionStorage.getItem('forewarn.token')") is None
     context.close()
@@ -409,5 +460,5 @@ def test_stream_tracks_and_alerts_are_drawn(server: ScenarioServer, browser: Any
     assert abs(box["x"] + box["width"] / 2 - xy["x"]) < 2 and abs(box["y"] + box["height"] / 2 - xy["y"]) < 2
     page.click("#tabs [data-tab=timeline]")
     expect(page.locator("#timeline-list")).to_contain_text("conformance: RFR7001 outside its volume")
-    page.screenshot(path=str(ARTIFACTS / "10-tracks-and-alerts.png"))
+    page.screenshot(path=str(ARTIFACTS / "12-tracks-and-alerts.png"))
     context.close()

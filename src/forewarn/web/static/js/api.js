@@ -45,6 +45,7 @@ export async function api(path, { method = "GET", body } = {}) {
   }
   const r = await fetch(path, init);
   const doc = r.status === 204 ? null : await r.json().catch(() => null);
+  if (r.status === 401) window.dispatchEvent(new CustomEvent("forewarn:unauthenticated", { detail: doc }));
   if (!r.ok) throw new ApiError(r.status, doc);
   return doc;
 }

@@ -65,6 +65,12 @@ $("token-form").addEventListener("submit", async (e) => {
 });
 
 $("signout").addEventListener("click", () => signOut());
+window.addEventListener("forewarn:unauthenticated", (e) => {
+  if (!state.party) return;
+  signOut();
+  const err = e.detail && e.detail.error;
+  $("signin-error").textContent = `signed out: ${err ? err.message : "the token was refused"} (sign in again)`;
+});
 
 function signOut() {
   for (const stop of state.stops) stop();

@@ -202,6 +202,7 @@ export class NoticeForm {
       if (file) body.detail = this.detail();
       const outcome = await api(file ? "/v1/operations" : "/v1/check", { method: "POST", body });
       out.innerHTML = outcomeHtml(outcome, this.party(), file);
+      out.scrollIntoView({ block: "start" });
       this.onOutcome(outcome);
       if (file) {
         this.clearDraft();
