@@ -31,7 +31,7 @@ key_app = typer.Typer(help="Parties' Ed25519 signing keys (registered, rotated, 
                       no_args_is_help=True)
 ledger_app.add_typer(audit_app, name="audit")
 ledger_app.add_typer(key_app, name="key")
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 DbOption = Annotated[
