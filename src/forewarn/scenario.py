@@ -133,8 +133,8 @@ def load_scenario(service: Forewarn, scenario: Scenario) -> list[LoadStep]:
     Kind = Literal["party", "agreement", "site"]  # noqa: N806 - a local type alias
     reference: list[tuple[Kind, Party | Agreement | ProtectedSite, Callable[[str], Any], Callable[[Any], None]]] = [
         *(("party", p, repo.get_party, service.put_party) for p in scenario.parties),
-        *(("agreement", a, repo.get_agreement, service.put_agreement) for a in scenario.agreements),
-        *(("site", s, repo.get_site, service.register_site) for s in scenario.protected_sites),
+        *(("agreement", a, repo.get_agreement, lambda r: service.put_agreement(r, t0)) for a in scenario.agreements),
+        *(("site", s, repo.get_site, lambda r: service.register_site(r, t0)) for s in scenario.protected_sites),
     ]
     for kind, record, get, put in reference:
         old = get(record.id)
