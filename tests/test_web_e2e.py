@@ -235,6 +235,11 @@ def test_page_flow(server: ScenarioServer, browser: Any) -> None:
     expect(co.page.locator(f"#layer-others [data-op='{RUSSIAN_OP}']")).to_have_count(1)
     expect(co.page.locator("#layer-conflicts .conflict-point")).to_have_count(1)
     assert RUSSIAN_PURPOSE not in co.page.content()
+    co.page.evaluate("forewarnMap.fit([[39.0, 35.3], [40.2, 36.1]])")
+    co.click_map(39.6, 35.7)  # where both are drawn: both operations' cards open on the map, its own first
+    expect(co.page.locator("#map-info .info-op")).to_have_count(2)
+    expect(co.page.locator("#map-info .info-op").first).to_contain_text(COALITION_PURPOSE)
+    expect(co.page.locator("#map-info .info-op").nth(1)).to_contain_text(RUSSIAN_OP)
     co.shot("04-coalition-warning")
     card.locator("button.ack").click()
     expect(card.locator(".acked")).to_contain_text("acknowledged")

@@ -440,15 +440,17 @@ map.onClick = (lonlat, e) => {
     return;
   }
   const hits = document.elementsFromPoint(e.clientX, e.clientY);
-  const opNode = hits.map((n) => n.closest && n.closest("[data-op]")).find((n) => n);
+  // every operation drawn under the click (own first), not the conflict overlay
+  const ids = [...new Set(hits.map((n) => n.closest && n.closest("#layer-own [data-op], #layer-others [data-op]"))
+    .filter((n) => n).map((n) => n.dataset.op))];
+  const ops = ids.map((id) => state.operations.find((o) => o.id === id)).filter((o) => o)
+    .sort((a, b) => (b.party_id === state.party) - (a.party_id === state.party));
   const siteNode = hits.find((n) => n.dataset && n.dataset.site);
   const info = $("map-info");
-  if (opNode) {
-    const op = state.operations.find((o) => o.id === opNode.dataset.op);
-    if (op) {
-      info.innerHTML = `<button type="button" class="close" aria-label="close">×</button>${operationHtml(op, state.party)}`;
-      info.hidden = false;
-    }
+  if (ops.length) {
+    info.innerHTML = `<button type="button" class="close" aria-label="close">×</button>`
+      + ops.map((op) => `<article class="info-op">${operationHtml(op, state.party)}</article>`).join("");
+    info.hidden = false;
   } else if (siteNode) {
     const site = state.sites.find((s) => s.id === siteNode.dataset.site);
     info.innerHTML = `<button type="button" class="close" aria-label="close">×</button>${siteHtml(site)}`;

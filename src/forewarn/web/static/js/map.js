@@ -4,6 +4,8 @@
 
 import { circleRing, metresToUnits, project, unproject } from "./geo.js";
 
+const NICE = [1, 2, 5];
+
 const NS = "http://www.w3.org/2000/svg";
 
 export function el(name, attrs = {}, parent = null) {
@@ -45,6 +47,9 @@ export class MapView {
     this.overlay = el("svg", { class: "map-overlay", "aria-hidden": "true" });
     svg.after(this.overlay);
     this.layers.labels = el("g", { id: "layer-labels", class: "layer labels" }, this.overlay);
+    this.scalebar = document.createElement("div");
+    this.scalebar.className = "scalebar";
+    this.overlay.after(this.scalebar);
     this.onClick = null; // (lonlat, event) => void, for clicks that are not drags
     this.onMove = null;
     this._wire();
@@ -65,6 +70,7 @@ export class MapView {
       node.setAttribute("x", hw + (node.dataset.x - this.cx) * this.scale);
       node.setAttribute("y", hh + (node.dataset.y - this.cy) * this.scale);
     }
+    this._scalebar();
     // hide a label that would overlap one drawn later (alerts and operations are drawn after sites)
     const kept = [];
     for (const node of [...this.layers.labels.children].reverse()) {
@@ -82,6 +88,17 @@ export class MapView {
       const [x, y] = [Number(node.dataset.x), Number(node.dataset.y)];
       node.setAttribute("d", `M${x},${y - s}L${x + s * 0.9},${y + s * 0.7}L${x - s * 0.9},${y + s * 0.7}Z`);
     }
+  }
+
+  /** A scale bar of a round length near 120 px, true at the latitude of the view's centre. */
+  _scalebar() {
+    const lat = unproject(this.cx, this.cy)[1];
+    const metresPerPx = 1 / (metresToUnits(1, lat) * this.scale);
+    const target = metresPerPx * 120;
+    const pow = 10 ** Math.floor(Math.log10(target));
+    const nice = NICE.map((n) => n * pow).filter((v) => v <= target).pop() || pow;
+    this.scalebar.style.width = `${nice / metresPerPx}px`;
+    this.scalebar.textContent = nice >= 1000 ? `${nice / 1000} km` : `${nice} m`;
   }
 
   /** Client (page) coordinates of a WGS84 point: used by tests to click on the map. */
