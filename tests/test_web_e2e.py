@@ -235,6 +235,16 @@ def test_page_flow(server: ScenarioServer, browser: Any) -> None:
     expect(co.page.locator(f"#layer-others [data-op='{RUSSIAN_OP}']")).to_have_count(1)
     expect(co.page.locator("#layer-conflicts .conflict-point")).to_have_count(1)
     assert RUSSIAN_PURPOSE not in co.page.content()
+    # late and escalated marks, one per delivery the ledger says is late or escalated (the scenario's 2015
+    # notices were never acknowledged: the service escalated them when it started)
+    inbox = httpx.get(f"{server.url}/v1/inbox", params={"limit": 1000}, headers=coalition).json()
+    escalated = [d for d in inbox if d["escalated_at"]]
+    assert escalated, "the scenario's unacknowledged notices are escalated"
+    expect(co.page.locator("article.delivery")).to_have_count(len(inbox))
+    expect(co.page.locator("article.delivery .tag.escalation", has_text="ESCALATED")).to_have_count(len(escalated))
+    expect(co.page.locator("article.delivery.is-escalation")).to_have_count(
+        sum(d["payload"]["type"] == "escalation" for d in inbox))
+    expect(co.page.locator("article.delivery .tag.late")).to_have_count(sum(d["late"] for d in inbox))
     co.page.evaluate("forewarnMap.fit([[39.0, 35.3], [40.2, 36.1]])")
     co.click_map(39.6, 35.7)  # where both are drawn: both operations' cards open on the map, its own first
     expect(co.page.locator("#map-info .info-op")).to_have_count(2)
