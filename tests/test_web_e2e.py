@@ -439,41 +439,48 @@ def test_page_files_reference_only_the_origin() -> None:
         assert "https://" not in text and "//cdn" not in text
 
 
-def test_stream_tracks_and_alerts_are_drawn(server: ScenarioServer, browser: Any) -> None:
-    """Track and alert events pushed over the event stream are drawn where they say (stream replaced by a stub)."""
+def test_live_tracks_alerts_and_report(server: ScenarioServer, browser: Any) -> None:
+    """Real positions fed over the API move on the page (GET /v1/tracks/stream), the intrusion alert they raise
+    is drawn where it happened and listed, and the daily report opens from the page."""
     from playwright.sync_api import expect
 
-    t = datetime.now(UTC).isoformat()
-    events = [
-        {"type": "track", "track_id": "RFR7001", "party_id": "france", "lat_deg": 35.6, "lon_deg": 39.4,
-         "alt_m": 6100.0, "t": t},
-        {"type": "track", "track_id": "RFR7001", "party_id": "france", "lat_deg": 35.7, "lon_deg": 39.5,
-         "alt_m": 6150.0, "t": t},
-        {"id": "d-1", "seq": 1, "created_at": t,
-         "payload": {"type": "alert", "message": "conformance: RFR7001 outside its volume", "lat_deg": 35.7,
-                     "lon_deg": 39.5, "t": t}},
-    ]
-    body = "".join(f"id: {i + 1}\nevent: {e.get('type', 'alert')}\ndata: {json.dumps(e)}\n\n"
-                   for i, e in enumerate(events))
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.route("**/v1/stream?channel=primary", lambda route: route.fulfill(
-        status=200, headers={"Content-Type": "text/event-stream"}, body=body))
-    page.goto(server.url + "/")
-    creds = server.credentials()["france"]
-    page.fill("#client-id", creds["client_id"])
-    page.fill("#client-secret", creds["client_secret"])
-    page.click("#signin-button")
-    marker = page.locator("#layer-tracks circle[data-track='RFR7001']")
-    expect(marker).to_have_count(1)
-    expect(page.locator("#layer-tracks .track-trail")).to_have_count(1)
-    expect(page.locator("#layer-alerts .alert-marker")).to_have_count(1)
-    page.evaluate("forewarnMap.fit([[39.0, 35.3], [40.0, 36.0]])")
-    xy = page.evaluate("forewarnMap.screenPoint(39.5, 35.7)")
+    now = datetime.now(UTC)
+    coalition = api_token(server, "coalition")
+    r = httpx.post(f"{server.url}/v1/operations", headers=coalition, json={
+        "id": "co-live-orbit", "activity_class": "isr_orbit",
+        "volumes": [{"footprint": {"kind": "circle", "center": [39.0, 36.0], "radius_m": 10000},
+                     "lower_m": 0, "upper_m": 9000, "start": (now - timedelta(minutes=5)).isoformat(),
+                     "end": (now + timedelta(hours=2)).isoformat()}]})
+    assert r.status_code == 201, r.text
+    requests: list[str] = []
+    fr = Session(browser, server, "france", requests)
+    fr.page.evaluate("forewarnMap.fit([[38.5, 35.7], [39.5, 36.3]])")
+    # France's aircraft flies east into the coalition's orbit area (notified, bound by an agreement): intrusion
+    france = api_token(server, "france")
+    t0 = time.time()
+    for k in range(6):
+        lon = 38.80 + 0.03 * k
+        r = httpx.post(f"{server.url}/v1/tracks/positions?source=e2e", headers=france, json=[{
+            "track_id": "RFR7001", "t_s": t0 + 10 * k, "lat_deg": 36.0, "lon_deg": lon, "alt_m": 6100.0,
+            "gs_mps": 250.0, "track_deg": 90.0, "vs_mps": 0.0, "callsign": "RFR7001"}])
+        assert r.status_code == 200, r.text
+    marker = fr.page.locator("#layer-tracks circle[data-track='RFR7001']")
+    expect(marker).to_have_count(1, timeout=15_000)
+    xy = fr.page.evaluate("forewarnMap.screenPoint(38.95, 36.0)")
+    expect(fr.page.locator("#layer-alerts .alert-marker").first).to_be_visible(timeout=15_000)
     box = marker.bounding_box()
     assert box is not None
-    assert abs(box["x"] + box["width"] / 2 - xy["x"]) < 2 and abs(box["y"] + box["height"] / 2 - xy["y"]) < 2
-    page.click("#tabs [data-tab=timeline]")
-    expect(page.locator("#timeline-list")).to_contain_text("conformance: RFR7001 outside its volume")
-    page.screenshot(path=str(ARTIFACTS / "12-tracks-and-alerts.png"))
-    context.close()
+    assert abs(box["x"] + box["width"] / 2 - xy["x"]) < 3 and abs(box["y"] + box["height"] / 2 - xy["y"]) < 3
+    fr.tab("timeline")
+    expect(fr.page.locator("#timeline-list")).to_contain_text("inside operation co-live-orbit", timeout=15_000)
+    fr.shot("12-live-track-and-alert")
+    with fr.page.expect_popup() as popup:
+        fr.page.click("#report-button")
+    report = popup.value
+    report.wait_for_load_state()
+    expect(report.locator("h1")).to_contain_text("report")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report.screenshot(path=str(ARTIFACTS / "13-daily-report.png"), full_page=False)
+    fr.close()
+    assert all(urlsplit(u).hostname in ("127.0.0.1", None) or u.startswith(("blob:", "data:")) for u in requests), \
+        requests

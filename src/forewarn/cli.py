@@ -388,7 +388,8 @@ def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
     service.put_party(Party(id="operator", name="Forewarn operator", kind="other"))
     out = {}
     for party in service.repo.list_parties():
-        scopes = ["admin"] if party.id == "operator" else ["notices:file", "read", "ack", "sites:register"]
+        scopes = ["admin"] if party.id == "operator" else [
+            "notices:file", "read", "ack", "sites:register", "tracks:feed"]
         cred, secret = new_credential(party.id, scopes, datetime.now(UTC))
         with service.repo.transaction():
             service.repo.put_credential(cred)

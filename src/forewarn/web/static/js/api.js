@@ -63,11 +63,12 @@ export async function fullInbox() {
 }
 
 /**
- * Read the server-sent event stream of one channel with the bearer token (EventSource cannot send headers, so
+ * Read a server-sent event stream (by default the deliveries of one channel; ``path`` picks another, e.g. the
+ * moving tracks at /v1/tracks/stream) with the bearer token (EventSource cannot send headers, so
  * this parses text/event-stream from fetch). Calls onEvent({id, event, data}) per event; reconnects with
  * Last-Event-ID after a drop. Returns a function that stops it.
  */
-export function openStream(channel, onEvent, onState) {
+export function openStream(channel, onEvent, onState, path = `/v1/stream?channel=${channel}`) {
   const controller = new AbortController();
   let lastId = null;
   let stopped = false;
@@ -77,7 +78,7 @@ export function openStream(channel, onEvent, onState) {
       try {
         const headers = { Authorization: `Bearer ${session.token}`, Accept: "text/event-stream" };
         if (lastId) headers["Last-Event-ID"] = lastId;
-        const r = await fetch(`/v1/stream?channel=${channel}`, { headers, signal: controller.signal });
+        const r = await fetch(path, { headers, signal: controller.signal });
         if (!r.ok || !r.body) throw new ApiError(r.status, null);
         onState(true);
         const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -109,6 +109,8 @@ async function start() {
       $("stream-state").className = `pill ${on ? "on" : "off"}`;
     }));
   }
+  // moving tracks (own and those of bound parties): GET /v1/tracks/stream, one "track" event per new position
+  state.stops.push(openStream("tracks", onStreamEvent, () => {}, "/v1/tracks/stream"));
 }
 
 // ---------------------------------------------------------------------------------------------- data
@@ -143,16 +145,19 @@ function onStreamEvent(ev) {
 }
 
 function onTrack(t) {
-  const prev = state.tracks.get(t.track_id);
+  const id = t.party_id ? `${t.party_id}/${t.track_id}` : t.track_id;
+  const prev = state.tracks.get(id);
   const trail = prev ? [...prev.trail, [t.lon_deg, t.lat_deg]].slice(-60) : [[t.lon_deg, t.lat_deg]];
-  state.tracks.set(t.track_id, { ...t, trail });
+  state.tracks.set(id, { ...t, trail });
   renderTracks();
 }
 
-function addAlert(a, at) {
+function addAlert(payload, at) {
+  // a delivered alert is {"type": "alert", "alert": {...}} (forewarn.tracks.alerts); older shapes are flat
+  const a = payload && payload.alert ? { ...payload.alert, type: "alert" } : payload;
   const key = a.alert_id || a.id || `${a.kind || ""}|${a.t || at}|${a.track_id || ""}|${a.message || ""}`;
   if (state.alerts.some((x) => x.key === key)) return;
-  state.alerts.push({ ...a, key, at: a.t || at });
+  state.alerts.push({ ...a, key, at: a.at || a.t || at });
 }
 
 function alertPosition(a) {
@@ -234,6 +239,21 @@ function renderTimebar() {
 }
 
 $("day").addEventListener("change", () => { state.day = $("day").value; state.dayChosen = true; renderAll(); });
+
+// The daily report (GET /v1/reports/DAY.html, the party's own view): fetched with the token, opened as a page.
+$("report-button").addEventListener("click", async () => {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(state.day || "") ? state.day : new Date().toISOString().slice(0, 10);
+  const win = window.open("", "_blank");
+  try {
+    const r = await fetch(`/v1/reports/${day}.html`, { headers: { Authorization: `Bearer ${session.token}` } });
+    if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => null));
+    const url = URL.createObjectURL(new Blob([await r.text()], { type: "text/html" }));
+    if (win) win.location = url; else window.location = url;
+  } catch (e) {
+    if (win) win.close();
+    alert(`report for ${day}: ${e.message || e}`);
+  }
+});
 $("whole-day").addEventListener("change", () => { state.wholeDay = $("whole-day").checked; renderAll(); });
 $("slider").addEventListener("input", () => {
   state.minute = Number($("slider").value);
