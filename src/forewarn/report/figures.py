@@ -363,7 +363,8 @@ def build_report(vis: Visible) -> Report:
         "alerts": len(alerts.rows),
         "conformance_incidents": sum(1 for r in alerts.rows if r["group"] == "conformance"
                                      and r["kind"] != "conforming"),
-        "predicted_conflicts": sum(1 for r in alerts.rows if r["group"] == "prediction"),
+        "predicted_conflicts": sum(1 for r in alerts.rows if r["kind"] == "predicted_conflict"),
+        "predicted_entries": sum(1 for r in alerts.rows if r["kind"] == "predicted_entry"),
         "first_uses": len(firsts),
     }
     for region, count in sorted(by_region.items()):
