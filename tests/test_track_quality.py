@@ -175,11 +175,11 @@ def split(rows: list[Position], cuts: list[int]) -> list[list[Position]]:
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy, cuts=st.lists(st.integers(0, 40), max_size=3), window=st.sampled_from([1, 2, 16]),
-       vmax=st.sampled_from([None, 300.0, 5000.0]))
+       lookahead=st.sampled_from([0, 1, 8]), vmax=st.sampled_from([None, 300.0, 5000.0]))
 def test_vectorised_check_equals_the_per_record_loop(rows: list[Position], cuts: list[int], window: int,
-                                                     vmax: float | None) -> None:
+                                                     lookahead: int, vmax: float | None) -> None:
     cfg = QualityConfig()
-    fast, slow = FeedQuality(cfg, window=window), SlowQuality(cfg)
+    fast, slow = FeedQuality(cfg, window=window, lookahead=lookahead), SlowQuality(cfg)
     for part in split(rows, cuts):
         result = fast.check(PositionBatch.from_positions(part), "src", max_speed_mps=vmax)
         assert_same(result, slow.check(part, "src", vmax))
@@ -242,14 +242,23 @@ def test_a_rejected_row_does_not_reset_the_fix_time_of_the_anchor() -> None:
     # A at P; X far away (rejected); B back at P (the same fix as A, first reported at t=0); C 1 km on at t=4:
     # 951 m (noise removed) in 4 s since the fix is 238 m/s, within 300 m/s; measured from B (2 s) it would not be
     rows = [Position("a", 0, 0, 0), Position("a", 1, 0, 0.5), Position("a", 2, 0, 0), Position("a", 4, 0, 0.009)]
-    result = FeedQuality().check(PositionBatch.from_positions(rows), "s", max_speed_mps=300)
-    assert result.reasons() == {1: Reason.TELEPORT}
-    assert_same(result, SlowQuality(QualityConfig()).check(rows, "s", 300))
+    for lookahead in (0, 8):
+        result = FeedQuality(lookahead=lookahead).check(PositionBatch.from_positions(rows), "s", max_speed_mps=300)
+        assert result.reasons() == {1: Reason.TELEPORT}
+        assert_same(result, SlowQuality(QualityConfig()).check(rows, "s", 300))
     # the same when the anchor before the rejected row is itself a repeat of an older fix
     rows = [Position("a", 0, 0, 0), Position("a", 2, 0, 0), Position("a", 3, 0, 0.5), Position("a", 4, 0, 0.009)]
-    result = FeedQuality().check(PositionBatch.from_positions(rows), "s", max_speed_mps=300)
-    assert result.reasons() == {2: Reason.TELEPORT}
-    assert_same(result, SlowQuality(QualityConfig()).check(rows, "s", 300))
+    for lookahead in (0, 8):
+        result = FeedQuality(lookahead=lookahead).check(PositionBatch.from_positions(rows), "s", max_speed_mps=300)
+        assert result.reasons() == {2: Reason.TELEPORT}
+        assert_same(result, SlowQuality(QualityConfig()).check(rows, "s", 300))
+
+
+def test_a_rejection_run_at_the_end_of_one_track_leaves_the_next_track_alone() -> None:
+    q = FeedQuality()
+    q.check(batch(("b", 100, 1, 1)), "s")
+    result = q.check(batch(("a", 0, 0, 0), ("a", 1, 5, 0), ("b", 50, 0, 0.001)), "s")
+    assert result.reasons() == {1: Reason.TELEPORT, 2: Reason.BACKWARDS}
 
 
 def test_state_carries_across_batches_and_rejected_rows_do_not_move_it() -> None:

@@ -40,9 +40,11 @@ How a batch is screened
      fixed-wing aircraft cannot fly that slowly that high (typical of spoofed GNSS positions; balloons and
      helicopters there would be flagged too, which is why this only flags).
 
-Vectorisation: the comparisons with the previous row are computed for the whole batch at once; where a row is
-rejected, the rows after it are re-checked against the unchanged anchor in vectorised windows, and the batch-wide
-results are used again as soon as they are valid. Only rejection runs cost Python-level steps.
+Vectorisation: the comparisons with the previous row are computed for the whole batch at once (valid as long as
+every row is accepted). Where a row is rejected the rows after it must be compared with the unchanged anchor:
+runs of up to ``lookahead`` rejected rows are worked out for all rejected rows of the batch at once; longer ones
+are re-checked in vectorised windows; the batch-wide comparisons are used again as soon as they are valid. Only
+rejection runs cost a Python-level step each.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ _ROW_REASONS = (Reason.MISSING, Reason.TIME_RANGE, Reason.LAT_RANGE, Reason.LON_
                 Reason.SPEED_RANGE, Reason.VS_RANGE, Reason.TRACK_RANGE)
 _PAIR_REASONS = ("", Reason.BACKWARDS, Reason.DUPLICATE, Reason.SAME_TIME, Reason.TELEPORT)
 """Codes of the anchor comparison: 0 = passes."""
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,16 +239,55 @@ def _as_floats(values: npt.NDArray[np.generic]) -> FloatArray:
         return out
 
 
+class _Runs(NamedTuple):
+    """Rejection runs decided in advance, for every row ``f`` failing in the optimistic pass, *if* ``f`` turns out
+    to be compared with its optimistic anchor (row f-1 or the state): ``end[f]`` is the first row after ``f``
+    that passes against that anchor and after which the optimistic codes hold again (-1: not within
+    ``lookahead`` rows, or they would not hold); ``codes[slot[f]]`` are the codes of the rows in between."""
+
+    end: IntArray
+    slot: IntArray
+    codes: npt.NDArray[np.int8]
+
+    @staticmethod
+    def speculate(rows: _Rows, anchor: _Rows, anchor_fix: FloatArray, fix_t: FloatArray, group: IntArray,
+                  failing: BoolArray, cfg: QualityConfig, lookahead: int) -> _Runs:
+        n = len(failing)
+        fs = np.flatnonzero(failing)
+        end, slot = np.full(n, -1, dtype=np.intp), np.full(n, -1, dtype=np.intp)
+        slot[fs] = np.arange(len(fs))
+        codes = np.zeros((len(fs), lookahead), dtype=np.int8)
+        pending = np.arange(len(fs))
+        for k in range(1, lookahead + 1):
+            r = fs[pending] + k
+            inside = r < n
+            inside[inside] = group[r[inside]] == group[fs[pending[inside]]]
+            pending, r = pending[inside], r[inside]
+            if not len(pending):
+                break
+            f = fs[pending]
+            c = _pair_codes(rows.at(r), anchor.at(f), anchor_fix[f], np.ones(len(f), dtype=bool),
+                            cfg.max_speed_mps, cfg.position_noise_m)
+            codes[pending, k - 1] = c
+            ok = c == 0
+            f, r = f[ok], r[ok]
+            same = (rows.lat[r] == anchor.lat[f]) & (rows.lon[r] == anchor.lon[f])
+            end[f] = np.where(np.where(same, anchor_fix[f], rows.t[r]) == fix_t[r], r, -1)
+            pending = pending[~ok]
+        return _Runs(end, slot, codes)
+
+
 class FeedQuality:
     """Screens batches of one or more sources; keeps the last accepted point per (source, track)."""
 
-    def __init__(self, config: QualityConfig | None = None, *, window: int = 16) -> None:
-        """``window``: rows re-checked at once after a rejection (a tuning knob; any value >= 1 gives the same
-        verdicts)."""
+    def __init__(self, config: QualityConfig | None = None, *, window: int = 16, lookahead: int = 8) -> None:
+        """Tuning knobs that never change a verdict: rejection runs of up to ``lookahead`` rows are decided for
+        the whole batch at once, longer ones ``window`` rows at a time."""
         self.config = config or QualityConfig()
         self._state: dict[str, dict[str, TrackState]] = {}
         self._counts: dict[str, Counter[str]] = {}
         self._window = max(1, int(window))
+        self._lookahead = max(0, int(lookahead))
 
     def last_accepted(self, source: str, track_id: str) -> TrackState | None:
         """The state kept for a track, or None."""
@@ -340,8 +382,9 @@ class FeedQuality:
         failing = code != 0
         nxt = np.minimum.accumulate(np.where(failing, np.arange(n), n)[::-1])[::-1] if n else failing.astype(np.intp)
         accepted = np.ones(n, dtype=bool)
+        run = _Runs.speculate(rows, anchor, anchor_fix, fix_t, group, failing, cfg, self._lookahead)
         for g in np.flatnonzero(nxt[starts] < ends):
-            self._resolve(rows, int(starts[g]), int(ends[g]), nxt, code, fix_t, anchor_fix, accepted,
+            self._resolve(rows, int(starts[g]), int(ends[g]), nxt, run, code, fix_t, anchor_fix, accepted,
                           st_rows.at(slice(g, g + 1)), st_fix[g:g + 1], cfg)
 
         flag_rows, flag_names, acc_fix = self._flags(rows.at(accepted), group[accepted], has_state, st_rows,
@@ -356,9 +399,9 @@ class FeedQuality:
                 float(acc_fix[k]))
         return accepted, code, acc[flag_rows], flag_names
 
-    def _resolve(self, rows: _Rows, start: int, end: int, nxt: IntArray, code: npt.NDArray[np.int8],
-                 fix_t: FloatArray, anchor_fix: FloatArray, accepted: BoolArray, state: _Rows,
-                 state_fix: FloatArray, cfg: QualityConfig) -> None:
+    def _resolve(self, rows: _Rows, start: int, end: int, nxt: IntArray, run: _Runs,
+                 code: npt.NDArray[np.int8], fix_t: FloatArray, anchor_fix: FloatArray, accepted: BoolArray,
+                 state: _Rows, state_fix: FloatArray, cfg: QualityConfig) -> None:
         """Exact sequential verdicts for one group from its first rejection on (``code``/``accepted`` in place)."""
         i, chained = start, True
         a_rows, a_fix = state, state_fix
@@ -369,6 +412,13 @@ class FeedQuality:
                 if f >= end:
                     return
                 accepted[f] = False
+                p = int(run.end[f])
+                if p >= 0:  # a short run, decided in advance: the precomputed codes hold again after p
+                    accepted[f + 1:p] = False
+                    code[f + 1:p] = run.codes[run.slot[f], :p - f - 1]
+                    code[p] = 0
+                    i = p + 1
+                    continue
                 if f > start:
                     a_rows, a_fix = rows.at(slice(f - 1, f)), anchor_fix[f:f + 1]
                 i, chained, window = f + 1, False, self._window
