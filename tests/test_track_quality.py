@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -146,11 +147,12 @@ def assert_same_state(fast: FeedQuality, slow: SlowQuality) -> None:
 # --- property: vectorised == per record, whatever the batch split -------------------------------------------------
 
 NAN, INF = float("nan"), float("inf")
+T = TypeVar("T")
 GOOD_PLACES = [(0.0, 0.0), (0.0, 0.001), (0.0, 0.009), (0.001, 0.001), (0.0, 0.5), (1.0, 1.0)]
 BAD_PLACES = [(91.0, 0.0), (NAN, 0.0), (0.0, 200.0), (0.0, -180.0), (INF, 0.0)]
 
 
-def sometimes(good: list[object], bad: list[object]) -> st.SearchStrategy[object]:
+def sometimes(good: list[T], bad: list[T]) -> st.SearchStrategy[T]:
     """Mostly the good values (so that tracks build up state), now and then a bad one."""
     return st.sampled_from(good * 4 + bad)
 
@@ -193,7 +195,10 @@ def test_time_ordered_input_gives_the_same_verdicts_however_it_is_split(rows: li
     rows = sorted(rows, key=lambda p: p.t_s if not math.isnan(p.t_s) else 0.0)  # per-track order = input order
     whole = FeedQuality().check(PositionBatch.from_positions(rows), "s")
     split_q = FeedQuality()
-    offset, rejected, flags, accepted = 0, {}, {}, set()
+    offset = 0
+    rejected: dict[int, str] = {}
+    flags: dict[int, set[str]] = {}
+    accepted: set[int] = set()
     for part in split(rows, cuts):
         r = split_q.check(PositionBatch.from_positions(part), "s")
         rejected |= {i + offset: why for i, why in r.reasons().items()}
@@ -302,7 +307,7 @@ def test_garbage_never_raises() -> None:
         track_deg=np.full(5, NAN), vs_mps=np.full(5, NAN), callsign=np.array([None, 1, "", "", ""], dtype=object))
     result = FeedQuality().check(odd, "s")
     assert result.counts["rejected"] == 5
-    odd.alt_m = np.array(["high", None, 1.0, [1], 2.0], dtype=object)  # type: ignore[assignment]
+    odd.alt_m = np.array(["high", None, 1.0, [1], 2.0], dtype=object)
     odd.t_s = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     odd.lat_deg = np.zeros(5)
     odd.track_id = np.array(["a", "b", "c", "d", "e"], dtype=object)
