@@ -31,75 +31,82 @@ _KEY_BITS_TOTAL = 62  # the cell key packs every gridded axis into one int64
 
 
 @numba.njit(cache=True, nogil=True)
+def _overlap(lo: FloatArray, hi: FloatArray, s: int, a: int, b: int) -> bool:  # pragma: no cover - numba
+    for d in range(lo.shape[2]):  # noqa: SIM110 - a plain loop is what numba compiles best
+        if lo[s, a, d] > hi[s, b, d] or lo[s, b, d] > hi[s, a, d]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
 def _grid_pairs(
     lo: FloatArray, hi: FloatArray, grid_dims: int, origin: FloatArray, cell: FloatArray, group: IntArray,
-    key_bits: int,
+    base: IntArray, dense_cells: int,
 ) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled by numba (tested through candidate_pairs)
-    n, dims = lo.shape
-    clo = np.empty((n, grid_dims), dtype=np.int64)
-    chi = np.empty((n, grid_dims), dtype=np.int64)
+    # A cell's key: (slice, c_0, ..., c_{g-1}) in mixed radix `base` (the cells per axis when dense, else 2^bits).
+    n_slices, n, _ = lo.shape
+    n_boxes = n_slices * n
+    clo = np.empty((n_boxes, grid_dims), dtype=np.int64)
+    chi = np.empty((n_boxes, grid_dims), dtype=np.int64)
     total = np.int64(0)
-    for k in range(n):
-        count = np.int64(1)
-        for d in range(grid_dims):
-            c_a = np.int64(np.floor((lo[k, d] - origin[d]) / cell[d]))
-            c_b = np.int64(np.floor((hi[k, d] - origin[d]) / cell[d]))
-            clo[k, d] = c_a
-            chi[k, d] = c_b
-            count *= c_b - c_a + 1
-        total += count
-    stride = np.int64(1) << key_bits
+    for s in range(n_slices):
+        for k in range(n):
+            count = np.int64(1)
+            for d in range(grid_dims):
+                c_a = np.int64(np.floor((lo[s, k, d] - origin[d]) / cell[d]))
+                c_b = np.int64(np.floor((hi[s, k, d] - origin[d]) / cell[d]))
+                clo[s * n + k, d] = c_a
+                chi[s * n + k, d] = c_b
+                count *= c_b - c_a + 1
+            total += count
     keys = np.empty(total, dtype=np.int64)
-    owner = np.empty(total, dtype=np.int64)
+    owner = np.empty(total, dtype=np.int32)
     e = 0
     cur = np.empty(grid_dims, dtype=np.int64)
-    for k in range(n):
+    for box in range(n_boxes):
         for d in range(grid_dims):
-            cur[d] = clo[k, d]
+            cur[d] = clo[box, d]
         while True:
-            key = np.int64(0)
+            key = np.int64(box // n)
             for d in range(grid_dims):
-                key = key * stride + cur[d]
+                key = key * base[d] + cur[d]
             keys[e] = key
-            owner[e] = k
+            owner[e] = np.int32(box)
             e += 1
             # odometer over the box's cells
             d = grid_dims - 1
             while d >= 0:
                 cur[d] += 1
-                if cur[d] <= chi[k, d]:
+                if cur[d] <= chi[box, d]:
                     break
-                cur[d] = clo[k, d]
+                cur[d] = clo[box, d]
                 d -= 1
             if d < 0:
                 break
-    # counting sort of the entries by a multiplicative hash of their cell key (O(entries), no comparison sort);
-    # cells that share a bucket are told apart by their keys below
+    # counting sort of the entries by cell: by the key itself when dense (no collisions, cache-friendly), else by
+    # a multiplicative hash of the key (cells sharing a bucket are told apart by their keys below)
     bits = 1
-    while (np.int64(1) << bits) < 2 * total:
+    while (np.int64(1) << bits) < total:
         bits += 1
-    n_buckets = np.int64(1) << bits
-    bucket = np.empty(total, dtype=np.int64)
-    first = np.zeros(n_buckets + 1, dtype=np.int64)
+    n_buckets = dense_cells if dense_cells > 0 else np.int64(1) << bits
     golden = np.uint64(0x9E3779B97F4A7C15)
     shift = np.uint64(64 - bits)
+    first = np.zeros(n_buckets + 1, dtype=np.int64)
     for e in range(total):
-        slot = np.int64((np.uint64(keys[e]) * golden) >> shift)
-        bucket[e] = slot
+        slot = keys[e] if dense_cells > 0 else np.int64((np.uint64(keys[e]) * golden) >> shift)
         first[slot + 1] += 1
     for h in range(n_buckets):
         first[h + 1] += first[h]
     fill = first[:-1].copy()
-    order = np.empty(total, dtype=np.int64)
+    order = np.empty(total, dtype=np.int32)
     for e in range(total):
-        slot = bucket[e]
-        order[fill[slot]] = e
+        slot = keys[e] if dense_cells > 0 else np.int64((np.uint64(keys[e]) * golden) >> shift)
+        order[fill[slot]] = np.int32(e)
         fill[slot] += 1
     cap = max(16, 4 * n)
     out_i = np.empty(cap, dtype=np.int64)
     out_j = np.empty(cap, dtype=np.int64)
     m = 0
-    cell_here = np.empty(grid_dims, dtype=np.int64)
     for h in range(n_buckets):
         start = first[h]
         stop = first[h + 1]
@@ -107,33 +114,29 @@ def _grid_pairs(
             continue
         for p in range(start, stop):
             key = keys[order[p]]
-            a = owner[order[p]]
-            rest = key
-            for d in range(grid_dims - 1, -1, -1):
-                cell_here[d] = rest % stride
-                rest //= stride
+            box_a = owner[order[p]]
+            s = box_a // n
+            a = box_a - s * n
             for q in range(p + 1, stop):
                 if keys[order[q]] != key:
                     continue
-                b2 = owner[order[q]]
-                if group[a] == group[b2]:
+                b = owner[order[q]] - s * n
+                if group[a] == group[b] or not _overlap(lo, hi, s, a, b):
                     continue
-                overlap = True
-                for d in range(dims):
-                    if lo[a, d] > hi[b2, d] or lo[b2, d] > hi[a, d]:
-                        overlap = False
-                        break
-                if not overlap:
-                    continue
-                # report the pair only in the cell holding the low corner of the intersection
-                mine = True
+                # report the pair only in the cell holding the low corner of the intersection ...
+                corner_key = np.int64(s)
                 for d in range(grid_dims):
-                    corner = max(lo[a, d], lo[b2, d])
-                    c = np.int64(np.floor((corner - origin[d]) / cell[d]))
-                    if c != cell_here[d]:
-                        mine = False
+                    corner = max(lo[s, a, d], lo[s, b, d])
+                    corner_key = corner_key * base[d] + np.int64(np.floor((corner - origin[d]) / cell[d]))
+                if corner_key != key:
+                    continue
+                # ... and only in the first time slice where the two boxes overlap
+                first_slice = True
+                for earlier in range(s):
+                    if _overlap(lo, hi, earlier, a, b):
+                        first_slice = False
                         break
-                if not mine:
+                if not first_slice:
                     continue
                 if m == cap:
                     cap *= 2
@@ -143,8 +146,8 @@ def _grid_pairs(
                     grown_j[:m] = out_j[:m]
                     out_i = grown_i
                     out_j = grown_j
-                out_i[m] = min(a, b2)
-                out_j[m] = max(a, b2)
+                out_i[m] = min(a, b)
+                out_j[m] = max(a, b)
                 m += 1
     return out_i[:m].copy(), out_j[:m].copy()
 
@@ -155,35 +158,53 @@ def candidate_pairs(
     """Pairs ``(i, j)``, ``i < j``, of tracks of different groups whose closed boxes overlap on every axis.
 
     ``lo``/``hi``: float arrays of shape (N, D), the boxes' low and high corners (``lo <= hi``), any units as long
-    as each axis is consistent; the first ``grid_dims`` (1 to 4) axes are gridded. ``group``: int per track (same
-    group: never paired). Returns two int64 arrays, each pair once, in no particular order.
-    O(N + entries + pairs) memory.
+    as each axis is consistent; the first ``grid_dims`` (1 to 4) axes are gridded. Or of shape (S, N, D): S boxes
+    per track, one per time slice; a pair is then reported when its two boxes of the *same* slice overlap.
+    ``group``: int per track (same group: never paired). Returns two int64 arrays, each pair once, in no
+    particular order. O(N S + entries + pairs) memory.
     """
-    lo = np.ascontiguousarray(lo, dtype=np.float64)
-    hi = np.ascontiguousarray(hi, dtype=np.float64)
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    if lo.ndim == 2:
+        lo = lo[None]
+        hi = hi[None]
+    lo = np.ascontiguousarray(lo)
+    hi = np.ascontiguousarray(hi)
     group = np.ascontiguousarray(group, dtype=np.int64)
-    n = lo.shape[0]
-    if not 1 <= grid_dims <= 4 or grid_dims > lo.shape[1]:
+    n_slices, n, dims = lo.shape
+    if not 1 <= grid_dims <= 4 or grid_dims > dims:
         raise ValueError(f"grid_dims must be 1..4 and at most the number of axes, got {grid_dims}")
+    if hi.shape != lo.shape or len(group) != n or not 1 <= n_slices <= 64 or n * n_slices * 64 >= 2**31:
+        raise ValueError("lo, hi and group disagree in shape (or more than 64 slices, or too many boxes)")
     if n < 2:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy()
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo <= hi)):
         raise ValueError("boxes must be finite with lo <= hi")
-    g_lo = lo[:, :grid_dims]
-    g_hi = hi[:, :grid_dims]
+    g_lo = lo[:, :, :grid_dims].reshape(-1, grid_dims)
+    g_hi = hi[:, :, :grid_dims].reshape(-1, grid_dims)
     origin = g_lo.min(axis=0)
     span = g_hi.max(axis=0) - origin
     extent = g_hi - g_lo
     # cells about the mean size of the boxes (the cost of the pair tests is least when cells and boxes are alike);
-    # never so small that an axis needs more cells than its share of the key holds
-    key_bits = _KEY_BITS_TOTAL // grid_dims
+    # never so small that an axis needs more cells than its share of the key holds (6 bits stay for the slice)
+    key_bits = (_KEY_BITS_TOTAL - 6) // grid_dims
     cell = np.maximum(CELL_PER_MEAN_BOX * extent.mean(axis=0), span / (2.0**key_bits - 4.0))
     cell = np.where(cell > 0.0, cell, 1.0)
     while True:
         per_box = np.prod(np.floor((g_hi - origin) / cell) - np.floor((g_lo - origin) / cell) + 1.0, axis=1)
-        if float(per_box.sum()) <= MAX_ENTRIES_PER_BOX * n:
+        if float(per_box.sum()) <= MAX_ENTRIES_PER_BOX * len(g_lo):
             break
         cell = cell * 2.0
-    i, j = _grid_pairs(lo, hi, grid_dims, origin, cell, group, key_bits)
-    return i, j
+    # cells per axis; keys are dense cell indices when the whole grid has few cells compared with the entries
+    extent_cells = (np.floor(span / cell) + 1).astype(np.int64)
+    n_cells = float(np.prod(extent_cells.astype(np.float64))) * n_slices
+    dense = int(n_cells) if n_cells <= max(float(per_box.sum()), 65536.0) else 0
+    base = extent_cells if dense else np.full(grid_dims, 2**key_bits, dtype=np.int64)
+    # number the tracks in grid order (cell of their first box) so that neighbours sit close in memory
+    first_cell = np.floor((lo[0, :, :grid_dims] - origin) / cell).astype(np.int64)
+    perm = np.lexsort(first_cell.T[::-1])
+    i, j = _grid_pairs(np.ascontiguousarray(lo[:, perm]), np.ascontiguousarray(hi[:, perm]), grid_dims, origin, cell,
+                       group[perm], base, dense)
+    a, b = perm[i], perm[j]
+    return np.minimum(a, b), np.maximum(a, b)
