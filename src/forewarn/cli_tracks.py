@@ -53,7 +53,7 @@ def replay(
         settings = Settings() if db is None else Settings(db=db)
         repo = SQLiteRepository(settings.db)
         service = Forewarn(repo, settings)
-        tracker = Tracker(service, TrackStore(repo))
+        tracker = Tracker(service, TrackStore(repo), settings.track_settings())
         feed = read_feed(path, fmt)
         batch = feed.batch
         order = np.argsort(batch.t_s, kind="stable")

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forewarn.geo.volume import VolumeLimits
 from forewarn.resolutions import ResolutionBounds
+
+if TYPE_CHECKING:
+    from forewarn.tracks.tracker import TrackSettings
 
 
 class Settings(BaseSettings):
@@ -47,6 +51,36 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(
         default=0.25, gt=0, description="how often the worker looks for due webhooks and overdue acks, seconds"
     )
+
+    track_tolerance_m: float = Field(
+        default=185.0, ge=0, le=50_000, description="how far outside its operation's volumes a track still conforms, m"
+    )
+    track_tolerance_vertical_m: float = Field(
+        default=30.0, ge=0, le=5_000, description="vertical conformance tolerance, m"
+    )
+    track_lookahead_s: float = Field(
+        default=300.0, gt=0, le=3_600, description="look-ahead of predicted conflicts and volume entries, s"
+    )
+    track_stale_s: float = Field(
+        default=60.0, gt=0, le=3_600, description="tracks not heard from for this long are left out of prediction, s"
+    )
+    track_clear_after_s: float = Field(
+        default=10.0, ge=0, le=3_600, description="a predicted encounter not predicted for this long is cleared, s"
+    )
+    track_max_speed_mps: float = Field(
+        default=1200.0, gt=0, le=20_000, description="feed-quality ceiling on implied and reported speeds, m/s"
+    )
+
+    def track_settings(self) -> TrackSettings:
+        """The tunables of live tracking."""
+        from forewarn.tracks.conformance import Tolerance
+        from forewarn.tracks.tracker import TrackSettings
+
+        return TrackSettings(
+            tolerance=Tolerance(horizontal_m=self.track_tolerance_m, vertical_m=self.track_tolerance_vertical_m),
+            lookahead_s=self.track_lookahead_s, stale_s=self.track_stale_s, clear_after_s=self.track_clear_after_s,
+            max_speed_mps=self.track_max_speed_mps,
+        )
 
     def volume_limits(self) -> VolumeLimits:
         return VolumeLimits(

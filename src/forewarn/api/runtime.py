@@ -87,6 +87,7 @@ def build_runtime(settings: Settings, service: Forewarn, clock: Callable[[], dat
             verifier.add(kid, iss, public)
     hub = StreamHub()
     service.listeners.append(hub.notify)
-    tracker = Tracker(service, TrackStore(service.repo)) if isinstance(service.repo, SQLiteRepository) else None
+    tracker = (Tracker(service, TrackStore(service.repo), settings.track_settings())
+               if isinstance(service.repo, SQLiteRepository) else None)
     return Runtime(settings=settings, service=service, desk=DeliveryDesk(service), key=key, verifier=verifier,
                    clock=clock, hub=hub, tracker=tracker)
