@@ -31,6 +31,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -198,23 +199,22 @@ def run_size(workload: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     state = traffic(n, side_of(workload, n), args.seed + n)
     row: dict[str, Any] = {"workload": workload, "n": n, "side_km": side_of(workload, n) / 1000,
                            "load_before": loadavg()}
+    mem = memory_in_child(workload, n, args)
     pairs: dict[str, set[tuple[int, int]]] = {}
     for model in ("geodesic", "bluesky"):
         pairs[model] = forewarn(state, model)()  # warm-up (and numba's cached compilation)
-        row[f"forewarn_{model}"] = {**timed(forewarn_pass(state, model), args.passes),
-                                    **memory(forewarn_pass(state, model), trace=True), "pairs": len(pairs[model])}
+        row[f"forewarn_{model}"] = {**timed(forewarn_pass(state, model), args.passes), **mem[f"forewarn_{model}"],
+                                    "pairs": len(pairs[model])}
     if n <= args.numpy_max:
         fn = bluesky_numpy(state)
-        passes = args.bluesky_passes if n <= 2000 else 1
-        row["bluesky_numpy"] = {**memory(lambda: pairs.__setitem__("bluesky_numpy", fn()), trace=False),
-                                **timed(fn, passes)}
-        row["bluesky_numpy"]["pairs"] = len(pairs["bluesky_numpy"])
+        pairs["bluesky_numpy"] = fn()
+        row["bluesky_numpy"] = {**timed(fn, args.bluesky_passes if n <= 2000 else 1), **mem["bluesky_numpy"],
+                                "pairs": len(pairs["bluesky_numpy"])}
     if n <= args.cpp_max:
         fn = bluesky_cpp(state)
-        passes = args.bluesky_passes if n <= 5000 else 1
-        row["bluesky_cpp"] = {**memory(lambda: pairs.__setitem__("bluesky_cpp", fn()), trace=False),
-                              **timed(fn, passes)}
-        row["bluesky_cpp"]["pairs"] = len(pairs["bluesky_cpp"])
+        pairs["bluesky_cpp"] = fn()
+        row["bluesky_cpp"] = {**timed(fn, args.bluesky_passes if n <= 5000 else 1), **mem["bluesky_cpp"],
+                              "pairs": len(pairs["bluesky_cpp"])}
     ref = pairs["bluesky"]
     row["identical_to_bluesky"] = {k: pairs[k] == ref for k in ("bluesky_numpy", "bluesky_cpp") if k in pairs}
     row["bluesky_mismatch_examples"] = {k: sorted(pairs[k] ^ ref)[:10] for k in ("bluesky_numpy", "bluesky_cpp")
@@ -223,6 +223,30 @@ def run_size(workload: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
                                        "only_bluesky": len(ref - pairs["geodesic"])}
     row["load_after"] = loadavg()
     return row
+
+
+def memory_probe(workload: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Peak memory of one pass of each engine (run in a child process, see memory_in_child)."""
+    predict_conflicts(traffic(50, 100_000.0, 1))  # load numba's compiled code before the baseline
+    predict_conflicts(traffic(50, 100_000.0, 1), model="bluesky")
+    state = traffic(n, side_of(workload, n), args.seed + n)
+    out = {f"forewarn_{m}": memory(forewarn_pass(state, m), trace=True) for m in ("geodesic", "bluesky")}
+    if n <= args.numpy_max:
+        out["bluesky_numpy"] = memory(bluesky_numpy(state), trace=False)
+    if n <= args.cpp_max:
+        out["bluesky_cpp"] = memory(bluesky_cpp(state), trace=False)
+    return out
+
+
+def memory_in_child(workload: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """memory_probe in a fresh process under glibc's fixed mmap threshold (128 KiB): freed arrays go back to the
+    OS, so RSS growth shows each pass's peak (in the timing process, glibc keeps freed memory in its heap)."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-probe", workload, str(n),
+           "--numpy-max", str(args.numpy_max), "--cpp-max", str(args.cpp_max), "--seed", str(args.seed)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def versions() -> dict[str, str]:
@@ -278,7 +302,9 @@ def verdict(doc: dict[str, Any]) -> str:
     parts.append(f"memory under 1 GB: largest peak {_mib(peak)} MiB ({'met' if peak < 2**30 else 'missed'}).")
     checked = [(r, k) for r in doc["rows"] for k in r["identical_to_bluesky"]]
     bad = [(r, k) for r, k in checked if not r["identical_to_bluesky"][k]]
-    if not bad:
+    if not checked:
+        parts.append("BlueSky did not run: pairs not compared.")
+    elif not bad:
         parts.append(f"Forewarn's bluesky mode found exactly BlueSky's pairs in all {len(checked)} comparisons "
                      "(NumPy and C++ detectors, every size they ran).")
     else:
@@ -307,14 +333,15 @@ def markdown(doc: dict[str, Any]) -> str:
         "passes after one warm-up, and median process CPU time; BlueSky NumPy (`StateBased.detect`, N x N matrices) "
         f"up to N = {doc['numpy_max']:,} and BlueSky C++ (`cstatebased.detect`) up to N = {doc['cpp_max']:,}: "
         f"{doc['bluesky_passes']} passes (1 pass above 2k for NumPy, above 5k for C++). "
-        "Memory = peak RSS growth during one extra pass "
-        "(sampled every 2 ms); for Forewarn also tracemalloc's peak (Python/NumPy allocations; numba's own "
+        "Memory = peak RSS growth "
+        "(sampled every 2 ms) of one pass in a separate process run with MALLOC_MMAP_THRESHOLD_=131072 (so that "
+        "freed arrays leave RSS); for Forewarn also tracemalloc's peak (Python/NumPy allocations; numba's own "
         "allocations are only in the RSS figure). `pairs` = conflicting pairs; `same` = Forewarn's bluesky mode "
         "found exactly the pairs of BlueSky's NumPy / C++ detector.", "",
         "| workload | N | Forewarn geodesic: wall ms (best) | CPU ms | peak MiB (RSS / traced) | pairs "
         "| Forewarn bluesky mode: wall ms | CPU ms | pairs | BlueSky NumPy: wall ms | peak MiB | BlueSky C++: wall ms "
-        "| same as NumPy / C++ | geodesic vs bluesky mode: only geo / only bs | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| peak MiB | same as NumPy / C++ | geodesic vs bluesky mode: only geo / only bs | load before / after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in doc["rows"]:
         g, b = r["forewarn_geodesic"], r["forewarn_bluesky"]
@@ -328,7 +355,8 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {g['pairs']:,} | {_ms(b['wall_median_s'])} ({_ms(b['wall_min_s'])}) | {_ms(b['cpu_median_s'])} "
             f"| {b['pairs']:,} | {_ms(bn['wall_median_s']) if bn else '-'} "
             f"| {_mib(bn['rss_peak_delta_bytes']) if bn else '-'} | {_ms(bc['wall_median_s']) if bc else '-'} "
-            f"| {same} | {gv['only_geodesic']:,} / {gv['only_bluesky']:,} | {r['load_before']} / {r['load_after']} |")
+            f"| {_mib(bc['rss_peak_delta_bytes']) if bc else '-'} | {same} "
+            f"| {gv['only_geodesic']:,} / {gv['only_bluesky']:,} | {r['load_before']} / {r['load_after']} |")
     lines += ["", doc["verdict"], "",
               "The geodesic and bluesky-mode pair sets differ by design (WGS84 ellipsoid and meridian convergence vs "
               "BlueSky's 6,371 km sphere and per-pair equirectangular frame): pairs near the 5 NM boundary flip.", ""]
@@ -358,7 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     ap.add_argument("--markdown", type=Path, default=DEFAULT_MD)
     ap.add_argument("--no-markdown", action="store_true")
+    ap.add_argument("--memory-probe", nargs=2, metavar=("WORKLOAD", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.memory_probe:
+        print(json.dumps(memory_probe(args.memory_probe[0], int(args.memory_probe[1]), args)))
+        return 0
     started = time.perf_counter()
     doc: dict[str, Any] = {
         "command": "python bench/tactical.py" + ("" if argv is None and len(sys.argv) == 1
