@@ -19,11 +19,14 @@ Two distance models:
     (east/north at its own position) are expressed in Earth-centred Earth-fixed (ECEF) coordinates. For each pair,
     relative position and relative velocity are projected onto the horizontal plane at the pair's midpoint (normal
     = the mean of the two ellipsoid normals), where the closest approach is solved exactly. This is a local
-    tangent-plane (ENU) projection per pair: it has no meridian-convergence or longitude-scale error, works across
-    the antimeridian and near the poles, and the relative error of the horizontal distance against
-    ``pyproj.Geod`` is about ``(d / R)^2 / 24`` for the chord plus ``(s / R)^2 / 2`` for straight flight in the
-    tangent plane instead of along the geodesic (``d`` separation, ``s`` distance flown, ``R`` Earth radius):
-    under 1e-4 (0.01 %) at 5 NM separations and 300 s of flight at 500 kt; the tests check it against pyproj.
+    tangent-plane (ENU) projection per pair: it has no meridian-convergence or longitude-scale error and works
+    across the antimeridian and near the poles. Error against ``pyproj.Geod`` (WGS84 geodesics): the distance
+    between two points is off by about ``(d / R)^2 / 24`` relative (4e-5 at d = 200 km, 4e-7 at 5 NM); flying
+    the tangent line instead of the geodesic shortens a track's progress by about ``s^3 / (3 R^2)`` (under 4 m
+    after 300 s at 500 kt, alike for both aircraft of a pair).
+    Measured by the tests: the CPA distance of two aircraft flying pyproj geodesics for up to 300 s at
+    up to 260 m/s, anywhere up to 88 degrees of latitude, is within 5 m of pyproj's (1.1 m worst seen in 3,000
+    random encounters), i.e. well under 0.1 % of a 5 NM minimum.
     Horizontal distances are measured on the ellipsoid surface (ground projection), not at flight level.
 
 ``model="bluesky"``
