@@ -3,6 +3,7 @@ exports. The same rules are driven through the real HTTP API in tests/test_polic
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -266,3 +267,25 @@ def test_export_as_a_party(svc: Forewarn) -> None:
     as_fra = situation(svc.repo, viewer="fra", book=svc.airspace.book)
     assert not [f for f in as_fra["features"] if f["properties"]["kind"] == "conflict"]  # not a side of it
     assert situation(svc.repo, viewer="loner")["features"] == []
+
+
+def test_cli_list_and_export_as_a_party(svc: Forewarn, db_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from forewarn.cli import app
+
+    svc.notify(operation("rus-op", "rus", [RUS_VOLUME], detail=PlanningDetail(notes="RUS-NOTES")), NOW)
+    rus = svc.repo.get_operation("rus-op")
+    assert rus is not None
+    runner = CliRunner()
+    listed = runner.invoke(app, ["list", "operations", "--db", str(db_path), "--as", "usa", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [view] = json.loads(listed.output)
+    assert view["coarsening"] and "RUS-NOTES" not in listed.output
+    assert not exact_numbers(rus) & numbers_in(view)
+    as_loner = runner.invoke(app, ["export", "--db", str(db_path), "--as", "loner"])
+    assert as_loner.exit_code == 0 and json.loads(as_loner.output)["features"] == []
+    operator = runner.invoke(app, ["list", "operations", "--db", str(db_path), "--json"])
+    assert "RUS-NOTES" in operator.output  # the operator's view on the database file: everything
+    refused = runner.invoke(app, ["list", "parties", "--db", str(db_path), "--as", "usa"])
+    assert refused.exit_code != 0

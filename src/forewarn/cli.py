@@ -23,6 +23,7 @@ from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.export import situation
 from forewarn.mapview import render_situation_html
 from forewarn.planfile import read_plan
+from forewarn.policy import view_operation
 from forewarn.scenario import LoadStep, builtin_scenario, load_scenario, read_scenario
 from forewarn.service import Forewarn
 from forewarn.settings import Settings
@@ -43,6 +44,8 @@ DbOption = Annotated[
     Path | None, typer.Option("--db", help="SQLite database file (default: $FOREWARN_DB, else ./forewarn.sqlite)")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the outcome as JSON")]
+AsPartyOption = Annotated[str | None, typer.Option(
+    "--as", help="show only what this party may see (through the sharing policy)")]
 AtOption = Annotated[
     str | None, typer.Option("--at", help="the time taken as now, ISO 8601 with offset (default: the clock)")
 ]
@@ -244,12 +247,24 @@ def list_records(
     what: Annotated[str, typer.Argument(help="parties | agreements | operations | sites | notices")],
     db: DbOption = None,
     as_json: JsonOption = False,
+    as_party: AsPartyOption = None,
 ) -> None:
-    """List stored records."""
+    """List stored records (all of them: the operator's view; with --as, operations as that party may see them)."""
     kinds = ("parties", "agreements", "operations", "sites", "notices")
     if what not in kinds:
         _fail(InvalidInput(f"cannot list {what!r}; choose one of {', '.join(kinds)}"))
-    repo = _service(db).repo
+    if as_party is not None and what != "operations":
+        _fail(InvalidInput("--as applies to: list operations"))
+    service = _service(db)
+    repo = service.repo
+    if as_party is not None:
+        book = service.airspace.book
+        views = [v for op in repo.list_operations() if (v := view_operation(as_party, op, book)) is not None]
+        if as_json:
+            _dump(views)
+            return
+        _print_rows(what, [_row(v) for v in views])
+        return
     if what == "parties" and not as_json:
         console.print(parties_table(repo.list_parties()))
         return
@@ -263,8 +278,11 @@ def list_records(
     if as_json:
         _dump([r.model_dump(mode="json") for r in records])
         return
+    _print_rows(what, [_row(r) for r in records])
+
+
+def _print_rows(what: str, rows: list[dict[str, str]]) -> None:
     table = Table(title=what.capitalize(), title_justify="left")
-    rows = [_row(r) for r in records]
     for col in rows[0].keys() if rows else ["(none)"]:
         table.add_column(col)
     for row in rows:
@@ -273,7 +291,7 @@ def list_records(
 
 
 def _row(record: Any) -> dict[str, str]:
-    data = record.model_dump(mode="json")
+    data = record if isinstance(record, dict) else record.model_dump(mode="json")
     if "volumes" in data:
         return {"id": data["id"], "party": data["party_id"], "class": data["activity_class"],
                 "state": data["state"], "version": str(data["version"]), "volumes": str(len(data["volumes"])),
@@ -293,10 +311,13 @@ def export(
     html: Annotated[Path | None, typer.Option(help="also write a self-contained HTML map here")] = None,
     planned: Annotated[bool, typer.Option(help="include planned (not yet notified) operations")] = False,
     db: DbOption = None,
+    as_party: AsPartyOption = None,
 ) -> None:
-    """Export the situation (volumes, protected sites, conflicts, warnings) as GeoJSON."""
+    """Export the situation (volumes, protected sites, conflicts, warnings) as GeoJSON: all of it (the operator's
+    view), or with --as what that party may see (through the sharing policy, as GET /v1/situation)."""
     service = _service(db)
-    collection = situation(service.repo, include_planned=planned)
+    collection = situation(service.repo, include_planned=planned, viewer=as_party,
+                           book=service.airspace.book if as_party is not None else None)
     text = json.dumps(collection, indent=1)
     if out is None:
         typer.echo(text)
