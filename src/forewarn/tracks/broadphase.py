@@ -152,6 +152,65 @@ def _grid_pairs(
     return out_i[:m].copy(), out_j[:m].copy()
 
 
+@numba.njit(cache=True, nogil=True)
+def _bounds(lo: FloatArray, hi: FloatArray, grid_dims: int) -> tuple[FloatArray, FloatArray, FloatArray, bool]:
+    """Lowest corner, highest corner and mean extent of the boxes on the gridded axes; whether all are valid."""
+    origin = np.full(grid_dims, np.inf)
+    top = np.full(grid_dims, -np.inf)
+    total = np.zeros(grid_dims)
+    valid = True
+    n_slices, n, dims = lo.shape
+    for s in range(n_slices):
+        for k in range(n):
+            for d in range(dims):
+                a = lo[s, k, d]
+                b = hi[s, k, d]
+                if not (np.isfinite(a) and np.isfinite(b) and a <= b):
+                    valid = False
+                if d < grid_dims:
+                    origin[d] = min(origin[d], a)
+                    top[d] = max(top[d], b)
+                    total[d] += b - a
+    return origin, top, total / max(1, n_slices * n), valid
+
+
+@numba.njit(cache=True, nogil=True)
+def _entries(lo: FloatArray, hi: FloatArray, grid_dims: int, origin: FloatArray, cell: FloatArray) -> float:
+    """Grid entries the boxes would make (cells they touch, summed)."""
+    total = 0.0
+    n_slices, n, _ = lo.shape
+    for s in range(n_slices):
+        for k in range(n):
+            count = 1.0
+            for d in range(grid_dims):
+                count *= np.floor((hi[s, k, d] - origin[d]) / cell[d]) - np.floor((lo[s, k, d] - origin[d]) / cell[d]) \
+                    + 1.0
+            total += count
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _grid_order(lo: FloatArray, hi: FloatArray, grid_dims: int, origin: FloatArray, cell: FloatArray, base: IntArray
+                ) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Tracks numbered by the cell of their first box (neighbours close in memory), and the boxes so renumbered."""
+    n_slices, n, dims = lo.shape
+    key = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        c = np.int64(0)
+        for d in range(grid_dims):
+            c = c * base[d] + np.int64(np.floor((lo[0, k, d] - origin[d]) / cell[d]))
+        key[k] = c
+    perm = np.argsort(key)
+    lo2 = np.empty_like(lo)
+    hi2 = np.empty_like(hi)
+    for s in range(n_slices):
+        for k in range(n):
+            for d in range(dims):
+                lo2[s, k, d] = lo[s, perm[k], d]
+                hi2[s, k, d] = hi[s, perm[k], d]
+    return perm, lo2, hi2
+
+
 def candidate_pairs(
     lo: FloatArray, hi: FloatArray, group: IntArray, *, grid_dims: int,
 ) -> tuple[IntArray, IntArray]:
@@ -179,32 +238,23 @@ def candidate_pairs(
     if n < 2:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy()
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo <= hi)):
+    origin, top, mean_extent, valid = _bounds(lo, hi, grid_dims)
+    if not valid:
         raise ValueError("boxes must be finite with lo <= hi")
-    g_lo = lo[:, :, :grid_dims].reshape(-1, grid_dims)
-    g_hi = hi[:, :, :grid_dims].reshape(-1, grid_dims)
-    origin = g_lo.min(axis=0)
-    span = g_hi.max(axis=0) - origin
-    extent = g_hi - g_lo
+    span = top - origin
     # cells about the mean size of the boxes (the cost of the pair tests is least when cells and boxes are alike);
     # never so small that an axis needs more cells than its share of the key holds (6 bits stay for the slice)
     key_bits = (_KEY_BITS_TOTAL - 6) // grid_dims
-    cell = np.maximum(CELL_PER_MEAN_BOX * extent.mean(axis=0), span / (2.0**key_bits - 4.0))
+    cell = np.maximum(CELL_PER_MEAN_BOX * mean_extent, span / (2.0**key_bits - 4.0))
     cell = np.where(cell > 0.0, cell, 1.0)
-    while True:
-        per_box = np.prod(np.floor((g_hi - origin) / cell) - np.floor((g_lo - origin) / cell) + 1.0, axis=1)
-        if float(per_box.sum()) <= MAX_ENTRIES_PER_BOX * len(g_lo):
-            break
+    while (entries := _entries(lo, hi, grid_dims, origin, cell)) > MAX_ENTRIES_PER_BOX * n * n_slices:
         cell = cell * 2.0
     # cells per axis; keys are dense cell indices when the whole grid has few cells compared with the entries
     extent_cells = (np.floor(span / cell) + 1).astype(np.int64)
     n_cells = float(np.prod(extent_cells.astype(np.float64))) * n_slices
-    dense = int(n_cells) if n_cells <= max(float(per_box.sum()), 65536.0) else 0
+    dense = int(n_cells) if n_cells <= max(entries, 65536.0) else 0
     base = extent_cells if dense else np.full(grid_dims, 2**key_bits, dtype=np.int64)
-    # number the tracks in grid order (cell of their first box) so that neighbours sit close in memory
-    first_cell = np.floor((lo[0, :, :grid_dims] - origin) / cell).astype(np.int64)
-    perm = np.lexsort(first_cell.T[::-1])
-    i, j = _grid_pairs(np.ascontiguousarray(lo[:, perm]), np.ascontiguousarray(hi[:, perm]), grid_dims, origin, cell,
-                       group[perm], base, dense)
+    perm, lo_p, hi_p = _grid_order(lo, hi, grid_dims, origin, cell, base)
+    i, j = _grid_pairs(lo_p, hi_p, grid_dims, origin, cell, group[perm], base, dense)
     a, b = perm[i], perm[j]
     return np.minimum(a, b), np.maximum(a, b)
