@@ -16,6 +16,7 @@ from forewarn.deliveries import plan_deliveries
 from forewarn.export import situation
 from forewarn.geo import geodesy
 from forewarn.geo.coarsen import coarsen_volume
+from forewarn.mapview import render_situation_html
 from forewarn.model import (
     Agreement,
     Coarsening,
@@ -264,6 +265,9 @@ def test_export_as_a_party(svc: Forewarn) -> None:
     assert not exact_numbers(rus) & numbers_in(as_usa)
     [conflict] = [f for f in as_usa["features"] if f["properties"]["kind"] == "conflict"]
     assert conflict["properties"]["resolution"]  # usa adjusts: its own proposals (withheld: no live picture)
+    page = render_situation_html(as_usa, title="as usa")
+    assert "rounded outward by an agreement" in page and "rounded outward" not in render_situation_html(
+        situation(svc.repo, viewer="rus", book=svc.airspace.book), title="as rus")  # rus sees usa exact
     as_fra = situation(svc.repo, viewer="fra", book=svc.airspace.book)
     assert not [f for f in as_fra["features"] if f["properties"]["kind"] == "conflict"]  # not a side of it
     assert situation(svc.repo, viewer="loner")["features"] == []

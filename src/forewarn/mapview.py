@@ -490,6 +490,8 @@ def _details(item: _Item, parties: dict[str, tuple[str, str]]) -> list[_Row]:
         add("Upper", ("upper_m",), _fmt_altitude(get("upper_m")))
         add("Start (UTC)", ("start",), _fmt_utc(get("start")))
         add("End (UTC)", ("end",), _fmt_utc(get("end")))
+        add("Coarsened", ("coarsened",), "yes: footprint, altitudes and times rounded outward by an agreement"
+            if get("coarsened") else "no")
     elif item.kind == "protected_site":
         add("Site", ("site_id",), _text(get("site_id")))
         add("Name", ("name",), _text(get("name")))
