@@ -126,13 +126,19 @@ def test_fast_equals_brute_force_dense(model: Any, lat0: float, lon0: float) -> 
 
 
 @given(n=st.integers(0, 60), dims=st.integers(1, 4), grid=st.integers(1, 4), slices=st.integers(1, 3),
-       seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=80, deadline=None)
-def test_broad_phase_finds_every_overlap_once(n: int, dims: int, grid: int, slices: int, seed: int) -> None:
-    """Grid broad phase == every pair tested in every slice; boxes of very different sizes, touching, duplicated."""
+       sparse=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=100, deadline=None)
+def test_broad_phase_finds_every_overlap_once(n: int, dims: int, grid: int, slices: int, sparse: bool,
+                                              seed: int) -> None:
+    """Grid broad phase == every pair tested in every slice; boxes of very different sizes, touching, duplicated.
+
+    ``sparse``: half the boxes are thrown a million units away, so the grid has too many cells to index densely and
+    the cells are hashed (collisions told apart by their keys)."""
     grid = min(grid, dims)
     rng = np.random.default_rng(seed)
     lo = np.round(rng.uniform(-50, 50, (slices, n, dims)), 0)
+    if sparse:
+        lo[:, ::2] += np.round(rng.uniform(-1e6, 1e6, (1, len(lo[0, ::2]), dims)), 0)
     hi = lo + rng.choice([0.0, 1.0, 3.0, 40.0], (slices, n, dims))
     if n > 3:
         lo[:, 1], hi[:, 1] = lo[:, 0], hi[:, 0]  # a duplicate box
