@@ -293,3 +293,39 @@ def test_cli_list_and_export_as_a_party(svc: Forewarn, db_path: Path) -> None:
     assert "RUS-NOTES" in operator.output  # the operator's view on the database file: everything
     refused = runner.invoke(app, ["list", "parties", "--db", str(db_path), "--as", "usa"])
     assert refused.exit_code != 0
+
+
+def test_api_filters_and_what_if_checks_work_on_what_the_caller_is_shown(tmp_path: Path) -> None:
+    from tests.api_support import make_world, volume
+
+    world = make_world(tmp_path)
+    zero = SeparationMinima(horizontal_m=0, vertical_m=0, time_s=0)
+    world.service.put_agreement(Agreement(id="mou", name="MoU", parties=["usa", "rus", "fra"], default_minima=zero,
+                                          coarsening=Coarsening(of=["rus"], grid_arcmin=30, time_step_s=900)))
+    c, usa = world.client, world.auth("usa")
+    exact = volume(38.1, 35.1, radius_m=2000) | {"start": (T0 + timedelta(hours=1, minutes=7)).isoformat()}
+    r = c.post("/v1/operations", headers=world.auth("rus"), json={"id": "rus-1", "activity_class": "strike_area",
+                                                                  "volumes": [exact]})
+    assert r.status_code == 201, r.text
+    # shown to usa: the 30' cell [38.0, 38.5] x [35.0, 35.5], from 01:00; the filters answer on that, so that
+    # no sequence of queries can narrow the exact circle or start time down
+    listed = c.get("/v1/operations", headers=usa, params={"bbox": "38.3,35.3,38.4,35.4"}).json()
+    assert [o["id"] for o in listed] == ["rus-1"]
+    before = (T0 + timedelta(hours=1, minutes=3)).isoformat()
+    assert [o["id"] for o in c.get("/v1/operations", headers=usa, params={"end": before}).json()] == ["rus-1"]
+    assert c.get("/v1/operations", headers=usa, params={"bbox": "38.6,35.3,38.7,35.4"}).json() == []
+    # a what-if probe far from the exact circle but inside the coarsened cell conflicts, as the shown picture says
+    probe = {"activity_class": "transport", "volumes": [volume(38.35, 35.35, radius_m=1000)]}
+    out = c.post("/v1/check", headers=usa, json=probe).json()
+    assert [x["b"]["operation_id"] for x in out["conflicts"]] == ["rus-1"]
+    [rus_impact] = [i for i in out["impacts"] if i["party_id"] == "rus"]
+    assert rus_impact["affected"] and rus_impact["conflicts"] == 1
+    assert out["resolutions"] and out["resolutions"][0]["operation_id"] == "what-if"
+    far = c.post("/v1/check", headers=usa, json=probe | {"volumes": [volume(39.2, 36.2, radius_m=1000)]}).json()
+    assert far["conflicts"] == [] and far["resolutions"] == []
+    # rus sees usa exactly (the agreement coarsens rus only): its own checks are detected on exact volumes
+    c.post("/v1/operations", headers=usa, json={"id": "usa-1", "activity_class": "transport",
+                                                "volumes": [volume(38.9, 35.9, radius_m=2000)]})
+    near = c.post("/v1/check", headers=world.auth("rus"), json={
+        "activity_class": "transport", "volumes": [volume(38.9 + 0.04, 35.9, radius_m=1000)]}).json()
+    assert near["conflicts"] == []  # 3.6 km apart, 3 km of radii: no conflict on the exact volumes

@@ -29,7 +29,7 @@ from typing import Any
 import shapely
 
 from forewarn.airspace import AgreementBook, Airspace, search_box
-from forewarn.conflicts import Conflict, Overlap, Separation, describe_conflict
+from forewarn.conflicts import Conflict, Overlap, Separation, describe_conflict, detect
 from forewarn.geo import geodesy
 from forewarn.geo.coarsen import coarsen_volume
 from forewarn.geo.volume import Volume4D
@@ -37,6 +37,7 @@ from forewarn.model import Coarsening, Operation, OperationState, SharingLevel
 from forewarn.records import Delivery, NoticeOutcome
 from forewarn.resolutions import ResolutionBounds, ResolutionSet, propose
 from forewarn.sites import SiteWarning
+from forewarn.units import FOOT_M
 
 OperationLookup = Callable[[str, int], Operation | None]
 """(operation id, version) -> that version of the operation, if known."""
@@ -198,11 +199,20 @@ def coarse_overlay(viewer: str, own: Operation, airspace: Airspace, extra: Itera
     the exact picture too: coarsened volumes contain the exact ones."""
     book = airspace.book
     largest = book.largest_for(own.party_id)
-    reach = largest.model_copy(update={"horizontal_m": largest.horizontal_m + bounds.max_lateral_m})
-    widen_m = bounds.ceiling_m - bounds.floor_m + max(v.upper_m - v.lower_m for v in own.volumes)
+    # a coarsened volume reaches at most one grid cell (1' of latitude = 1,852 m; a cell is no wider), one
+    # altitude step and one time step beyond the exact one, whose box the index holds
+    grid_m, step_m, step_s = 0.0, 0.0, 0.0
+    for party in book.bound_parties(viewer):
+        c = coarsening_for(viewer, party, book)
+        if c is not None:
+            grid_m = max(grid_m, (c.grid_arcmin or 0.0) * 1852.0 * 1.5)
+            step_m, step_s = max(step_m, c.altitude_step_ft * FOOT_M), max(step_s, c.time_step_s)
+    reach = largest.model_copy(update={"horizontal_m": largest.horizontal_m + bounds.max_lateral_m + grid_m})
+    widen_m = bounds.ceiling_m - bounds.floor_m + max(v.upper_m - v.lower_m for v in own.volumes) + step_m
     ids: set[str] = set()
     for volume in own.volumes:
-        ids.update(key[0] for key in airspace.index.query(search_box(volume, reach, bounds.max_time_shift_s, widen_m)))
+        box = search_box(volume, reach, bounds.max_time_shift_s + step_s, widen_m)
+        ids.update(key[0] for key in airspace.index.query(box))
     ops = {i: airspace.operations[i] for i in ids}
     for op in extra:
         ops[op.id] = op
@@ -255,15 +265,54 @@ def view_outcome(viewer: str, outcome: NoticeOutcome, op: Operation, book: Agree
                  airspace: Airspace | None = None, bounds: ResolutionBounds | None = None,
                  fallback: OperationLookup | None = None) -> NoticeOutcome:
     """The outcome of ``viewer``'s own filing or check of ``op`` as ``viewer`` is shown it: its conflicts through
-    :func:`view_conflict`, only the proposals for its own operation (:func:`view_resolutions`); lead times,
-    site warnings on its own operation and the impacts on the parties it is bound to as found."""
+    :func:`view_conflict`, only the proposals for its own operation (:func:`view_resolutions`); lead times and
+    site warnings on its own operation as found.
+
+    A what-if check stores nothing and tells no one, so it could be repeated with small probes to find where a
+    coarsened envelope really is. For a check (with the live ``airspace``) the conflicts with parties coarsened
+    for ``viewer`` are therefore *detected* against their coarsened volumes (:func:`check_against_shown`), not
+    only measured against them: a probe conflicts with a coarsened operation wherever the coarsened volume
+    would. A filing is detected on the exact volumes (it is recorded and delivered to the other side)."""
     if viewer != outcome.party_id or op.party_id != viewer:
         raise ValueError("an outcome is shown only to the party that filed it")
+    if outcome.kind == "check" and airspace is not None:
+        shown = check_against_shown(viewer, outcome, op, airspace, bounds or ResolutionBounds())
+        if shown is not None:
+            return shown
     lookup = lookup_in([op], airspace, fallback)
     conflicts = [v for c in outcome.conflicts if (v := view_conflict(viewer, c, lookup, book)) is not None]
     resolutions = view_resolutions(viewer, outcome.resolutions, {op.id: op}, outcome.conflicts, book, outcome.at,
                                    airspace, (), bounds)
     return outcome.model_copy(update={"conflicts": conflicts, "resolutions": resolutions})
+
+
+def check_against_shown(viewer: str, outcome: NoticeOutcome, op: Operation, airspace: Airspace,
+                        bounds: ResolutionBounds) -> NoticeOutcome | None:
+    """A what-if check of ``op`` re-run against the picture as ``viewer`` is shown it (:func:`coarse_overlay`):
+    conflicts, proposals for ``op`` and the impacts on the coarsened parties all from the coarsened volumes.
+    ``None`` when no party bound to ``viewer`` is coarsened for it (the outcome stands as found)."""
+    book = airspace.book
+    coarse = {p for p in book.bound_parties(viewer) if coarsening_for(viewer, p, book) is not None}
+    if not coarse:
+        return None
+    overlay = coarse_overlay(viewer, op, airspace, [], bounds)
+    conflicts = detect(op, overlay, outcome.at)
+    resolutions = [propose(op, overlay, outcome.at, bounds)] if any(
+        c.adjusting_operation == op.id for c in conflicts) else []
+    impacts = []
+    for impact in outcome.impacts:
+        if impact.party_id not in coarse:
+            impacts.append(impact)
+            continue
+        mine = [c for c in conflicts if c.b.party_id == impact.party_id]
+        adjust = sorted({c.adjusting_operation for c in mine if c.adjusting_operation != op.id})
+        sites = impact.affected and not impact.conflicts  # site warnings only: they do not depend on the volumes
+        message = ("not affected: no adjustment needed" if not mine else
+                   f"affected: {len(mine)} conflict(s) with its coarsened envelope"
+                   + (f"; asked to adjust {', '.join(adjust)}" if adjust else f"; {op.id} is asked to adjust"))
+        impacts.append(impact.model_copy(update={"affected": bool(mine) or sites, "conflicts": len(mine),
+                                                 "asked_to_adjust": adjust, "message": message}))
+    return outcome.model_copy(update={"conflicts": conflicts, "resolutions": resolutions, "impacts": impacts})
 
 
 # ------------------------------------------------------------------------------------------------ deliveries

@@ -30,7 +30,7 @@ from forewarn.auth import Principal, check_scopes, new_credential, verify_secret
 from forewarn.errors import InvalidInput, NotFound, Unauthenticated
 from forewarn.export import situation
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
-from forewarn.policy import can_see, view_delivery, view_operation, view_outcome
+from forewarn.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.records import Delivery, NoticeOutcome
 from forewarn.service import Idempotency
 
@@ -244,9 +244,14 @@ def list_operations(
     book = rt.service.airspace.book
     out: list[dict[str, Any]] = []
     for op in rt.service.repo.list_operations(state, party):
-        if (start and op.end <= start) or (end and op.start >= end):
+        if not visible(who.party_id, op, book):
             continue
-        if box is not None and not any(_meets(v.shape.bounds, box) for v in op.volumes):
+        # filter on the volumes as shown to the caller: filtering on exact ones would let bisecting queries
+        # find the exact bounds and times of a coarsened envelope
+        shown = envelope_volumes(who.party_id, op, book)
+        if (start and max(v.end for v in shown) <= start) or (end and min(v.start for v in shown) >= end):
+            continue
+        if box is not None and not any(_meets(v.shape.bounds, box) for v in shown):
             continue
         view = view_operation(who.party_id, op, book)
         if view is not None:
