@@ -312,7 +312,7 @@ def markers(op_id: str, version: int) -> dict[str, Any]:
             "notes": f"MKN{tag}v{version}"}
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(example=examples())
 def test_no_response_on_any_path_carries_what_the_policy_withholds(env: Env, example: dict[str, Any]) -> None:
