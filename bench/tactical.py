@@ -313,6 +313,21 @@ def verdict(doc: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def speedups(doc: dict[str, Any]) -> str:
+    """Wall-time ratios BlueSky / Forewarn's bluesky mode (the same pairs), at the largest N each BlueSky ran."""
+    parts = []
+    for workload in dict.fromkeys(r["workload"] for r in doc["rows"]):
+        rows = [r for r in doc["rows"] if r["workload"] == workload]
+        for key, label in (("bluesky_numpy", "NumPy"), ("bluesky_cpp", "C++")):
+            ran = [r for r in rows if key in r]
+            if ran:
+                r = max(ran, key=lambda r: r["n"])
+                ratio = r[key]["wall_median_s"] / r["forewarn_bluesky"]["wall_median_s"]
+                parts.append(f"{workload} {_n(r['n'])}: {ratio:,.0f}x BlueSky {label}")
+    return ("Speed-up of Forewarn's bluesky mode over BlueSky on the same inputs and pairs (wall time, median): "
+            + "; ".join(parts) + ".") if parts else ""
+
+
 def markdown(doc: dict[str, Any]) -> str:
     h = doc["host"]
     src = doc["source"]
@@ -357,7 +372,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {_mib(bn['rss_peak_delta_bytes']) if bn else '-'} | {_ms(bc['wall_median_s']) if bc else '-'} "
             f"| {_mib(bc['rss_peak_delta_bytes']) if bc else '-'} | {same} "
             f"| {gv['only_geodesic']:,} / {gv['only_bluesky']:,} | {r['load_before']} / {r['load_after']} |")
-    lines += ["", doc["verdict"], "",
+    lines += ["", doc["verdict"], "", speedups(doc), "",
               "The geodesic and bluesky-mode pair sets differ by design (WGS84 ellipsoid and meridian convergence vs "
               "BlueSky's 6,371 km sphere and per-pair equirectangular frame): pairs near the 5 NM boundary flip.", ""]
     return "\n".join(lines)
@@ -387,7 +402,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, default=DEFAULT_MD)
     ap.add_argument("--no-markdown", action="store_true")
     ap.add_argument("--memory-probe", nargs=2, metavar=("WORKLOAD", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--render", action="store_true", help="only rewrite the RESULTS.md section from --json")
     args = ap.parse_args(argv)
+    if args.render:
+        write_markdown(args.markdown, markdown(json.loads(args.json.read_text(encoding="utf-8"))))
+        return 0
     if args.memory_probe:
         print(json.dumps(memory_probe(args.memory_probe[0], int(args.memory_probe[1]), args)))
         return 0
