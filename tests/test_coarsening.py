@@ -200,6 +200,8 @@ def test_coarsening_settings_are_validated() -> None:
     with pytest.raises(ValidationError, match="at least one"):
         Coarsening()
     with pytest.raises(ValidationError):
+        Coarsening(grid_arcmin=5e-324)  # found by schemathesis: 300 / grid overflowed
+    with pytest.raises(ValidationError):
         Coarsening(altitude_step_ft=-1)
     with pytest.raises(ValidationError, match="not parties"):
         Agreement(id="a", name="a", parties=["x", "y"], coarsening={"of": ["z"], "time_step_s": 900})

@@ -114,6 +114,8 @@ PLANNING_DETAIL_FIELDS = ("purpose", "unit", "call_signs", "notes")
 ALTITUDE_STEP_LIMIT_FT = 10_000.0
 TIME_STEP_LIMIT_S = 86_400.0
 GRID_LIMIT_ARCMIN = 300.0
+GRID_MIN_ARCMIN = 0.05
+"""Finest grid: 0.05 arc-minute (3 arc-seconds, about 90 m of latitude)."""
 
 
 class Coarsening(Record):
@@ -138,7 +140,7 @@ class Coarsening(Record):
 
     of: list[str] = Field(default_factory=list,
                           description="parties whose operations are coarsened for the others (empty: every party)")
-    grid_arcmin: float | None = Field(default=None, gt=0, le=GRID_LIMIT_ARCMIN, allow_inf_nan=False,
+    grid_arcmin: float | None = Field(default=None, ge=GRID_MIN_ARCMIN, le=GRID_LIMIT_ARCMIN, allow_inf_nan=False,
                                       description="outward lon/lat grid in arc-minutes; must divide 300 evenly")
     convex_hull: bool = Field(default=False, description="replace footprints by their convex hull")
     altitude_step_ft: float = Field(default=0.0, ge=0, le=ALTITUDE_STEP_LIMIT_FT, allow_inf_nan=False,
