@@ -8,18 +8,21 @@ together or not at all). Units as in :mod:`forewarn.tracks.model`.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from forewarn.store.sqlite import SQLiteRepository
 from forewarn.tracks.alerts import TrackAlert
-from forewarn.tracks.model import NUMERIC_FIELDS, PositionBatch
+from forewarn.tracks.model import NUMERIC_FIELDS, Position, PositionBatch
+
+
+def _null(value: float) -> float | None:
+    """NaN as SQL NULL."""
+    return None if value != value else value
 
 
 @dataclass(frozen=True)
@@ -34,16 +37,19 @@ class StoredPositions:
 
 @dataclass(frozen=True)
 class TrackRecord:
-    """The stored state of one track: owner, operation, source, conformance (None = not checked) and its last
-    position as a JSON object in the units of :class:`~forewarn.tracks.model.Position`."""
+    """The stored state of one track: owner, operation, source, conformance (None = not checked), its last
+    position (units of :class:`~forewarn.tracks.model.Position`) and when it was written (ISO 8601 UTC)."""
 
     party_id: str
-    track_id: str
     operation_id: str | None
     source: str
     conforming: bool | None
-    last: dict[str, Any]
+    last: Position
     updated_at: str
+
+    @property
+    def track_id(self) -> str:
+        return self.last.track_id
 
 
 class TrackStore:
@@ -104,18 +110,22 @@ class TrackStore:
     def put_tracks(self, records: Iterable[TrackRecord]) -> None:
         """Create or update track states."""
         self.repo._conn.executemany(
-            "INSERT INTO tracks (party_id, track_id, operation_id, source, conforming, last, updated_at) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(party_id, track_id) DO UPDATE SET "
-            "operation_id = excluded.operation_id, "
-            "source = excluded.source, conforming = excluded.conforming, last = excluded.last, "
-            "updated_at = excluded.updated_at",
-            [(r.party_id, r.track_id, r.operation_id, r.source,
-              None if r.conforming is None else int(r.conforming), json.dumps(r.last), r.updated_at)
-             for r in records])
+            "INSERT INTO tracks (party_id, track_id, operation_id, source, conforming, t_s, lat_deg, lon_deg, alt_m, "
+            "gs_mps, track_deg, vs_mps, callsign, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(party_id, track_id) DO UPDATE SET operation_id = excluded.operation_id, "
+            "source = excluded.source, conforming = excluded.conforming, t_s = excluded.t_s, "
+            "lat_deg = excluded.lat_deg, lon_deg = excluded.lon_deg, alt_m = excluded.alt_m, "
+            "gs_mps = excluded.gs_mps, track_deg = excluded.track_deg, vs_mps = excluded.vs_mps, "
+            "callsign = excluded.callsign, updated_at = excluded.updated_at",
+            [(r.party_id, p.track_id, r.operation_id, r.source, None if r.conforming is None else int(r.conforming),
+              p.t_s, p.lat_deg, p.lon_deg, _null(p.alt_m), _null(p.gs_mps), _null(p.track_deg), _null(p.vs_mps),
+              p.callsign, r.updated_at)
+             for r in records for p in (r.last,)])
 
     def list_tracks(self, party_ids: Iterable[str] | None = None) -> list[TrackRecord]:
         """Stored track states (of some parties, or all), by party then track id."""
-        sql = "SELECT party_id, track_id, operation_id, source, conforming, last, updated_at FROM tracks"
+        sql = ("SELECT party_id, track_id, operation_id, source, conforming, t_s, lat_deg, lon_deg, alt_m, gs_mps, "
+               "track_deg, vs_mps, callsign, updated_at FROM tracks")
         params: tuple[str, ...] = ()
         if party_ids is not None:
             params = tuple(party_ids)
@@ -123,7 +133,14 @@ class TrackStore:
                 return []
             sql += f" WHERE party_id IN ({','.join('?' * len(params))})"
         rows = self.repo._conn.execute(sql + " ORDER BY party_id, track_id", params).fetchall()
-        return [TrackRecord(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), json.loads(r[5]), r[6])
+        nan = float("nan")
+
+        def num(v: float | None) -> float:
+            return nan if v is None else v
+
+        return [TrackRecord(r[0], r[2], r[3], None if r[4] is None else bool(r[4]),
+                            Position(r[1], r[5], r[6], r[7], num(r[8]), num(r[9]), num(r[10]), num(r[11]), r[12]),
+                            r[13])
                 for r in rows]
 
     def add_alerts(self, alerts: Sequence[TrackAlert]) -> None:

@@ -34,7 +34,7 @@ from forewarn.store.tracks_sqlite import TrackRecord, TrackStore
 from forewarn.tracks import cpa
 from forewarn.tracks.alerts import AlertKind, TrackAlert, alert_payload, recipients
 from forewarn.tracks.conformance import Tolerance, VolumeLayer
-from forewarn.tracks.model import NUMERIC_FIELDS, Position, PositionBatch
+from forewarn.tracks.model import Position, PositionBatch
 from forewarn.tracks.quality import FeedQuality, QualityConfig
 
 if TYPE_CHECKING:
@@ -94,18 +94,6 @@ def _dt(t_s: float) -> datetime:
     return datetime.fromtimestamp(t_s, tz=UTC)
 
 
-def _position(doc: dict[str, object]) -> Position:
-    """A position from its stored JSON form (null = NaN)."""
-    num = {n: float("nan") if doc.get(n) is None else float(doc[n]) for n in NUMERIC_FIELDS}  # type: ignore[arg-type]
-    return Position(track_id=str(doc["track_id"]), callsign=str(doc.get("callsign") or ""), **num)
-
-
-def _position_doc(p: Position) -> dict[str, object]:
-    return {name: (None if isinstance(v, float) and np.isnan(v) else v)
-            for name, v in (("track_id", p.track_id), *((n, getattr(p, n)) for n in NUMERIC_FIELDS),
-                            ("callsign", p.callsign))}
-
-
 class Tracker:
     """Live tracks of every party (see module docstring)."""
 
@@ -123,9 +111,8 @@ class Tracker:
         """Predicted encounters: encounter key -> feed time it was last predicted."""
         self._last_predict_s = float("-inf")
         for record in store.list_tracks():
-            position = _position(record.last)
             self.tracks[(record.party_id, record.track_id)] = TrackState(
-                record.party_id, position, record.operation_id, record.source, record.conforming)
+                record.party_id, record.last, record.operation_id, record.source, record.conforming)
         for alert in store.open_alerts():
             self.open[alert.encounter] = alert
             self._seen[alert.encounter] = alert.at.timestamp()
@@ -337,8 +324,8 @@ class Tracker:
         stamp = now.isoformat()
         with repo.transaction():
             self.store.add_positions(party_id, source, accepted, flags)
-            self.store.put_tracks(TrackRecord(s.party_id, s.last.track_id, s.operation_id, s.source, s.conforming,
-                                              _position_doc(s.last), stamp) for s in states.values())
+            self.store.put_tracks(TrackRecord(s.party_id, s.operation_id, s.source, s.conforming, s.last, stamp)
+                                  for s in states.values())
             self.store.add_quality(f"{party_id}/{source}", counts)
             self._record_alerts(alerts, now)
         self.tracks.update(states)

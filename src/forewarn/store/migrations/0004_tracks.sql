@@ -18,7 +18,14 @@ CREATE TABLE tracks (
     operation_id TEXT REFERENCES operations(id),
     source TEXT NOT NULL,
     conforming INTEGER,
-    last TEXT NOT NULL,
+    t_s REAL NOT NULL,
+    lat_deg REAL NOT NULL,
+    lon_deg REAL NOT NULL,
+    alt_m REAL,
+    gs_mps REAL,
+    track_deg REAL,
+    vs_mps REAL,
+    callsign TEXT NOT NULL DEFAULT '',
     updated_at TEXT NOT NULL,
     PRIMARY KEY (party_id, track_id)
 );
