@@ -468,3 +468,14 @@ def test_random_corridors_give_valid_shapes(path: list[list[float]], w: float) -
         assert shapely.covers(shape, shapely.points(pts)).all()
     assert isinstance(v.footprint, CorridorFootprint)
     assert check_volume(v, VolumeLimits(), NOW).equals(shape)
+
+
+def test_a_time_before_the_first_utc_instant_is_invalid_input_not_a_crash() -> None:
+    import pydantic
+
+    from forewarn.geo.volume import Volume4D
+
+    with pytest.raises(pydantic.ValidationError, match="out of range"):
+        Volume4D.model_validate({"footprint": {"kind": "circle", "center": [38.0, 35.0], "radius_m": 1000},
+                                 "lower_m": 0, "upper_m": 1000, "start": "0001-01-01T00:00+01:00",
+                                 "end": "2015-11-17T00:00Z"})

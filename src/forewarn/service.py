@@ -274,7 +274,8 @@ class Forewarn:
             "site_warnings": len(outcome.site_warnings), "late": outcome.late,
         }, now, party_id=op.party_id, party_signature=party_signature)
         parties = {p.id: p for p in self.repo.list_parties()}
-        deliveries = plan_deliveries(stored, op, self.airspace.book, parties, self.repo.list_subscriptions(), now)
+        deliveries = plan_deliveries(stored, op, self.airspace.book, parties, self.repo.list_subscriptions(), now,
+                                     airspace=self.airspace, bounds=self.settings.resolution_bounds())
         self.repo.add_deliveries(deliveries)
         self._ledger_deliveries(deliveries, origin.seq, now, operation_id=op.id)
         self._pending.update(d.party_id for d in deliveries)

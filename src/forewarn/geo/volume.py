@@ -176,7 +176,10 @@ class Volume4D(_Frozen):
     def _aware_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("times must be timezone-aware (UTC); naive datetimes are rejected")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before the first representable UTC time
+            raise ValueError(f"time {value.isoformat()} is out of range") from exc
 
     @model_validator(mode="after")
     def _ordered(self) -> Volume4D:

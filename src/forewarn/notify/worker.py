@@ -15,6 +15,7 @@ import httpx
 
 from forewarn.auth import IssuerKey
 from forewarn.notify.webhook import post
+from forewarn.policy import view_delivery
 from forewarn.service import DeliveryDesk
 
 log = logging.getLogger("forewarn.worker")
@@ -74,7 +75,13 @@ class DeliveryWorker:
                 repo.update_delivery(delivery.model_copy(update={"next_attempt_at": None,
                                                                  "last_error": "no webhook configured"}))
                 continue
-            ok, error = post(self._client, url, delivery, self.key)
+            # re-gated like the inbox and the stream: what the agreements no longer allow is withheld again
+            shown = view_delivery(delivery.party_id, delivery, self.desk.service.airspace.book)
+            if shown is None:
+                repo.update_delivery(delivery.model_copy(update={"next_attempt_at": None,
+                                                                 "last_error": "withheld by the sharing policy"}))
+                continue
+            ok, error = post(self._client, url, shown, self.key)
             self.desk.record_attempt(delivery, ok=ok, error=error, now=self.clock())
             attempts += 1
         return attempts
