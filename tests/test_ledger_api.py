@@ -12,18 +12,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from forewarn.api import errors
-from forewarn.api.ledger_routes import SignedRequest
-from forewarn.api.routes import RT, Caller
-from forewarn.api.schemas import OperationIn
 from forewarn.ledger.canonical import b64url, canonical_json
 from forewarn.ledger.keys import body_digest, key_id_of, load_public_key, raw_public, signing_form
 from forewarn.ledger.receipts import check_receipt
-from forewarn.model import Operation
-from forewarn.records import Delivery, NoticeOutcome
 from tests.api_support import World, make_world, volume
 
 
@@ -35,23 +28,9 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def signed_app(world: World) -> TestClient:
-    """An app whose filing and acknowledgement routes pass the party signature through, exactly as
-    ``routes.py`` would: ``sig: SignedRequest`` and ``party_signature=sig``."""
-    app = FastAPI()
-    app.state.runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
-    errors.install(app)
-
-    @app.post("/v1/operations", status_code=201)
-    def file_notice(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest) -> NoticeOutcome:
-        op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
-                       detail=body.detail)
-        return rt.service.notify(op, rt.clock(), party_signature=sig)
-
-    @app.post("/v1/deliveries/{delivery_id}/ack")
-    def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> Delivery:
-        return rt.desk.acknowledge(delivery_id, who.party_id, rt.clock(), party_signature=sig)
-
-    return TestClient(app)
+    """The real application: its filing, amendment, transition, site and acknowledgement routes take the party
+    signature (``sig: SignedRequest``) and pass it to the use case."""
+    return world.client
 
 
 def signed_headers(key: Ed25519PrivateKey, party: str, path: str, body: dict[str, Any] | None,
@@ -229,3 +208,21 @@ def test_chain_verification_is_for_admins(world: World) -> None:
     report = c.get("/v1/ledger/verify", headers=world.auth("admin")).json()
     assert report["ok"] is True and report["entries"] == world.service.repo.ledger_head()[0]  # type: ignore[index]
     assert error(c.get("/v1/ledger/verify", headers=world.auth("usa"))) == (403, "forbidden")
+
+
+def test_reading_released_planning_detail_is_a_recorded_disclosure(world: World) -> None:
+    c = world.client
+    body = NOTICE | {"detail": {"purpose": "resupply run", "unit": "412 AEW"}}
+    assert c.post("/v1/operations", headers=world.auth("usa"), json=body).status_code == 201
+    before = len(world.service.repo.find_ledger(kinds=["disclosure"]))
+    shown = c.get("/v1/operations/usa-1", headers=world.auth("fra")).json()
+    assert shown["detail"] == {"purpose": "resupply run"}  # released to fra: purpose only
+    assert "detail" not in c.get("/v1/operations/usa-1", headers=world.auth("rus")).json()
+    assert c.get("/v1/operations", headers=world.auth("fra")).status_code == 200
+    c.get("/v1/operations/usa-1", headers=world.auth("usa"))  # the owner reading its own: no disclosure
+    entries = world.service.repo.find_ledger(kinds=["disclosure"])[before:]
+    assert [(e.party_id, e.body["via"]) for e in entries] == [("fra", "GET /v1/operations/usa-1"),
+                                                             ("fra", "GET /v1/operations")]
+    assert all(e.body["view"]["detail"] == {"purpose": "resupply run"} for e in entries)
+    audit = c.get("/v1/audit/shown", params={"party": "fra", "operation": "usa-1"}, headers=world.auth("admin"))
+    assert audit.status_code == 200 and "resupply run" in audit.text

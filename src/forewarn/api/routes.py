@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from forewarn.api.ledger_routes import SignedRequest
 from forewarn.api.runtime import Runtime
 from forewarn.api.schemas import (
     AmendIn,
@@ -29,6 +30,7 @@ from forewarn.api.schemas import (
 from forewarn.auth import Principal, check_scopes, new_credential, verify_secret
 from forewarn.errors import InvalidInput, NotFound, Unauthenticated
 from forewarn.export import situation
+from forewarn.ledger.keys import PartySignature
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.records import Delivery, NoticeOutcome
@@ -151,20 +153,22 @@ def list_agreements(rt: RT, who: Caller) -> list[Agreement]:
 def put_agreement(rt: RT, who: Caller, agreement: Agreement) -> Agreement:
     """Create or update an agreement (admin); every party it names must exist."""
     who.require("admin")
-    rt.service.put_agreement(agreement)
+    rt.service.put_agreement(agreement, rt.clock())
     return agreement
 
 
 # ---------------------------------------------------------------------------------------------- operations
 @router.post("/operations", response_model=NoticeOutcome, status_code=201, tags=["operations"])
-def file_notice(rt: RT, who: Caller, body: OperationIn, idempotency_key: IdemKey = None) -> NoticeOutcome:
+def file_notice(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest,
+                idempotency_key: IdemKey = None) -> NoticeOutcome:
     """File a notice (notify an operation): conflicts, resolutions, site warnings; deliveries are sent after
-    commit to every party the agreements bind you to."""
+    commit to every party the agreements bind you to. Optionally signed by the party (``Forewarn-Key-Id``,
+    ``Forewarn-Nonce``, ``Forewarn-Signature``): the signature is verified and kept in the ledger."""
     who.require("notices:file")
     op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
                    detail=body.detail)
     idem = _idem(who, idempotency_key, "/v1/operations", body.model_dump(mode="json"))
-    return _shown(rt, who, rt.service.notify(op, rt.clock(), idem))
+    return _shown(rt, who, rt.service.notify(op, rt.clock(), idem, party_signature=sig))
 
 
 @router.post("/check", response_model=NoticeOutcome, tags=["operations"])
@@ -176,7 +180,8 @@ def check(rt: RT, who: Caller, body: CheckIn) -> NoticeOutcome:
 
 
 @router.post("/operations/{operation_id}/amend", response_model=NoticeOutcome, tags=["operations"])
-def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, idempotency_key: IdemKey = None) -> NoticeOutcome:
+def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, sig: SignedRequest,
+          idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Amend your operation: give the version you amend; a stale version gets 409 with the current one."""
     who.require("notices:file")
     changes: dict[str, Any] = {}
@@ -186,32 +191,37 @@ def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, idempotency_key
         changes["detail"] = body.detail
     idem = _idem(who, idempotency_key, f"/v1/operations/{operation_id}/amend", body.model_dump(mode="json"))
     return _shown(rt, who, rt.service.amend(operation_id, body.version, who.party_id, rt.clock(),
-                                            volumes=body.volumes, changes=changes, idem=idem))
+                                            volumes=body.volumes, changes=changes, idem=idem,
+                                            party_signature=sig))
 
 
-def _transition(rt: Runtime, who: Principal, operation_id: str, action: str, key: str | None) -> NoticeOutcome:
+def _transition(rt: Runtime, who: Principal, operation_id: str, action: str, key: str | None,
+                sig: PartySignature | None) -> NoticeOutcome:
     who.require("notices:file")
     idem = _idem(who, key, f"/v1/operations/{operation_id}/{action}", {})
     use_case = {"cancel": rt.service.cancel, "activate": rt.service.activate, "complete": rt.service.complete}
-    return _shown(rt, who, use_case[action](operation_id, who.party_id, rt.clock(), idem))
+    return _shown(rt, who, use_case[action](operation_id, who.party_id, rt.clock(), idem, party_signature=sig))
 
 
 @router.post("/operations/{operation_id}/cancel", response_model=NoticeOutcome, tags=["operations"])
-def cancel(rt: RT, who: Caller, operation_id: str, idempotency_key: IdemKey = None) -> NoticeOutcome:
+def cancel(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+           idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Cancel your operation; it leaves detection, its versions are kept."""
-    return _transition(rt, who, operation_id, "cancel", idempotency_key)
+    return _transition(rt, who, operation_id, "cancel", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/activate", response_model=NoticeOutcome, tags=["operations"])
-def activate(rt: RT, who: Caller, operation_id: str, idempotency_key: IdemKey = None) -> NoticeOutcome:
+def activate(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+             idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your notified operation starts."""
-    return _transition(rt, who, operation_id, "activate", idempotency_key)
+    return _transition(rt, who, operation_id, "activate", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/complete", response_model=NoticeOutcome, tags=["operations"])
-def complete(rt: RT, who: Caller, operation_id: str, idempotency_key: IdemKey = None) -> NoticeOutcome:
+def complete(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+             idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your active operation is over; it leaves detection."""
-    return _transition(rt, who, operation_id, "complete", idempotency_key)
+    return _transition(rt, who, operation_id, "complete", idempotency_key, sig)
 
 
 def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
@@ -256,6 +266,10 @@ def list_operations(
         view = view_operation(who.party_id, op, book)
         if view is not None:
             out.append(view)
+    now = rt.clock()
+    for view in out:  # planning detail released to another party: a disclosure, recorded in the ledger
+        if "detail" in view and view["party_id"] != who.party_id:
+            rt.service.record_disclosure(who.party_id, view["id"], view, now, "GET /v1/operations")
     return out
 
 
@@ -271,6 +285,8 @@ def get_operation(rt: RT, who: Caller, operation_id: str) -> dict[str, Any]:
     view = None if op is None else view_operation(who.party_id, op, rt.service.airspace.book)
     if view is None:
         raise NotFound(f"no operation {operation_id}")
+    if "detail" in view and op is not None and op.party_id != who.party_id:
+        rt.service.record_disclosure(who.party_id, operation_id, view, rt.clock(), f"GET /v1/operations/{operation_id}")
     return view
 
 
@@ -295,14 +311,14 @@ def list_sites(rt: RT, who: Caller) -> list[ProtectedSite]:
 
 
 @router.post("/sites", response_model=ProtectedSite, status_code=201, tags=["protected sites"])
-def register_site(rt: RT, who: Caller, body: SiteIn) -> ProtectedSite:
+def register_site(rt: RT, who: Caller, body: SiteIn, sig: SignedRequest) -> ProtectedSite:
     """Register (or update) one of your protected sites."""
     who.require("sites:register")
     existing = rt.service.repo.get_site(body.id)
     if existing is not None and existing.registered_by != who.party_id:
         raise NotFound(f"no site {body.id} of yours")
     site = ProtectedSite(registered_by=who.party_id, **body.model_dump())
-    rt.service.register_site(site)
+    rt.service.register_site(site, rt.clock(), party_signature=sig)
     return site
 
 
@@ -353,10 +369,10 @@ def inbox(
 
 
 @router.post("/deliveries/{delivery_id}/ack", response_model=Delivery, tags=["deliveries"])
-def acknowledge(rt: RT, who: Caller, delivery_id: str) -> Delivery:
-    """Acknowledge a delivery: "received and understood", never approval."""
+def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> Delivery:
+    """Acknowledge a delivery: "received and understood", never approval. Optionally signed (see filing)."""
     who.require("ack")
-    return rt.desk.acknowledge(delivery_id, who.party_id, rt.clock())
+    return rt.desk.acknowledge(delivery_id, who.party_id, rt.clock(), party_signature=sig)
 
 
 @router.get("/stream", tags=["deliveries"], response_class=StreamingResponse,
