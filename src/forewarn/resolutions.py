@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+import numpy as np
 import shapely
-import shapely.affinity
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
+from shapely.geometry.base import BaseGeometry
 
 from forewarn.airspace import Airspace, search_box
-from forewarn.conflicts import detect, horizontal_hits, in_time_and_band, volumes_conflict
+from forewarn.conflicts import detect, in_time_and_band, volumes_conflict
 from forewarn.geo.volume import Volume4D
 from forewarn.model import FIXED_IN_PLACE_CLASSES, Operation, SeparationMinima
 
@@ -204,17 +206,31 @@ def _lateral(op: Operation, airspace: Airspace, now: datetime | None, bounds: Re
     def moved(az: float, d: float) -> Operation:
         return op.model_copy(update={"volumes": [v.moved(az, d) for v in op.volumes]})
 
+    # The screen, set up once: the stored volumes each of op's volumes meets in time and band (a lateral move
+    # changes neither), their buffers by their horizontal minimum grouped in arrays for one vectorised
+    # predicate per moved footprint, and the degree scale at the footprint's centroid.
+    screens: list[tuple[BaseGeometry, float, NDArray[np.object_], NDArray[np.object_]]] = []
+    for a, mine in zip(op.volumes, partners, strict=True):
+        live = [(b, minima) for b, minima in mine if in_time_and_band(a, b, minima)]
+        buffers = np.array([b.buffered(m.horizontal_m) for b, m in live if m.horizontal_m > 0], dtype=object)
+        touching = np.array([b.shape for b, m in live if m.horizontal_m <= 0], dtype=object)
+        lat = math.radians(a.shape.centroid.y)
+        screens.append((a.shape, max(math.cos(lat), 0.05), buffers, touching))
+
     def screened_clear(az: float, d: float) -> bool:
         # the screen translates the footprints in degrees (no geodesy): tens of metres off at 50 km, which the
-        # exact verification below catches; it only orders and filters the candidates
-        for a, mine in zip(op.volumes, partners, strict=True):
-            lat = math.radians(a.shape.centroid.y)
-            dx = d * math.sin(math.radians(az)) / (111_320.0 * max(math.cos(lat), 0.05))
-            dy = d * math.cos(math.radians(az)) / 110_574.0
-            shifted = shapely.affinity.translate(a.shape, xoff=dx, yoff=dy)
-            for b, minima in mine:
-                if in_time_and_band(a, b, minima) and horizontal_hits(b, [shifted], minima.horizontal_m)[0]:
-                    return False
+        # exact verification below catches; it only orders and filters the candidates. Same predicates as
+        # conflicts.horizontal_hits (buffer of the stored volume meets the moved footprint; h = 0: interiors
+        # overlap), vectorised over the stored volumes.
+        for shape, cos_lat, buffers, touching in screens:
+            offset = np.array([d * math.sin(math.radians(az)) / (111_320.0 * cos_lat),
+                               d * math.cos(math.radians(az)) / 110_574.0])
+            shifted = shapely.transform(shape, lambda c, off=offset: c + off)
+            if buffers.size and bool(shapely.intersects(buffers, shifted).any()):
+                return False
+            if touching.size and bool((shapely.intersects(touching, shifted)
+                                       & ~shapely.touches(touching, shifted)).any()):
+                return False
         return True
 
     distance = bounds.lateral_step_m
