@@ -20,6 +20,18 @@ def require_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
+TRAFFIC_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traffic-samples"
+"""The real recorded flights of ../shared/data/traffic-samples (the repository sits beside shared/)."""
+
+
+@pytest.fixture
+def traffic_samples() -> Path:
+    """The traffic samples folder; skipped without it on a laptop, a failure in CI."""
+    if not TRAFFIC_SAMPLES.is_dir():
+        require_or_skip(f"traffic samples not found at {TRAFFIC_SAMPLES} (the repository sits beside shared/)")
+    return TRAFFIC_SAMPLES
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "forewarn.sqlite"

@@ -103,7 +103,7 @@ def _runs(flags: np.ndarray, opens_on: bool, initial: bool | None) -> list[tuple
     return out
 
 
-@pytest.mark.skipif(not QUICKSTART.is_file(), reason=f"traffic sample not found at {QUICKSTART}")
+@pytest.mark.usefixtures("traffic_samples")  # skipped without them on a laptop, failed in CI
 def test_paris_replay_matches_brute_force(db_path: Path) -> None:
     feed = read_feed(QUICKSTART)
     batch = feed.batch

@@ -24,7 +24,7 @@ from forewarn.tracks.model import Position, PositionBatch
 from forewarn.tracks.quality import FeedQuality, Flag, QualityConfig, QualityResult, Reason, haversine_m
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traffic-samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"traffic samples not found at {SAMPLES}")
+needs_samples = pytest.mark.usefixtures("traffic_samples")  # skipped without them on a laptop, failed in CI
 
 
 # --- the slow reference -------------------------------------------------------------------------------------------
