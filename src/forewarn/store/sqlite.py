@@ -71,6 +71,7 @@ class SQLiteRepository:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
+        self._parties: dict[str, Party] = {}
         self._migrate()
 
     @property
@@ -113,6 +114,7 @@ class SQLiteRepository:
                 return
             conn.execute("BEGIN IMMEDIATE")
             self._local.depth = 1
+            self._local.head = None
             try:
                 yield
             except BaseException:
@@ -122,6 +124,7 @@ class SQLiteRepository:
                 conn.execute("COMMIT")
             finally:
                 self._local.depth = 0
+                self._local.head = None
 
     def _migrate(self) -> None:
         with self.transaction():
@@ -149,12 +152,23 @@ class SQLiteRepository:
         self._write("INSERT INTO parties(id, doc) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
                     (party.id, party.model_dump_json()))
 
+    def _party(self, doc: str) -> Party:
+        """The party stored as ``doc``, parsed once per distinct document (a frozen model, so shared safely):
+        every read still goes to the table, only the JSON parsing is remembered."""
+        party = self._parties.get(doc)
+        if party is None:
+            party = Party.model_validate_json(doc)
+            if len(self._parties) >= 10_000:
+                self._parties.clear()
+            self._parties[doc] = party
+        return party
+
     def get_party(self, party_id: str) -> Party | None:
         row = self._conn.execute("SELECT doc FROM parties WHERE id = ?", (party_id,)).fetchone()
-        return Party.model_validate_json(row[0]) if row else None
+        return self._party(row[0]) if row else None
 
     def list_parties(self) -> list[Party]:
-        return [Party.model_validate_json(r[0]) for r in self._conn.execute("SELECT doc FROM parties ORDER BY id")]
+        return [self._party(r[0]) for r in self._conn.execute("SELECT doc FROM parties ORDER BY id")]
 
     def put_agreement(self, agreement: Agreement) -> None:
         with self.transaction():
@@ -422,8 +436,18 @@ class SQLiteRepository:
     _BODY_FIELD = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
     def ledger_head(self) -> tuple[int, str] | None:
+        """Inside a write transaction the head is read once and then followed through this connection's own
+        appends (no other connection can append while ``BEGIN IMMEDIATE`` holds the write lock); outside one,
+        it is read every time."""
+        depth: int = getattr(self._local, "depth", 0)
+        cached: tuple[int, str] | None = getattr(self._local, "head", None)
+        if cached is not None and depth:
+            return cached
         row = self._conn.execute("SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1").fetchone()
-        return (int(row[0]), str(row[1])) if row else None
+        head = (int(row[0]), str(row[1])) if row else None
+        if self._local.depth:
+            self._local.head = head
+        return head
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
         sig = entry.party_signature
@@ -436,7 +460,10 @@ class SQLiteRepository:
                  sig.model_dump_json() if sig else None, entry.service_key_id, entry.service_signature,
                  sig.nonce if sig else None),
             )
+            if self._local.depth:
+                self._local.head = (entry.seq, entry.entry_hash)
         except sqlite3.IntegrityError as exc:
+            self._local.head = None
             if sig is not None and "party_nonce" in str(exc):
                 raise InvalidInput("this signed request was already submitted (nonce reused)",
                                    {"nonce": sig.nonce}) from exc
