@@ -215,11 +215,17 @@ def test_deliveries_show_the_notifier_coarsened_and_proposals_from_the_coarsened
     assert payload["operation"]["coarsening"] and "detail" not in payload["operation"]
     assert not exact_numbers(stored) & numbers_in(payload)
     assert "RUS-SECRET-PURPOSE" not in str(payload)
-    # the service gives no live picture to plan_deliveries (yet): usa's proposals are withheld
+    # the service plans deliveries with the live picture: usa's proposals are recomputed against the coarsened
+    # notice, verified, and carry no exact number of it
     [r] = payload["resolutions"]
-    assert r["operation_id"] == "usa-op" and r["options"] == [] and r["not_found"] == [WITHHELD_PROPOSALS]
-    # with the live picture they are recomputed against the coarsened notice
+    assert r["operation_id"] == "usa-op" and r["options"] and all(o["verified"] for o in r["options"])
+    assert WITHHELD_PROPOSALS not in r["not_found"]
+    # planned without the live picture they are withheld; with it (below) recomputed as the service does
     svc.airspace.remove("rus-op")
+    parties = {p.id: p for p in svc.repo.list_parties()}
+    [blind] = [d for d in plan_deliveries(outcome, stored, svc.airspace.book, parties, [], NOW) if d.party_id == "usa"]
+    [withheld] = blind.payload["resolutions"]
+    assert withheld["options"] == [] and withheld["not_found"] == [WITHHELD_PROPOSALS]
     parties = {p.id: p for p in svc.repo.list_parties()}
     planned = plan_deliveries(outcome, stored, svc.airspace.book, parties, [], NOW, svc.airspace, ResolutionBounds())
     [again] = [d for d in planned if d.party_id == "usa"]
