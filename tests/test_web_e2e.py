@@ -255,6 +255,10 @@ def test_page_flow(server: ScenarioServer, browser: Any) -> None:
     expect(card.locator(".acked")).to_contain_text("acknowledged")
     acked = _delivery(server, "coalition", delivery["id"])
     assert acked["acked_at"] is not None and datetime.fromisoformat(acked["acked_at"]) >= now
+    # recorded in the ledger: the coalition's receipt proves the delivery and its acknowledgement
+    receipt = httpx.get(f"{server.url}/v1/deliveries/{delivery['id']}/receipt", headers=coalition)
+    assert receipt.status_code == 200, receipt.text
+    assert "acknowledgement" in {e["kind"] for e in receipt.json()["entries"]}
     # a what-if of the coalition's own, uploaded as GeoJSON: this time the coalition would adjust
     plan = {"type": "FeatureCollection", "operation": {"id": "co-e2e-plan", "activity_class": "isr_orbit"},
             "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [39.6, 35.7]},
