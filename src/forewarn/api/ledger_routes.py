@@ -28,11 +28,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from forewarn.airspace import AgreementBook
 from forewarn.api.runtime import Runtime
 from forewarn.auth import Principal
 from forewarn.errors import Forbidden, InvalidInput, NotFound
 from forewarn.ledger.keys import PartyKey, PartySignature, body_digest, raw_public
 from forewarn.ledger.receipts import build_receipt
+from forewarn.policy import can_see, coarsening_for
 
 router = APIRouter(prefix="/v1")
 bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/token")
@@ -152,7 +154,42 @@ def receipt(rt: RT, who: Caller, delivery_id: str) -> dict[str, Any]:
     delivery = rt.service.repo.get_delivery(delivery_id)
     if delivery is None or ("admin" not in who.scopes and delivery.party_id != who.party_id):
         raise NotFound(f"no delivery {delivery_id} for party {who.party_id}")
-    return build_receipt(rt.service.ledger, delivery_id)
+    built = build_receipt(rt.service.ledger, delivery_id)
+    if "admin" in who.scopes:
+        return built
+    return withhold_origins(built, who.party_id, rt.service.airspace.book)
+
+
+NOTICE_ENTRY_KINDS = frozenset({"notice", "amendment", "cancellation", "activation", "completion"})
+"""Ledger kinds of the entries a notice writes (its origin entry)."""
+
+
+def withhold_origins(built: dict[str, Any], viewer: str, book: AgreementBook) -> dict[str, Any]:
+    """A receipt as ``viewer`` may hold it: a notice's origin entry records the operation's exact window
+    (``start``, ``end``, UTC); where the notifying party's times are coarsened for ``viewer`` (or no agreement
+    binds them any more) that entry is carried only as its link (seq, hashes), like any other entry, and the
+    receipt says so under ``withheld``. Such a receipt still proves the delivery, its times and its place in
+    the chain, not the origin entry's content (:func:`forewarn.ledger.receipts.check_receipt` reports the origin
+    as missing)."""
+    kept: list[dict[str, Any]] = []
+    links = list(built["links"])
+    withheld: list[str] = []
+    for entry in built["entries"]:
+        owner = entry.get("party_id")
+        body = entry.get("body", {})
+        if (entry.get("kind") in NOTICE_ENTRY_KINDS and isinstance(owner, str) and owner != viewer
+                and ("start" in body or "end" in body)):
+            coarsening = coarsening_for(viewer, owner, book)
+            if not can_see(viewer, owner, book) or (coarsening is not None and coarsening.time_step_s > 0):
+                links.append({k: entry[k] for k in ("seq", "prev_hash", "digest", "entry_hash")})
+                withheld.append(f"entry {entry['seq']} ({entry['kind']}): it records the exact window of an "
+                                f"operation whose times are coarsened for you")
+                continue
+        kept.append(entry)
+    if not withheld:
+        return built
+    return built | {"entries": kept, "links": sorted(links, key=lambda link: int(link["seq"])),
+                    "withheld": withheld}
 
 
 @router.get("/ledger/head", tags=["ledger"])

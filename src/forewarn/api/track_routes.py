@@ -18,10 +18,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from forewarn.airspace import AgreementBook
 from forewarn.api.routes import RT, Caller
 from forewarn.auth import Principal
-from forewarn.errors import ForewarnError, InvalidInput, Unauthenticated
-from forewarn.tracks.alerts import TrackAlert
+from forewarn.errors import ForewarnError, InvalidInput, NotFound, Unauthenticated
+from forewarn.policy import released_detail_fields, visible
+from forewarn.tracks.alerts import view_alert
 from forewarn.tracks.feeds import parse_own_json
 from forewarn.tracks.tracker import IngestResult, Tracker, TrackState
 
@@ -50,7 +52,10 @@ class IngestOut(BaseModel):
     rejected: list[RowIssue]
     flagged: list[RowIssue]
     counts: dict[str, int]
-    alerts: list[TrackAlert]
+    alerts: list[dict[str, Any]]
+    """The alerts this batch raised that the feeding party is told of, as its deliveries carry them
+    (:func:`forewarn.tracks.alerts.view_alert`): a batch may also trigger a prediction pass over every party's
+    tracks, whose other alerts are not the feeder's to see."""
 
 
 class TrackOut(BaseModel):
@@ -71,19 +76,25 @@ def tracker_of(rt: Any) -> Tracker:
     return tracker
 
 
-def _out(result: IngestResult, parse_rejects: list[tuple[int, str]]) -> IngestOut:
+def _out(result: IngestResult, parse_rejects: list[tuple[int, str]], viewer: str, book: AgreementBook) -> IngestOut:
     return IngestOut(
         received=result.received + len(parse_rejects), accepted=result.accepted,
         rejected=[RowIssue(index=i, reason=r) for i, r in sorted(parse_rejects + result.rejected)],
         flagged=[RowIssue(index=i, reason=r) for i, r in result.flagged],
         counts=result.counts | ({"unparsable": len(parse_rejects)} if parse_rejects else {}),
-        alerts=result.alerts,
+        alerts=[shown for a in result.alerts if (shown := view_alert(viewer, a, book)) is not None],
     )
 
 
 def _ingest(rt: Any, who: Principal, body: bytes, source: str, operation_id: str | None) -> IngestOut:
     if len(body) > MAX_BODY_BYTES:
         raise InvalidInput(f"batch larger than {MAX_BODY_BYTES} bytes; split it")
+    if operation_id is not None:
+        # an operation the caller may not see (another party's, planned or of a party bound to it by no
+        # agreement) answers exactly like one that does not exist
+        op = rt.service.repo.get_operation(operation_id)
+        if op is not None and op.party_id != who.party_id and not visible(who.party_id, op, rt.service.airspace.book):
+            raise NotFound(f"no operation {operation_id}", {"operation_id": operation_id})
     parsed = parse_own_json(body)
     rows = parsed.row_index
     result = tracker_of(rt).ingest(parsed.batch, who.party_id, source, rt.clock(), operation_id)
@@ -91,7 +102,7 @@ def _ingest(rt: Any, who: Principal, body: bytes, source: str, operation_id: str
     result.rejected = [(int(rows[i]), r) for i, r in result.rejected]
     result.flagged = [(int(rows[i]), r) for i, r in result.flagged]
     result.received = len(parsed.batch)
-    return _out(result, list(parsed.rejects))
+    return _out(result, list(parsed.rejects), who.party_id, rt.service.airspace.book)
 
 
 @router.post("/positions", response_model=IngestOut)
@@ -105,22 +116,39 @@ async def feed_positions(request: Request, rt: RT, who: Caller, source: Source =
     return await run_in_threadpool(_ingest, rt, who, body, source, operation_id)
 
 
-def _track_out(state: TrackState) -> TrackOut:
+def _track_out(state: TrackState, viewer: str, book: AgreementBook, operation_visible: bool) -> TrackOut:
+    """``state`` as ``viewer`` may see it (the caller checked that it may see the track at all): the call sign is
+    planning detail, shown only to the owner and to parties the owner releases ``call_signs`` to; the operation
+    id only when ``viewer`` may see that operation (``operation_visible``: not one still planned)."""
     last = state.last
+    callsign = last.callsign if viewer == state.party_id or "call_signs" in released_detail_fields(
+        viewer, state.party_id, book) else None
     position = {"t_s": last.t_s, "lat_deg": last.lat_deg, "lon_deg": last.lon_deg,
                 "alt_m": None if last.alt_m != last.alt_m else last.alt_m,
                 "gs_mps": None if last.gs_mps != last.gs_mps else last.gs_mps,
                 "track_deg": None if last.track_deg != last.track_deg else last.track_deg,
-                "callsign": last.callsign}
-    return TrackOut(party_id=state.party_id, track_id=last.track_id, operation_id=state.operation_id,
+                "callsign": callsign}
+    return TrackOut(party_id=state.party_id, track_id=last.track_id,
+                    operation_id=state.operation_id if operation_visible else None,
                     source=state.source, conforming=state.conforming, position=position)
+
+
+def _visible_tracks(rt: Any, viewer: str) -> list[TrackOut]:
+    """The latest state of the tracks ``viewer`` may see (its own and those of parties bound to it), each as it
+    may see it (:func:`_track_out`)."""
+    book = rt.service.airspace.book
+    out: list[TrackOut] = []
+    for state in tracker_of(rt).visible_tracks(viewer):
+        op = rt.service.repo.get_operation(state.operation_id) if state.operation_id is not None else None
+        out.append(_track_out(state, viewer, book, op is not None and visible(viewer, op, book)))
+    return out
 
 
 @router.get("", response_model=list[TrackOut])
 def list_tracks(rt: RT, who: Caller) -> list[TrackOut]:
     """The latest state of your tracks and of the tracks of parties an agreement binds you to."""
     who.require("read")
-    return [_track_out(s) for s in tracker_of(rt).visible_tracks(who.party_id)]
+    return _visible_tracks(rt, who.party_id)
 
 
 @router.get("/quality")
@@ -139,18 +167,17 @@ async def stream_tracks(request: Request, rt: RT, who: Caller,
     """Server-sent events: every ``interval_s`` the tracks you may see that moved (event ``track``, JSON with
     ``"type": "track"``, party_id, track_id, operation_id, conforming, lat_deg, lon_deg, alt_m, t_s)."""
     who.require("read")
-    tracker = tracker_of(rt)
+    tracker_of(rt)
 
     async def events() -> AsyncIterator[bytes]:
         sent: dict[tuple[str, str], float] = {}
         yield b": tracks\n\n"
         while not await request.is_disconnected():
-            for state in tracker.visible_tracks(who.party_id):
-                key = (state.party_id, state.last.track_id)
-                if sent.get(key) == state.last.t_s:
+            for out in await run_in_threadpool(_visible_tracks, rt, who.party_id):
+                key = (out.party_id, out.track_id)
+                if sent.get(key) == out.position["t_s"]:
                     continue
-                sent[key] = state.last.t_s
-                out = _track_out(state)
+                sent[key] = out.position["t_s"]
                 data = {"type": "track", "party_id": out.party_id, "track_id": out.track_id,
                         "operation_id": out.operation_id, "conforming": out.conforming} | out.position
                 yield f"event: track\ndata: {json.dumps(data)}\n\n".encode()

@@ -70,7 +70,28 @@ def recipients(alert: TrackAlert, book: AgreementBook) -> list[str]:
     return out
 
 
+def _message(alert: TrackAlert) -> str:
+    """The alert's message as every recipient may read it. A nonconforming alert goes to the track's owner and to
+    each endangered party bound to it, but the endangered parties need not be bound to each other: the message
+    does not name them (``notify`` is never shown either)."""
+    if alert.kind == "nonconforming" and alert.notify:
+        return (f"track {alert.track_id} left every volume of operation {alert.operation_id}; near notified "
+                f"volumes of other parties (each of them is told)")
+    return alert.message
+
+
 def alert_payload(alert: TrackAlert) -> dict[str, Any]:
     """The delivery payload of an alert (the same for every recipient: an alert carries only safety information —
-    positions, times, distances and operation ids — which every bound party may see)."""
-    return {"type": "alert", "alert": alert.model_dump(mode="json", exclude={"notify"})}
+    positions, times, distances and the ids of the track, the owner and the other side — which every recipient
+    may see; the further endangered parties are not named, see :func:`_message`)."""
+    shown = alert.model_dump(mode="json", exclude={"notify"}) | {"message": _message(alert)}
+    return {"type": "alert", "alert": shown}
+
+
+def view_alert(viewer: str, alert: TrackAlert, book: AgreementBook) -> dict[str, Any] | None:
+    """``alert`` as ``viewer`` may see it (the alert of its delivery payload), or ``None`` when ``viewer`` is not
+    one of its :func:`recipients` (e.g. an alert about other parties' tracks raised while ``viewer`` fed)."""
+    if viewer not in recipients(alert, book):
+        return None
+    shown: dict[str, Any] = alert_payload(alert)["alert"]
+    return shown
