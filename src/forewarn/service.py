@@ -512,6 +512,9 @@ class DeliveryDesk:
         """Escalate every primary delivery past its acknowledgement deadline over the backup channel; recorded."""
         _require_aware(now)
         created: list[Delivery] = []
+        if not self.repo.overdue_acknowledgements(now, limit=1):
+            # a read first (WAL: no lock, no write transaction): the worker asks after every commit
+            return created
         with self.service._lock, self.repo.transaction():
             for delivery in self.repo.overdue_acknowledgements(now):
                 party = self.repo.get_party(delivery.party_id)
