@@ -58,7 +58,7 @@ def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | 
     rt = _runtime_of(request)
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthenticated("a bearer token is required (POST /v1/token)")
-    who = rt.verifier.verify(creds.credentials, rt.clock())
+    who = rt.authenticate(creds.credentials)
     if rt.service.repo.get_party(who.party_id) is None:
         raise Unauthenticated("the token's subject is not a known party")
     return who
@@ -407,12 +407,21 @@ async def stream(
     async def events() -> AsyncIterator[bytes]:
         nonlocal after
         entry = rt.hub.register(who.party_id)
+        synced: int | None = None  # every delivery up to this sequence number has been read (None: unknown)
         try:
             yield b": connected\n\n"
             while not await request.is_disconnected():
                 # clear before reading: a delivery committed after the read sets it again (no lost wake-up)
                 entry[1].clear()
-                batch = await run_in_threadpool(rt.desk.inbox, who.party_id, after, channel, 200)
+                # the hub's in-memory tail when it provably holds everything after what this stream has read;
+                # else the table (the first pass, after a reconnection with Last-Event-ID, after a gap)
+                tail = rt.hub.since(who.party_id, after, synced, channel)
+                if tail is not None:
+                    batch, synced = tail
+                else:
+                    position = rt.hub.position()
+                    batch = await run_in_threadpool(rt.desk.inbox, who.party_id, after, channel, 200)
+                    synced = position if len(batch) < 200 else None
                 for d in batch:
                     shown = view_delivery(who.party_id, d, rt.service.airspace.book)
                     if shown is not None:  # always: the inbox holds only the caller's deliveries

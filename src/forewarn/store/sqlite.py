@@ -7,10 +7,11 @@ read-check-write use case cannot interleave with another.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -24,6 +25,8 @@ from forewarn.ledger.keys import PartyKey, PartySignature
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.records import Delivery, NoticeOutcome
 from forewarn.store.repository import StoredNotice
+
+log = logging.getLogger("forewarn.store")
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -72,6 +75,9 @@ class SQLiteRepository:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
         self._parties: dict[str, Party] = {}
+        self.delivery_hooks: list[Callable[[list[Delivery]], None]] = []
+        """Called after each COMMIT that stored deliveries, with them (``seq`` set), in commit order, while the
+        writer lock is still held: the event streams' in-memory tail (``api.runtime.StreamHub.publish``)."""
         self._migrate()
 
     @property
@@ -115,6 +121,7 @@ class SQLiteRepository:
             conn.execute("BEGIN IMMEDIATE")
             self._local.depth = 1
             self._local.head = None
+            self._local.created = []
             try:
                 yield
             except BaseException:
@@ -122,9 +129,19 @@ class SQLiteRepository:
                 raise
             else:
                 conn.execute("COMMIT")
+                if self._local.created:
+                    self._published(self._local.created)
             finally:
                 self._local.depth = 0
                 self._local.head = None
+                self._local.created = []
+
+    def _published(self, created: list[Delivery]) -> None:
+        for hook in list(self.delivery_hooks):
+            try:
+                hook(created)
+            except Exception:  # a listener never undoes a commit; streams fall back to reading the table
+                log.exception("delivery hook failed")
 
     def _migrate(self) -> None:
         with self.transaction():
@@ -345,16 +362,24 @@ class SQLiteRepository:
         "min_notice_s, late"
     )
 
+    _INSERT_DELIVERY = (
+        "INSERT INTO deliveries(id, notice_id, party_id, channel, reason, escalation_of, payload, created_at,"
+        " ack_deadline, next_attempt_at, lead_time_s, min_notice_s, late) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
     def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        """Store deliveries (the outbox); with :attr:`delivery_hooks`, each is inserted with ``RETURNING seq``
+        and handed to the hooks, as stored (the payload through JSON), once the transaction commits."""
+        rows = [(d.id, d.notice_id, d.party_id, d.channel, d.reason, d.escalation_of, json.dumps(d.payload),
+                 _ts(d.created_at), _opt(d.ack_deadline), _opt(d.next_attempt_at), d.lead_time_s, d.min_notice_s,
+                 int(d.late)) for d in deliveries]
         with self.transaction():
-            self._conn.executemany(
-                "INSERT INTO deliveries(id, notice_id, party_id, channel, reason, escalation_of, payload, created_at,"
-                " ack_deadline, next_attempt_at, lead_time_s, min_notice_s, late) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(d.id, d.notice_id, d.party_id, d.channel, d.reason, d.escalation_of, json.dumps(d.payload),
-                  _ts(d.created_at), _opt(d.ack_deadline), _opt(d.next_attempt_at), d.lead_time_s, d.min_notice_s,
-                  int(d.late)) for d in deliveries],
-            )
+            if not self.delivery_hooks:
+                self._conn.executemany(self._INSERT_DELIVERY, rows)
+                return
+            for d, row in zip(deliveries, rows, strict=True):
+                seq = int(self._conn.execute(self._INSERT_DELIVERY + " RETURNING seq", row).fetchone()[0])
+                self._local.created.append(d.model_copy(update={"seq": seq, "payload": json.loads(row[6])}))
 
     def _delivery(self, row: tuple[Any, ...]) -> Delivery:
         names = [c.strip() for c in self._DELIVERY_COLUMNS.split(",")]
