@@ -471,6 +471,9 @@ class Forewarn:
 class DeliveryDesk:
     """Delivery use cases: acknowledgement, escalation past the deadline, recording sends. ``now`` injected."""
 
+    FLUSH_CHUNK = 8
+    """Stream sends recorded per transaction by :meth:`flush_streamed`."""
+
     def __init__(self, service: Forewarn, max_backoff_s: float = 300.0) -> None:
         self.service = service
         self.repo = service.repo
@@ -567,15 +570,21 @@ class DeliveryDesk:
         if not noted:
             return 0
         recorded = 0
-        with self.service._lock, self.repo.transaction():
-            for delivery_id, at in noted.items():
-                current = self.repo.get_delivery(delivery_id)
-                if current is None or current.delivered_at is not None:
-                    continue
-                update = self._first_send(current, at) | {"delivered_at": at}
-                self.repo.update_delivery(current.model_copy(update=update))
-                self._ledger_sends(current, at, "stream", sent="first_sent_at" in update, delivered=True)
-                recorded += 1
+        items = list(noted.items())
+        # in short transactions (each a few milliseconds): a filing waiting for the service lock is not held up
+        # behind the whole backlog of a busy fan-out
+        for start in range(0, len(items), self.FLUSH_CHUNK):
+            chunk = items[start:start + self.FLUSH_CHUNK]
+            with self.service._lock, self.repo.transaction():
+                stored = self.repo.get_deliveries([delivery_id for delivery_id, _ in chunk])
+                for delivery_id, at in chunk:
+                    current = stored.get(delivery_id)
+                    if current is None or current.delivered_at is not None:
+                        continue
+                    update = self._first_send(current, at) | {"delivered_at": at}
+                    self.repo.update_delivery(current.model_copy(update=update))
+                    self._ledger_sends(current, at, "stream", sent="first_sent_at" in update, delivered=True)
+                    recorded += 1
         return recorded
 
     def record_attempt(self, delivery: Delivery, ok: bool, error: str | None, now: datetime) -> Delivery:

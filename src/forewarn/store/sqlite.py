@@ -369,7 +369,7 @@ class SQLiteRepository:
 
     def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
         """Store deliveries (the outbox); with :attr:`delivery_hooks`, each is inserted with ``RETURNING seq``
-        and handed to the hooks, as stored (the payload through JSON), once the transaction commits."""
+        and handed to the hooks with it once the transaction commits."""
         rows = [(d.id, d.notice_id, d.party_id, d.channel, d.reason, d.escalation_of, json.dumps(d.payload),
                  _ts(d.created_at), _opt(d.ack_deadline), _opt(d.next_attempt_at), d.lead_time_s, d.min_notice_s,
                  int(d.late)) for d in deliveries]
@@ -379,7 +379,7 @@ class SQLiteRepository:
                 return
             for d, row in zip(deliveries, rows, strict=True):
                 seq = int(self._conn.execute(self._INSERT_DELIVERY + " RETURNING seq", row).fetchone()[0])
-                self._local.created.append(d.model_copy(update={"seq": seq, "payload": json.loads(row[6])}))
+                self._local.created.append(d.model_copy(update={"seq": seq}))
 
     def _delivery(self, row: tuple[Any, ...]) -> Delivery:
         names = [c.strip() for c in self._DELIVERY_COLUMNS.split(",")]
@@ -392,6 +392,18 @@ class SQLiteRepository:
         row = self._conn.execute(f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",
                                  (delivery_id,)).fetchone()
         return self._delivery(row) if row else None
+
+    def get_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
+        out: dict[str, Delivery] = {}
+        ids = list(dict.fromkeys(delivery_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._conn.execute(
+                    f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE id IN ({marks})", chunk):
+                d = self._delivery(row)
+                out[d.id] = d
+        return out
 
     def list_deliveries(self, party_id: str | None = None, after_seq: int = 0, channel: str | None = None,
                         limit: int = 1000) -> list[Delivery]:
