@@ -207,41 +207,57 @@ def _lateral(op: Operation, airspace: Airspace, now: datetime | None, bounds: Re
         return op.model_copy(update={"volumes": [v.moved(az, d) for v in op.volumes]})
 
     # The screen, set up once: the stored volumes each of op's volumes meets in time and band (a lateral move
-    # changes neither), their buffers by their horizontal minimum grouped in arrays for one vectorised
-    # predicate per moved footprint, and the degree scale at the footprint's centroid.
-    screens: list[tuple[BaseGeometry, float, NDArray[np.object_], NDArray[np.object_]]] = []
+    # changes neither), their buffers by their horizontal minimum grouped in arrays, the degree scale at the
+    # footprint's centroid and its number of coordinates.
+    screens: list[tuple[BaseGeometry, float, int, NDArray[np.object_], NDArray[np.object_]]] = []
     for a, mine in zip(op.volumes, partners, strict=True):
         live = [(b, minima) for b, minima in mine if in_time_and_band(a, b, minima)]
         buffers = np.array([b.buffered(m.horizontal_m) for b, m in live if m.horizontal_m > 0], dtype=object)
         touching = np.array([b.shape for b, m in live if m.horizontal_m <= 0], dtype=object)
         lat = math.radians(a.shape.centroid.y)
-        screens.append((a.shape, max(math.cos(lat), 0.05), buffers, touching))
+        screens.append((a.shape, max(math.cos(lat), 0.05), len(shapely.get_coordinates(a.shape)), buffers,
+                        touching))
 
-    def screened_clear(az: float, d: float) -> bool:
-        # the screen translates the footprints in degrees (no geodesy): tens of metres off at 50 km, which the
-        # exact verification below catches; it only orders and filters the candidates. Same predicates as
-        # conflicts.horizontal_hits (buffer of the stored volume meets the moved footprint; h = 0: interiors
-        # overlap), vectorised over the stored volumes.
-        for shape, cos_lat, buffers, touching in screens:
-            offset = np.array([d * math.sin(math.radians(az)) / (111_320.0 * cos_lat),
-                               d * math.cos(math.radians(az)) / 110_574.0])
-            shifted = shapely.transform(shape, lambda c, off=offset: c + off)
-            if buffers.size and bool(shapely.intersects(buffers, shifted).any()):
-                return False
-            if touching.size and bool((shapely.intersects(touching, shifted)
-                                       & ~shapely.touches(touching, shifted)).any()):
-                return False
-        return True
+    def screened_clear(moves: list[tuple[float, float]]) -> list[bool]:
+        """For each (azimuth deg, distance m): whether the moved footprints stay clear of every screened volume.
+        The screen translates the footprints in degrees (no geodesy): tens of metres off at 50 km, which the
+        exact verification below catches; it only orders and filters the candidates. Same predicates as
+        conflicts.horizontal_hits (buffer of the stored volume meets the moved footprint; h = 0: interiors
+        overlap), vectorised over the stored volumes and the moves (one predicate call per footprint)."""
+        clear = np.ones(len(moves), dtype=bool)
+        if not moves:
+            return []
+        ds = np.array([d for _, d in moves])
+        sin = np.array([math.sin(math.radians(az)) for az, _ in moves])
+        cos = np.array([math.cos(math.radians(az)) for az, _ in moves])
+        for shape, cos_lat, count, buffers, touching in screens:
+            if not (buffers.size or touching.size):
+                continue
+            offsets = np.repeat(np.column_stack([ds * sin / (111_320.0 * cos_lat), ds * cos / 110_574.0]), count,
+                                axis=0)
+            copies = np.empty(len(moves), dtype=object)
+            copies[:] = [shape] * len(moves)
+            shifted = shapely.transform(copies, lambda c, off=offsets: c + off)[np.newaxis, :]
+            if buffers.size:
+                clear &= ~shapely.intersects(buffers[:, np.newaxis], shifted).any(axis=0)
+            if touching.size:
+                column = touching[:, np.newaxis]
+                clear &= ~(shapely.intersects(column, shifted) & ~shapely.touches(column, shifted)).any(axis=0)
+        return [bool(x) for x in clear]
 
     distance = bounds.lateral_step_m
     while distance <= bounds.max_lateral_m + 1e-9:
-        candidates: list[tuple[float, float]] = []
-        for az in (az for az in azimuths if screened_clear(az, distance)):
-            lo, hi = distance - bounds.lateral_step_m, distance
-            while hi - lo > bounds.lateral_resolution_m:
-                mid = (lo + hi) / 2
-                lo, hi = (lo, mid) if screened_clear(az, mid) else (mid, hi)
-            candidates.append((math.ceil(hi / bounds.lateral_resolution_m) * bounds.lateral_resolution_m, az))
+        ring = screened_clear([(az, distance) for az in azimuths])
+        # every direction clear on this ring bisected back towards the previous ring, all in step
+        bracket = {az: (distance - bounds.lateral_step_m, distance) for az, ok in zip(azimuths, ring, strict=True)
+                   if ok}
+        while active := [az for az, (lo, hi) in bracket.items() if hi - lo > bounds.lateral_resolution_m]:
+            mids = [(az, (bracket[az][0] + bracket[az][1]) / 2) for az in active]
+            for (az, mid), ok in zip(mids, screened_clear(mids), strict=True):
+                lo, hi = bracket[az]
+                bracket[az] = (lo, mid) if ok else (mid, hi)
+        candidates = [(math.ceil(hi / bounds.lateral_resolution_m) * bounds.lateral_resolution_m, az)
+                      for az, (_, hi) in bracket.items()]
         for d0, az in sorted(candidates):
             # the screen is approximate: confirm exactly, allowing a few resolution steps more
             steps = [d0 + k * bounds.lateral_resolution_m for k in range(4)]
