@@ -80,7 +80,10 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
 def _shown(rt: Runtime, who: Principal, outcome: NoticeOutcome, op: Operation | None = None) -> NoticeOutcome:
     """The outcome of the caller's own filing or check as the policy shows it to the caller."""
     service = rt.service
-    op = op or service.repo.get_operation(outcome.operation_id, outcome.version)
+    if op is None:  # the live picture holds the version just stored (unless it has moved on): no read
+        live = service.airspace.operations.get(outcome.operation_id)
+        op = live if live is not None and live.version == outcome.version else service.repo.get_operation(
+            outcome.operation_id, outcome.version)
     if op is None:  # pragma: no cover - a stored outcome always has its operation version
         raise NotFound(f"no operation {outcome.operation_id}")
     with service._lock:  # the live picture is read for proposals against coarsened volumes
