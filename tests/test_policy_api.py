@@ -791,5 +791,21 @@ def test_no_response_on_any_path_carries_what_the_policy_withholds(env: Env, exa
         viewer = body["party_id"]
         assert body["delivery_id"] in delivery_ids[viewer]
         assert_nothing_withheld(viewer, "webhook", body, owned, ags, extra=traces(viewer, names, tracks, sites, ags))
+
+    # the first agreement ends (its parties become the operator and one of its members): the alerts already
+    # delivered and the live tracks are read again under the agreements now in force
+    if ags and tracks:
+        ended = {k: v for k, v in ags[0].items() if k != "coarsening"} | {
+            "parties": ["admin", ags[0]["parties"][0]], "released_fields": {}}
+        r = c.post("/v1/agreements", headers=env.admin, json=ended)
+        assert r.status_code == 201, r.text
+        ags[0] = ended
+        for viewer in names:
+            h, hidden = heads[viewer], traces(viewer, names, tracks, sites, ags)
+            inbox = c.get("/v1/inbox", headers=h, params={"limit": 1000}).json()
+            assert_nothing_withheld(viewer, "GET /v1/inbox (alerts, an agreement ended)",
+                                    [d for d in inbox if d["payload"].get("type") == "alert"], [], ags, extra=hidden)
+            assert_nothing_withheld(viewer, "GET /v1/tracks (an agreement ended)",
+                                    c.get("/v1/tracks", headers=h).json(), [], ags, extra=hidden)
     PAST.update(names)
     PAST.update(x for t in tracks for x in (t.id, t.callsign))

@@ -320,10 +320,13 @@ def view_delivery(viewer: str, delivery: Delivery, book: AgreementBook) -> Deliv
     """A stored delivery as ``viewer`` may read it now: ``None`` if it is not ``viewer``'s. Its payload was built
     through this gate when the notice was committed; what the agreements no longer allow is withheld again
     (an agreement ended: the operation and everything about it; a field no longer released; an envelope now
-    coarsened: the volumes coarsened)."""
+    coarsened: the volumes coarsened; an alert about a live track of a party no agreement binds ``viewer`` to any
+    more, or naming such a party on its other side: the whole alert)."""
     if delivery.party_id != viewer:
         return None
     payload = delivery.payload
+    if payload.get("type") == "alert":
+        return _view_alert_delivery(viewer, delivery, book)
     owner = payload.get("from_party")
     shown = payload.get("operation")
     if not isinstance(owner, str) or not isinstance(shown, dict) or owner == viewer:
@@ -349,3 +352,17 @@ def view_delivery(viewer: str, delivery: Delivery, book: AgreementBook) -> Deliv
     if not update:
         return delivery
     return delivery.model_copy(update={"payload": payload | update})
+
+
+def _view_alert_delivery(viewer: str, delivery: Delivery, book: AgreementBook) -> Delivery:
+    """An alert delivery as ``viewer`` (its recipient) may read it now: as raised, unless a party it names (the
+    track's owner or the other side) is no longer bound to ``viewer``; then the alert is withheld (``null``)."""
+    alert = delivery.payload.get("alert")
+    if not isinstance(alert, dict):
+        return delivery
+    named = {alert.get("party_id"), alert.get("other_party_id")} - {None, viewer}
+    if all(isinstance(p, str) and can_see(viewer, p, book) for p in named):
+        return delivery
+    return delivery.model_copy(update={"payload": {
+        "type": "alert", "alert": None,
+        "message": "withheld: no agreement binds you to a party of this alert any more"}})
