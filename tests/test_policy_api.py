@@ -9,12 +9,27 @@ then every party reads every path: the outcome of its filings and checks, ``GET 
 ``/v1/operations/{id}`` for every operation, ``/v1/inbox``, the ``/v1/stream`` event stream, the
 ``/v1/situation`` export, ``/v1/parties``, ``/v1/agreements``, and the webhooks the server posts to it.
 
+Live tracks and the ledger are in the same worlds: parties register protected sites (names are markers), feed
+tracks (call signs are markers) over HTTP and the WebSocket — intruders inside other parties' volumes during
+their windows (intrusion alerts; nonconforming ones when they fly for their own activated operation) and parties
+converging on one point (predicted conflicts) — and every party reads ``/v1/tracks``, ``/quality``, the
+``/v1/tracks/stream`` events, the answers to its own feeds, the alerts in its inbox, stream and webhooks, the daily
+report (JSON for every day the world touches, the HTML page), ``/v1/sites``, ``/v1/audit/sites/{id}``,
+``/v1/audit/shown``, the receipt of every delivery and ``/v1/ledger/head``. Then one agreement ends and the alerts
+and tracks are read again. Explicit worlds cover what random ones rarely make (a chain A-B-P; a nonconforming
+track near two parties not bound to each other).
+
 The oracle is written from the agreements alone (not from forewarn.policy): a party bound to no agreement
-with the owner must see no trace of the owner (id, operations, markers, numbers); a bound party must not see
+with the owner must see no trace of the owner (id, operations, tracks, call signs, positions, sites, markers,
+numbers; nor anything of the parties of earlier examples); a bound party must not see the call signs of tracks
+unless ``call_signs`` is released to it (call signs are planning detail), nor
 the markers of fields not released to it; where an agreement coarsens the owner for it, it must not see the
 owner's exact footprint numbers (centre, radius, vertices, route, half-width; the hull's own vertices are
 allowed when only a convex hull is asked), exact altitudes (when altitudes are rounded) or exact times (when
-times are rounded). Positive controls check that what is released does arrive, so the test can fail both ways.
+times are rounded; instants compared as instants, whatever their spelling). Hidden operations, sites and
+deliveries answer every path (get, feed naming it, audit, receipt) exactly like ones that never existed. Positive
+controls check that what is released does arrive (operations, detail, tracks of bound parties, intrusions told to
+the bound owner of the volume), so the test can fail both ways.
 """
 
 from __future__ import annotations
