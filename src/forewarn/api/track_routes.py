@@ -137,10 +137,14 @@ def _visible_tracks(rt: Any, viewer: str) -> list[TrackOut]:
     """The latest state of the tracks ``viewer`` may see (its own and those of parties bound to it), each as it
     may see it (:func:`_track_out`)."""
     book = rt.service.airspace.book
+    shown: dict[str, bool] = {}  # operation id -> whether viewer may see it (one lookup per operation)
     out: list[TrackOut] = []
     for state in tracker_of(rt).visible_tracks(viewer):
-        op = rt.service.repo.get_operation(state.operation_id) if state.operation_id is not None else None
-        out.append(_track_out(state, viewer, book, op is not None and visible(viewer, op, book)))
+        op_id = state.operation_id
+        if op_id is not None and op_id not in shown:
+            op = None if state.party_id == viewer else rt.service.repo.get_operation(op_id)
+            shown[op_id] = state.party_id == viewer or (op is not None and visible(viewer, op, book))
+        out.append(_track_out(state, viewer, book, op_id is not None and shown[op_id]))
     return out
 
 
