@@ -212,3 +212,22 @@ def test_stored_chunks_give_back_exactly_the_accepted_positions(db_path: Path) -
     assert [f for c in chunks for f in c.flags if f] == ["frozen_position"]
     window = [p.t_s for c in store.positions("a", START_S + 30, START_S + 70) for p in c.batch.positions()]
     assert sorted(window) == [START_S + 40, START_S + 60]
+
+
+def test_intrusions_are_judged_on_the_volumes_as_the_intruder_is_shown_them(db_path: Path) -> None:
+    """b's envelope is coarsened for a (30' grid): a is told of an intrusion as soon as it is inside the coarsened
+    envelope (conservative for b, and probing positions cannot find b's exact boundary)."""
+    from forewarn.model import Coarsening
+
+    svc = make(db_path)
+    svc.put_agreement(agreement("ab", ["a", "b"], h=5000, v=300, t=600,
+                                coarsening=Coarsening(of=["b"], grid_arcmin=30)))
+    tracker = Tracker(svc, TrackStore(svc.repo))
+    # 0.2 deg west of b's 5 km circle around 38.5 E: outside it, inside the coarsened 38.0-39.0 E x 35.0-35.5 N
+    p = Position("a5", START_S, 35.1, 38.3, 2000.0, 10.0, 0.0, 0.0)
+    kinds = [(a.kind, a.other_operation_id) for a in
+             tracker.ingest(PositionBatch.from_positions([p]), "a", "radar", NOW).alerts]
+    assert ("intrusion", "b-op") in kinds
+    # b's own track at the same place is judged on its own (exact) volumes: nothing of a's square there
+    q = Position("b5", START_S, 35.1, 38.3, 2000.0, 10.0, 0.0, 0.0)
+    assert tracker.ingest(PositionBatch.from_positions([q]), "b", "radar", NOW).alerts == []

@@ -26,6 +26,8 @@ class AgreementBook:
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         self._agreements: dict[str, Agreement] = {}
         self._largest: dict[str, SeparationMinima] = {}
+        self.revision = 0
+        """Incremented by every change of the agreements (caches of derived views compare it)."""
         self._recompute()  # caches exist even for a book with no agreements
         for agreement in agreements:
             self.put(agreement)
@@ -33,6 +35,7 @@ class AgreementBook:
     def put(self, agreement: Agreement) -> None:
         """Add or replace an agreement."""
         self._agreements[agreement.id] = agreement
+        self.revision += 1
         self._recompute()
 
     def _recompute(self) -> None:

@@ -58,8 +58,8 @@ class SubscriptionIn(_Body):
     volume: Volume4D
 
 
-Scope = Literal["notices:file", "read", "ack", "sites:register", "admin"]
-DEFAULT: tuple[Scope, ...] = ("notices:file", "read", "ack")
+Scope = Literal["notices:file", "read", "ack", "sites:register", "tracks:feed", "admin"]
+DEFAULT: tuple[Scope, ...] = ("notices:file", "read", "ack", "tracks:feed")
 
 
 class CredentialsIn(_Body):

@@ -25,6 +25,7 @@ from shapely.strtree import STRtree
 
 from forewarn.airspace import Airspace
 from forewarn.model import LIVE_STATES, OperationState
+from forewarn.policy import envelope_volumes
 from forewarn.tracks.model import FloatArray
 
 IntArray = npt.NDArray[np.intp]
@@ -53,7 +54,9 @@ class VolumeRef:
 class VolumeLayer:
     """The live volumes of an airspace, ready for vectorised 4D containment tests (see module docstring)."""
 
-    def __init__(self, airspace: Airspace, tolerance: Tolerance = Tolerance()) -> None:
+    def __init__(self, airspace: Airspace, tolerance: Tolerance = Tolerance(), shown_to: str | None = None) -> None:
+        """``shown_to``: take each volume as that party is shown it (coarsened where an agreement says so, see
+        :func:`forewarn.policy.envelope_volumes`), so that what it is told cannot reveal more than it may see."""
         self.tolerance = tolerance
         refs: list[VolumeRef] = []
         shapes = []
@@ -61,7 +64,8 @@ class VolumeLayer:
         for op in airspace.operations.values():
             if op.state not in LIVE_STATES:
                 continue
-            for i, volume in enumerate(op.volumes):
+            volumes = op.volumes if shown_to is None else envelope_volumes(shown_to, op, airspace.book)
+            for i, volume in enumerate(volumes):
                 refs.append(VolumeRef(op.id, op.party_id, i, op.activity_class, op.state))
                 shapes.append(volume.buffered(tolerance.horizontal_m))
                 lower.append(volume.lower_m)

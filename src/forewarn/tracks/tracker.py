@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from pyproj import Geod
 
 from forewarn.errors import Forbidden, InvalidInput, NotFound
@@ -103,7 +104,7 @@ class Tracker:
         self.settings = settings or TrackSettings()
         self.quality = FeedQuality(QualityConfig(max_speed_mps=self.settings.max_speed_mps))
         self._lock = threading.RLock()
-        self._layers: dict[str, tuple[int, VolumeLayer]] = {}
+        self._layers: dict[tuple[str, str | None], tuple[tuple[int, int], VolumeLayer]] = {}
         self.tracks: dict[tuple[str, str], TrackState] = {}
         self.open: dict[str, TrackAlert] = {}
         """Open encounters: encounter key -> the alert that opened it."""
@@ -118,13 +119,15 @@ class Tracker:
             self._seen[alert.encounter] = alert.at.timestamp()
 
     # ------------------------------------------------------------------ the live volumes
-    def _layer(self, name: str, tolerance: Tolerance) -> VolumeLayer:
-        """The live volumes with ``tolerance``, rebuilt when the airspace changed."""
-        revision = self.service.airspace.revision
-        hit = self._layers.get(name)
+    def _layer(self, name: str, tolerance: Tolerance, shown_to: str | None = None) -> VolumeLayer:
+        """The live volumes with ``tolerance`` (as ``shown_to`` is shown them, if given), rebuilt when the
+        airspace or the agreements changed."""
+        revision = (self.service.airspace.revision, self.service.airspace.book.revision)
+        key = (name, shown_to)
+        hit = self._layers.get(key)
         if hit is None or hit[0] != revision:
-            hit = (revision, VolumeLayer(self.service.airspace, tolerance))
-            self._layers[name] = hit
+            hit = (revision, VolumeLayer(self.service.airspace, tolerance, shown_to))
+            self._layers[key] = hit
         return hit[1]
 
     def _bound(self, a: str, b: str) -> bool:
@@ -194,7 +197,7 @@ class Tracker:
             if layer.refs[v].operation_id == ops_of[keys[p]]:
                 own_inside[p] = True
         # intrusion: inside another bound party's notified volume as notified (no tolerance)
-        exact = self._layer("exact", Tolerance())
+        exact = self._layer("exact", Tolerance(), shown_to=party_id)  # as this party is shown them
         pos, vol = exact.containing(batch.lon_deg, batch.lat_deg, batch.alt_m, batch.t_s)
         other = np.array([r.party_id != party_id and self._bound(party_id, r.party_id) for r in exact.refs],
                          dtype=bool)
@@ -439,10 +442,23 @@ class Tracker:
         """Entries into other (bound) parties' notified volumes along each track's straight path, sampled every
         ``entry_step_s`` over the look-ahead (a footprint crossed between two samples is missed: keep the step
         small against footprint sizes / speeds)."""
-        layer = self._layer("exact", Tolerance())
+        out: list[TrackAlert] = []
+        parties = np.array([s.party_id for s in states], dtype=object)
+        for party in sorted(set(parties.tolist())):
+            # each party's tracks against the volumes as that party is shown them (coarsened where agreed): an
+            # alert must not let probe positions find an exact boundary the party may not see
+            layer = self._layer("exact", Tolerance(), shown_to=party)
+            out += self._entries(ref_s, states, v, np.flatnonzero(parties == party), layer)
+        return out
+
+    def _entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackState, rows_of: npt.NDArray[np.intp],
+                 layer: VolumeLayer) -> list[TrackAlert]:
+        """:meth:`_predicted_entries` for the tracks ``rows_of`` (rows of ``v``) against ``layer``."""
         horizon = self.settings.lookahead_s
-        lon1, lat1, _ = GEOD.fwd(v.lon_deg, v.lat_deg, v.track_deg, v.gs_mps * horizon)
-        seg, vol = layer.crossed_by(v.lon_deg, v.lat_deg, np.asarray(lon1), np.asarray(lat1))
+        lon0, lat0, trk, gs = v.lon_deg[rows_of], v.lat_deg[rows_of], v.track_deg[rows_of], v.gs_mps[rows_of]
+        lon1, lat1, _ = GEOD.fwd(lon0, lat0, trk, gs * horizon)
+        seg, vol = layer.crossed_by(lon0, lat0, np.asarray(lon1), np.asarray(lat1))
+        seg = rows_of[seg]
         keep = [k for k in range(len(seg)) if self._bound(states[seg[k]].party_id, layer.refs[vol[k]].party_id)]
         if not keep:
             return []
