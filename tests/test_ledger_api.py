@@ -226,3 +226,23 @@ def test_reading_released_planning_detail_is_a_recorded_disclosure(world: World)
     assert all(e.body["view"]["detail"] == {"purpose": "resupply run"} for e in entries)
     audit = c.get("/v1/audit/shown", params={"party": "fra", "operation": "usa-1"}, headers=world.auth("admin"))
     assert audit.status_code == 200 and "resupply run" in audit.text
+
+
+def test_a_recipient_shown_coarsened_times_holds_a_complete_receipt_without_the_exact_window(world: World) -> None:
+    from forewarn.model import Agreement, Coarsening, SeparationMinima
+
+    minima = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
+    world.service.put_agreement(Agreement(id="mou", name="MoU", parties=["usa", "rus", "fra"], default_minima=minima,
+                                          ack_deadline_s=900, min_notice_s=3600,
+                                          coarsening=Coarsening(of=["usa"], time_step_s=3600)), world.clock.now)
+    c = world.client
+    body = NOTICE | {"volumes": [volume(38, 35, start_h=1.25, end_h=2.75)]}
+    assert c.post("/v1/operations", headers=world.auth("usa"), json=body).status_code == 201
+    [d] = c.get("/v1/inbox", headers=world.auth("rus")).json()
+    assert c.post(f"/v1/deliveries/{d['id']}/ack", headers=world.auth("rus")).status_code == 200
+    receipt = c.get(f"/v1/deliveries/{d['id']}/receipt", headers=world.auth("rus")).json()
+    result = check_receipt(receipt)
+    assert result.valid and result.acknowledged_at is not None, result.problems
+    assert "withheld" not in receipt
+    text = json.dumps(receipt)
+    assert "01:15" not in text and "02:45" not in text  # the exact window (T0 + 1.25 h / 2.75 h) is not in it

@@ -269,7 +269,9 @@ class Forewarn:
         stored = outcome.model_copy(update={"notice_id": notice_id})
         origin = self.ledger.append(LEDGER_KINDS[outcome.kind], op.id, {
             "notice_id": notice_id, "notice_kind": outcome.kind, "operation_id": op.id, "version": op.version,
-            "state": op.state.value, "activity_class": op.activity_class, "start": op.start, "end": op.end,
+            "state": op.state.value, "activity_class": op.activity_class,
+            # no window here: a recipient whose view of the times is coarsened holds this entry in its receipt;
+            # the digest commits to the exact version (kept by the service and the notifier)
             "operation_sha256": digest(op.model_dump(mode="json")), "conflicts": len(outcome.conflicts),
             "site_warnings": len(outcome.site_warnings), "late": outcome.late,
         }, now, party_id=op.party_id, party_signature=party_signature)
