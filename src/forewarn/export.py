@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry import mapping
 
 from forewarn.airspace import AgreementBook
+from forewarn.conflicts import Conflict
 from forewarn.geo.volume import Volume4D
 from forewarn.model import Operation
 from forewarn.policy import (
@@ -29,7 +30,7 @@ from forewarn.policy import (
     view_site_warning,
     visible,
 )
-from forewarn.sites import site_shape
+from forewarn.sites import SiteWarning, site_shape
 from forewarn.store.repository import Repository
 
 
@@ -75,11 +76,7 @@ def situation(repo: Repository, include_planned: bool = False, viewer: str | Non
     if viewer is not None and book is not None:
         _viewer_events(repo, viewer, book, {o.id: o for o in ops}, current, features)
         return {"type": "FeatureCollection", "features": features}
-    for site in repo.list_sites():
-        features.append(_feature(mapping(site_shape(site)), {
-            "kind": "protected_site", "site_id": site.id, "name": site.name, "category": site.category,
-            "buffer_m": site.buffer_m, "registered_by": site.registered_by,
-        }))
+    features.extend(_site_features(repo, lambda owner: True))
     latest: dict[str, Any] = {}
     for notice in repo.list_notices():
         latest[notice.operation_id] = notice
@@ -91,30 +88,40 @@ def situation(repo: Repository, include_planned: bool = False, viewer: str | Non
         for c in outcome.conflicts:
             if current.get(c.a.operation_id) != c.a.version or current.get(c.b.operation_id) != c.b.version:
                 continue
-            key = tuple(sorted([(c.a.operation_id, c.a.volume_index), (c.b.operation_id, c.b.volume_index)]))
-            flat = (key[0][0], key[0][1], key[1][0], key[1][1])
-            if flat in seen:
-                continue
-            seen.add(flat)
-            features.append(_feature({"type": "Point", "coordinates": list(c.overlap.point)}, {
-                "kind": "conflict", "conflict_id": f"{c.a.operation_id}/{c.a.volume_index}~"
-                f"{c.b.operation_id}/{c.b.volume_index}",
-                "operation_a": c.a.operation_id, "operation_b": c.b.operation_id, "party_a": c.a.party_id,
-                "party_b": c.b.party_id, "volume_a": c.a.volume_index, "volume_b": c.b.volume_index,
-                "overlap_area_km2": round(c.overlap.area_km2, 3),
-                "altitude_overlap_m": c.overlap.altitude_overlap_m, "time_overlap_s": c.overlap.time_overlap_s,
-                "min_separation_m": round(c.separation.horizontal_m, 1),
-                "adjusting_operation": c.adjusting_operation,
-                "resolution": proposals.get(c.adjusting_operation, ""),
-            }))
+            _add_conflict(features, seen, c, proposals)
         for w in outcome.site_warnings:
             if current.get(w.operation_id) != w.version:
                 continue
-            features.append(_feature({"type": "Point", "coordinates": list(w.point)}, {
-                "kind": "site_warning", "site_id": w.site_id, "site_name": w.site_name,
-                "operation_id": w.operation_id, "party_id": w.party_id, "distance_m": round(w.distance_m, 1),
-            }))
+            features.append(_site_warning_feature(w))
     return {"type": "FeatureCollection", "features": features}
+
+
+def _add_conflict(features: list[dict[str, Any]], seen: set[tuple[str, int, str, int]], c: Conflict,
+                  proposals: dict[str, str]) -> None:
+    """Append conflict ``c`` as a Point feature at its overlap, once per pair of volumes (either order)."""
+    key = tuple(sorted([(c.a.operation_id, c.a.volume_index), (c.b.operation_id, c.b.volume_index)]))
+    flat = (key[0][0], key[0][1], key[1][0], key[1][1])
+    if flat in seen:
+        return
+    seen.add(flat)
+    features.append(_feature({"type": "Point", "coordinates": list(c.overlap.point)}, {
+        "kind": "conflict", "conflict_id": f"{c.a.operation_id}/{c.a.volume_index}~"
+        f"{c.b.operation_id}/{c.b.volume_index}",
+        "operation_a": c.a.operation_id, "operation_b": c.b.operation_id, "party_a": c.a.party_id,
+        "party_b": c.b.party_id, "volume_a": c.a.volume_index, "volume_b": c.b.volume_index,
+        "overlap_area_km2": round(c.overlap.area_km2, 3),
+        "altitude_overlap_m": c.overlap.altitude_overlap_m, "time_overlap_s": c.overlap.time_overlap_s,
+        "min_separation_m": round(c.separation.horizontal_m, 1),
+        "adjusting_operation": c.adjusting_operation,
+        "resolution": proposals.get(c.adjusting_operation, ""),
+    }))
+
+
+def _site_warning_feature(w: SiteWarning) -> dict[str, Any]:
+    return _feature({"type": "Point", "coordinates": list(w.point)}, {
+        "kind": "site_warning", "site_id": w.site_id, "site_name": w.site_name,
+        "operation_id": w.operation_id, "party_id": w.party_id, "distance_m": round(w.distance_m, 1),
+    })
 
 
 def _site_features(repo: Repository, keep: Any) -> list[dict[str, Any]]:
@@ -146,31 +153,11 @@ def _viewer_events(repo: Repository, viewer: str, book: AgreementBook, ops: dict
             c = view_conflict(viewer, found, lookup, book)
             if c is None:
                 continue
-            key = tuple(sorted([(c.a.operation_id, c.a.volume_index), (c.b.operation_id, c.b.volume_index)]))
-            flat = (key[0][0], key[0][1], key[1][0], key[1][1])
-            if flat in seen:
-                continue
-            seen.add(flat)
-            features.append(_feature({"type": "Point", "coordinates": list(c.overlap.point)}, {
-                "kind": "conflict", "conflict_id": f"{c.a.operation_id}/{c.a.volume_index}~"
-                f"{c.b.operation_id}/{c.b.volume_index}",
-                "operation_a": c.a.operation_id, "operation_b": c.b.operation_id, "party_a": c.a.party_id,
-                "party_b": c.b.party_id, "volume_a": c.a.volume_index, "volume_b": c.b.volume_index,
-                "overlap_area_km2": round(c.overlap.area_km2, 3),
-                "altitude_overlap_m": c.overlap.altitude_overlap_m, "time_overlap_s": c.overlap.time_overlap_s,
-                "min_separation_m": round(c.separation.horizontal_m, 1),
-                "adjusting_operation": c.adjusting_operation,
-                "resolution": proposals.get(c.adjusting_operation, ""),
-            }))
+            _add_conflict(features, seen, c, proposals)
         for w in outcome.site_warnings:
             op = ops.get(w.operation_id)
             if op is None or current.get(w.operation_id) != w.version:
                 continue
             if viewer not in (w.party_id, w.registered_by) or not visible(viewer, op, book):
                 continue
-            shown = view_site_warning(viewer, w, op, book)
-            features.append(_feature({"type": "Point", "coordinates": list(shown.point)}, {
-                "kind": "site_warning", "site_id": shown.site_id, "site_name": shown.site_name,
-                "operation_id": shown.operation_id, "party_id": shown.party_id,
-                "distance_m": round(shown.distance_m, 1),
-            }))
+            features.append(_site_warning_feature(view_site_warning(viewer, w, op, book)))
