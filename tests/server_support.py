@@ -38,12 +38,34 @@ def add_party(db: Path, party_id: str, *extra: str) -> dict[str, Any]:
     return doc
 
 
+def sse_events(url: str, headers: dict[str, str], count: int, timeout: float = 20) -> list[dict[str, Any]]:
+    """Read ``count`` events from a server-sent event stream."""
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    with httpx.stream("GET", url, headers=headers, timeout=timeout) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and "id" in current:
+                events.append(current)
+                current = {}
+                if len(events) >= count:
+                    break
+    return events
+
+
 @dataclass
 class Server:
     db: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log: Any = None
+    args: tuple[str, ...] = ()
+    """More arguments of ``forewarn serve`` (e.g. ``("--scenario", "raqqa-2015")``)."""
+    start_timeout_s: float = 30.0
 
     @property
     def url(self) -> str:
@@ -52,10 +74,10 @@ class Server:
     def start(self, env: dict[str, str] | None = None) -> None:
         self.log = open(self.db.with_suffix(".log"), "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "forewarn", "serve", "--db", str(self.db), "--port", str(self.port)],
+            [sys.executable, "-m", "forewarn", "serve", *self.args, "--db", str(self.db), "--port", str(self.port)],
             stdout=self.log, stderr=self.log, env={**os.environ, **(env or {})},
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:

@@ -56,7 +56,7 @@ from forewarn.auth import new_credential
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
 from forewarn.store.sqlite import SQLiteRepository
-from tests.server_support import Receiver, Server, add_party
+from tests.server_support import Receiver, Server, add_party, sse_events
 
 FIELDS = ("purpose", "unit", "call_signs", "notes")
 CELL = 1 / 240  # 0.25 arc-minute in degrees: every coarsening grid used here is a multiple of it
@@ -380,25 +380,6 @@ def assert_conflicts_derived_from_what_was_shown(viewer: str, where: str, confli
 
 
 # ------------------------------------------------------------------------------------------------ the property
-def sse_events(url: str, headers: dict[str, str], count: int) -> list[dict[str, Any]]:
-    """The first ``count`` events of a server-sent event stream (id and JSON data)."""
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
-        assert response.status_code == 200
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "id" in current:
-                events.append(current)
-                current = {}
-                if len(events) >= count:
-                    break
-    return events
-
-
 def iso(t: datetime) -> str:
     return t.isoformat()
 
@@ -751,7 +732,7 @@ def test_no_response_on_any_path_carries_what_the_policy_withholds(env: Env, exa
         responses[viewer].append(("GET /v1/inbox", inbox))
         delivery_ids[viewer] = {d["id"] for d in inbox}
         if inbox:
-            events = sse_events(f"{env.server.url}/v1/stream", h, len(inbox))
+            events = sse_events(f"{env.server.url}/v1/stream", h, len(inbox), timeout=30)
             assert [e["data"]["id"] for e in events] == [d["id"] for d in inbox]
             responses[viewer].append(("GET /v1/stream", [e["data"] for e in events]))
         responses[viewer].append(("GET /v1/parties", c.get("/v1/parties", headers=h).json()))

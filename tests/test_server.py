@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from forewarn.notify.webhook import verify_signature
-from tests.server_support import Receiver, add_party, running
+from tests.server_support import Receiver, add_party, running, sse_events
 
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=4)
 
@@ -28,25 +28,6 @@ def agree(server_url: str, admin: dict[str, str], parties: list[str]) -> None:
     body = {"id": "mou", "name": "MoU", "parties": parties, "ack_deadline_s": 3600, "min_notice_s": 600,
             "default_minima": {"horizontal_m": 1000, "vertical_m": 300, "time_s": 60}}
     assert httpx.post(f"{server_url}/v1/agreements", headers=admin, json=body).status_code == 201
-
-
-def sse_events(url: str, headers: dict[str, str], count: int, timeout: float = 20) -> list[dict[str, Any]]:
-    """Read ``count`` events from a server-sent event stream."""
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    with httpx.stream("GET", url, headers=headers, timeout=timeout) as response:
-        assert response.status_code == 200
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "id" in current:
-                events.append(current)
-                current = {}
-                if len(events) >= count:
-                    break
-    return events
 
 
 def test_event_stream_resumes_with_last_event_id(tmp_path: Path) -> None:

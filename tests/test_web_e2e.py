@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,21 +41,8 @@ RUSSIAN_PURPOSE = "never disclosed: russian purpose (e2e)"
 class ScenarioServer(Server):
     """``forewarn serve --scenario raqqa-2015`` on an empty database (credentials written next to it)."""
 
-    def start(self, env: dict[str, str] | None = None) -> None:
-        self.log = open(self.db.with_suffix(".log"), "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "forewarn", "serve", "--scenario", "raqqa-2015", "--db", str(self.db),
-             "--port", str(self.port)],
-            stdout=self.log, stderr=self.log, env={**os.environ, **(env or {})},
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.db.with_suffix('.log').read_text()[-2000:]}")
+    def __init__(self, db: Path) -> None:
+        super().__init__(db, args=("--scenario", "raqqa-2015"), start_timeout_s=60)
 
     def credentials(self) -> dict[str, dict[str, Any]]:
         doc: dict[str, dict[str, Any]] = json.loads(Path(f"{self.db}.credentials.json").read_text())
