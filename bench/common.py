@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -41,3 +42,15 @@ def git(*args: str) -> str:
     except OSError:
         return ""
     return out.stdout.strip()
+
+
+def write_section(path: Path, title: str, section: str) -> None:
+    """Replace (or append) one benchmark's section of ``path`` (RESULTS.md): from its ``title`` line (``## ...``) to
+    the next ``## `` heading; the other sections are left as they are."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")

@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCH_DIR, git, host_info
+from bench.common import BENCH_DIR, git, host_info, write_section
 
 from forewarn.geo.volume import Volume4D
 from forewarn.model import Agreement, Operation, Party, SeparationMinima
@@ -176,11 +175,7 @@ def write_results(results: list[dict[str, Any]], command: str) -> None:
               f"{r['quality_per_s']:,} | {r['conformance_per_s']:,} | {r['storage_per_s']:,} |"
               for r in results]
     section = "\n".join(lines) + "\n"
-    path = BENCH_DIR / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"## Ingestion \(bench/ingest\.py\).*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    write_section(BENCH_DIR / "RESULTS.md", lines[0], section)
 
 
 def main() -> None:

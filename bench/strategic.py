@@ -63,7 +63,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
-from common import git, host_info
+from common import git, host_info, write_section
 from forewarn.airspace import AgreementBook, Airspace
 from forewarn.conflicts import detect
 from forewarn.geo import geodesy
@@ -1064,16 +1064,6 @@ def render_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def verdict(doc: dict[str, Any]) -> str:
     if not doc["sizes"]:
         return "No size completed."
@@ -1317,7 +1307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def save(doc: dict[str, Any], args: argparse.Namespace) -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-    write_markdown(args.markdown, render_markdown(doc))
+    write_section(args.markdown, SECTION_TITLE, render_markdown(doc))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import gc
 import hashlib
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ import numpy as np
 import pyproj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCH_DIR, git, host_info
+from common import BENCH_DIR, git, host_info, write_section
 from forewarn.tracks.cpa import DEFAULT_MINIMA, TrackState, predict_conflicts
 
 SECTION_TITLE = "## Tactical (bench/tactical.py)"
@@ -378,17 +377,6 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, section: str) -> None:
-    """Replace (or append) only this benchmark's section of RESULTS.md."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,2000,5000,10000,20000,50000,100000")
@@ -405,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--render", action="store_true", help="only rewrite the RESULTS.md section from --json")
     args = ap.parse_args(argv)
     if args.render:
-        write_markdown(args.markdown, markdown(json.loads(args.json.read_text(encoding="utf-8"))))
+        write_section(args.markdown, SECTION_TITLE, markdown(json.loads(args.json.read_text(encoding="utf-8"))))
         return 0
     if args.memory_probe:
         print(json.dumps(memory_probe(args.memory_probe[0], int(args.memory_probe[1]), args)))
@@ -434,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     if not args.no_markdown:
-        write_markdown(args.markdown, markdown(doc))
+        write_section(args.markdown, SECTION_TITLE, markdown(doc))
     print(doc["verdict"])
     return 0
 
