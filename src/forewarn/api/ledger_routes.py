@@ -45,8 +45,10 @@ def _runtime(request: Request) -> Runtime:
     return rt
 
 
-def _caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The authenticated caller, exactly as every other route authenticates it (``routes.principal``)."""
+async def _caller(request: Request,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The authenticated caller, exactly as every other route authenticates it (``routes.principal``; a
+    coroutine, like ``routes.caller``, so no thread-pool hand-off)."""
     from forewarn.api.routes import principal  # late: routes.py imports SignedRequest from this module
 
     return principal(request, creds)

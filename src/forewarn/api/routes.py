@@ -53,15 +53,21 @@ async def runtime(request: Request) -> Runtime:
 RT = Annotated[Runtime, Depends(runtime)]
 
 
-def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The authenticated caller (401 without a valid bearer token of a known party)."""
-    rt = _runtime_of(request)
-    if creds is None or creds.scheme.lower() != "bearer":
+def authenticated(rt: Runtime, token: str | None) -> Principal:
+    """The principal of a bearer token (401 without one, with a bad one, or with one of an unknown party): the one
+    check of every HTTP route and of the WebSocket."""
+    if not token:
         raise Unauthenticated("a bearer token is required (POST /v1/token)")
-    who = rt.authenticate(creds.credentials)
+    who = rt.authenticate(token)
     if rt.service.repo.get_party(who.party_id) is None:
         raise Unauthenticated("the token's subject is not a known party")
     return who
+
+
+def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The authenticated caller (401 without a valid bearer token of a known party)."""
+    bearer_token = creds.credentials if creds is not None and creds.scheme.lower() == "bearer" else None
+    return authenticated(_runtime_of(request), bearer_token)
 
 
 async def caller(request: Request,

@@ -19,9 +19,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.airspace import AgreementBook
-from forewarn.api.routes import RT, Caller
+from forewarn.api.routes import RT, Caller, authenticated
 from forewarn.auth import Principal
-from forewarn.errors import ForewarnError, InvalidInput, NotFound, Unauthenticated
+from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.policy import released_detail_fields, visible
 from forewarn.tracks.alerts import view_alert
 from forewarn.tracks.feeds import parse_own_json
@@ -101,7 +101,6 @@ def _ingest(rt: Any, who: Principal, body: bytes, source: str, operation_id: str
     # the tracker numbers rows of the parsed batch; report them as rows of the request
     result.rejected = [(int(rows[i]), r) for i, r in result.rejected]
     result.flagged = [(int(rows[i]), r) for i, r in result.flagged]
-    result.received = len(parsed.batch)
     return _out(result, list(parsed.rejects), who.party_id, rt.service.airspace.book)
 
 
@@ -200,9 +199,7 @@ async def feed_socket(websocket: WebSocket, source: Source = "ws", operation_id:
     header = websocket.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else access_token
     try:
-        if not token:
-            raise Unauthenticated("a bearer token is required (POST /v1/token)")
-        who = rt.verifier.verify(token, rt.clock())
+        who = authenticated(rt, token)
         who.require("tracks:feed")
     except ForewarnError as exc:
         await websocket.close(code=1008, reason=exc.message[:120])

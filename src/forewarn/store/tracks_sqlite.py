@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forewarn.store.sqlite import SQLiteRepository
-from forewarn.tracks.alerts import TrackAlert
+from forewarn.tracks.alerts import OPENING_KINDS, TrackAlert
 from forewarn.tracks.model import NUMERIC_FIELDS, Position, PositionBatch
 
 
@@ -146,7 +146,7 @@ class TrackStore:
     def add_alerts(self, alerts: Sequence[TrackAlert]) -> None:
         """Store alerts; an opening alert is stored open, a clearing one closes the alert it clears."""
         for alert in alerts:
-            opening = alert.kind in ("nonconforming", "intrusion", "predicted_conflict", "predicted_entry")
+            opening = alert.kind in OPENING_KINDS
             self.repo._conn.execute(
                 "INSERT INTO track_alerts (id, kind, encounter, at, party_id, track_id, open, doc) "
                 "VALUES (?,?,?,?,?,?,?,?)",

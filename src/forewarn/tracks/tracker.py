@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -526,8 +525,3 @@ def _row(v: cpa.TrackState, k: int, t_s: float) -> PositionBatch:
     return PositionBatch.from_positions([Position("", t_s, float(v.lat_deg[k]), float(v.lon_deg[k]),
                                                   float(v.alt_m[k]), float(v.gs_mps[k]), float(v.track_deg[k]),
                                                   float(v.vs_mps[k]))])
-
-
-def batch_of(positions: Iterable[Position]) -> PositionBatch:
-    """Columns from row objects (a convenience for callers and tests)."""
-    return PositionBatch.from_positions(list(positions))
