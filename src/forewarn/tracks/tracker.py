@@ -402,9 +402,10 @@ class Tracker:
                              vectors: cpa.TrackState) -> list[TrackAlert]:
         """Pairs of tracks of different, bound parties predicted to lose separation (the minima of their
         agreements for the two activity classes; a track with no operation has class ``track``)."""
-        combos = sorted({(s.party_id, self._class_of(s)) for s in states})
+        keys = [(s.party_id, self._class_of(s)) for s in states]
+        combos = sorted(set(keys))
         index = {c: k for k, c in enumerate(combos)}
-        group = np.array([index[(s.party_id, self._class_of(s))] for s in states], dtype=np.int64)
+        group = np.array([index[k] for k in keys], dtype=np.int64)
         book = self.service.airspace.book
 
         def minima(ga: int, gb: int) -> tuple[float, float] | None:
