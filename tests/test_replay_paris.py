@@ -30,8 +30,9 @@ from forewarn.tracks.feeds import read_feed
 from forewarn.tracks.model import PositionBatch
 from forewarn.tracks.tracker import Tracker, TrackSettings
 from tests.builders import agreement
+from tests.conftest import TRAFFIC_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traffic-samples"
+SAMPLES = TRAFFIC_SAMPLES
 QUICKSTART = SAMPLES / "quickstart.json.gz"
 MINUTES = 30
 STEP_S = 10.0

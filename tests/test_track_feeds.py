@@ -28,8 +28,9 @@ from forewarn.tracks.feeds import (
 )
 from forewarn.tracks.model import NUMERIC_FIELDS, Position, PositionBatch
 from forewarn.tracks.quality import FeedQuality
+from tests.conftest import TRAFFIC_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traffic-samples"
+SAMPLES = TRAFFIC_SAMPLES
 needs_samples = pytest.mark.usefixtures("traffic_samples")  # skipped without them on a laptop, failed in CI
 
 FT, KT, FPM = 0.3048, 1852.0 / 3600.0, 0.3048 / 60.0  # written out here, independently of forewarn.units

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -22,8 +21,9 @@ from pyproj import Geod
 from forewarn.tracks.feeds import read_feed
 from forewarn.tracks.model import Position, PositionBatch
 from forewarn.tracks.quality import FeedQuality, Flag, QualityConfig, QualityResult, Reason, haversine_m
+from tests.conftest import TRAFFIC_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traffic-samples"
+SAMPLES = TRAFFIC_SAMPLES
 needs_samples = pytest.mark.usefixtures("traffic_samples")  # skipped without them on a laptop, failed in CI
 
 
