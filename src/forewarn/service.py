@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +91,20 @@ class Idempotency:
     request_hash: str
 
 
+GROUP_COMMIT_MAX = 64
+"""The most filings one group commit runs in one transaction."""
+
+
+@dataclass(eq=False)
+class _Job:
+    """A filing waiting for (or done by) a group commit: ``work`` runs inside the batch's transaction."""
+
+    work: Callable[[list[Callable[[], None]]], NoticeOutcome]
+    done: bool = False
+    outcome: NoticeOutcome | None = None
+    error: BaseException | None = None
+
+
 class Forewarn:
     """The service: a repository, the live airspace rebuilt from it, and the use cases."""
 
@@ -100,6 +115,9 @@ class Forewarn:
         self.listeners: list[Callable[[frozenset[str]], None]] = []
         """Called after a commit that created deliveries, with the ids of the parties that got them."""
         self._pending: set[str] = set()
+        self._queue: deque[_Job] = deque()
+        """Filings waiting for a group commit (:meth:`_group_commit`)."""
+        self._queue_lock = threading.Lock()
         self.ledger = Ledger(repo)
         """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
@@ -310,6 +328,70 @@ class Forewarn:
             for listener in list(self.listeners):
                 listener(parties)
 
+    # ------------------------------------------------------------------ group commit
+    def _live(self, op: Operation, undo: list[Callable[[], None]]) -> None:
+        """Put ``op`` in the live picture now (later filings of the batch must see it); ``undo`` restores
+        what was there if the batch's COMMIT fails."""
+        previous = self.airspace.operations.get(op.id)
+        self.airspace.put(op)
+        undo.append(lambda: self._restore(op.id, previous))
+
+    def _live_remove(self, operation_id: str, undo: list[Callable[[], None]]) -> None:
+        previous = self.airspace.operations.get(operation_id)
+        self.airspace.remove(operation_id)
+        undo.append(lambda: self._restore(operation_id, previous))
+
+    def _restore(self, operation_id: str, previous: Operation | None) -> None:
+        self.airspace.remove(operation_id)
+        if previous is not None:
+            self.airspace.put(previous)
+
+    def _group_commit(self, work: Callable[[list[Callable[[], None]]], NoticeOutcome]) -> NoticeOutcome:
+        """Run ``work`` in a transaction shared with the filings (notices, amendments, transitions) queued
+        meanwhile, and return its outcome or raise its error.
+
+        Flat combining: the request is queued, then its thread takes the service lock; if another thread's
+        batch has already run it, the answer is there; otherwise this thread runs every queued filing (at most
+        :data:`GROUP_COMMIT_MAX`) one after another in one ``BEGIN IMMEDIATE ... COMMIT``, each inside its own
+        savepoint. The order stays serial (each filing's detection sees the filings before it: no write
+        skew), a rejected filing rolls back to its savepoint alone (a rejected party signature stays recorded),
+        and BEGIN/COMMIT, the WAL write and the after-commit wake-ups are paid once per batch. No filing is
+        answered before the COMMIT that stores it; if the COMMIT fails, every filing of the batch fails with
+        its error and the live picture is restored."""
+        job = _Job(work)
+        with self._queue_lock:
+            self._queue.append(job)
+        with self._lock:
+            if not job.done:
+                self._run_batch()
+        if job.error is not None:
+            raise job.error
+        assert job.outcome is not None
+        return job.outcome
+
+    def _run_batch(self) -> None:
+        """Holding the service lock: run the queued filings in one transaction (see :meth:`_group_commit`)."""
+        with self._queue_lock:
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), GROUP_COMMIT_MAX))]
+        undo: list[Callable[[], None]] = []
+        try:
+            with self.repo.transaction():
+                for job in batch:
+                    try:
+                        job.outcome = job.work(undo)
+                    except Exception as exc:  # the filing's own error, raised in its own thread
+                        job.error = exc
+        except BaseException as exc:
+            for step in reversed(undo):
+                step()
+            for job in batch:
+                if job.error is None:
+                    job.error, job.outcome = exc, None
+        finally:
+            for job in batch:
+                job.done = True
+        self._after_commit()
+
     # ------------------------------------------------------------------ use cases
     def check(self, op: Operation, now: datetime) -> NoticeOutcome:
         """What-if: the conflicts, warnings and resolutions ``op`` would meet if notified now. Stores nothing."""
@@ -333,39 +415,41 @@ class Forewarn:
                party_signature: PartySignature | None = None) -> NoticeOutcome:
         """File a notice: a new operation, or a planned one of the same id, becomes notified at ``now``. A
         ``party_signature`` must be the filing party's, over ``POST /v1/operations`` with a body describing
-        ``op``."""
-        with self._lock:
+        ``op``. Committed with the filings that arrive meanwhile (:meth:`_group_commit`)."""
+        _require_aware(now)
+
+        def filing(undo: list[Callable[[], None]]) -> NoticeOutcome:
             replay = self.replayed(idem)
             if replay is not None:
                 return replay
-            _require_aware(now)
             signed = self.ledger.accept(party_signature, op.party_id, "POST", "/v1/operations", now, op.id,
                                         _describes(op))
-            self.validate(op, now)
-            for i, volume in enumerate(op.volumes):
-                if volume.end <= now:
-                    raise InvalidInput(f"volumes[{i}]: window ended {volume.end.isoformat()}, before now",
-                                       {"field": f"volumes[{i}]"})
-            existing = self.repo.get_operation(op.id)
-            if existing is not None:
-                if existing.party_id != op.party_id:
-                    raise Forbidden(f"operation {op.id} belongs to another party")
-                if existing.state != OperationState.PLANNED:
-                    raise InvalidTransition(
-                        f"operation {op.id} is {existing.state.value}; amend it instead of notifying it again",
-                        {"state": existing.state.value, "version": existing.version},
-                    )
-            version = 1 if existing is None else existing.version + 1
-            notified = op.model_copy(update={"state": OperationState.NOTIFIED, "notified_at": now,
-                                             "version": version})
-            outcome = self._evaluate(notified, now, "notify")
-            with self.repo.transaction():
+            with self.repo.savepoint():
+                self.validate(op, now)
+                for i, volume in enumerate(op.volumes):
+                    if volume.end <= now:
+                        raise InvalidInput(f"volumes[{i}]: window ended {volume.end.isoformat()}, before now",
+                                           {"field": f"volumes[{i}]"})
+                existing = self.repo.get_operation(op.id)
+                if existing is not None:
+                    if existing.party_id != op.party_id:
+                        raise Forbidden(f"operation {op.id} belongs to another party")
+                    if existing.state != OperationState.PLANNED:
+                        raise InvalidTransition(
+                            f"operation {op.id} is {existing.state.value}; amend it instead of notifying it again",
+                            {"state": existing.state.value, "version": existing.version},
+                        )
+                version = 1 if existing is None else existing.version + 1
+                notified = op.model_copy(update={"state": OperationState.NOTIFIED, "notified_at": now,
+                                                 "version": version})
+                outcome = self._evaluate(notified, now, "notify")
                 self.repo.add_operation_version(notified, now)
                 outcome = self._record_notice(outcome, notified, now, signed)
                 self._remember(idem, 201, outcome, now)
-            self.airspace.put(notified)
-            self._after_commit()
+            self._live(notified, undo)
             return outcome
+
+        return self._group_commit(filing)
 
     def _owned(self, operation_id: str, party_id: str) -> Operation:
         op = self.repo.get_operation(operation_id)
@@ -379,77 +463,83 @@ class Forewarn:
               volumes: list[Volume4D] | None = None, changes: dict[str, Any] | None = None,
               idem: Idempotency | None = None, party_signature: PartySignature | None = None) -> NoticeOutcome:
         """A new version of a planned or live operation; ``expected_version`` must be the current one. A
-        ``party_signature`` covers ``POST /v1/operations/ID/amend`` with a body naming that version."""
-        with self._lock:
+        ``party_signature`` covers ``POST /v1/operations/ID/amend`` with a body naming that version.
+        Group-committed like :meth:`notify`."""
+        _require_aware(now)
+
+        def amendment(undo: list[Callable[[], None]]) -> NoticeOutcome:
             replay = self.replayed(idem)
             if replay is not None:
                 return replay
-            _require_aware(now)
             signed = self.ledger.accept(party_signature, party_id, "POST", f"/v1/operations/{operation_id}/amend",
                                         now, operation_id, _field_is("version", expected_version))
-            current = self._owned(operation_id, party_id)
-            if current.state not in (OperationState.PLANNED, *LIVE_STATES):
-                raise InvalidTransition(f"operation {operation_id} is {current.state.value} and cannot be amended")
-            if expected_version != current.version:
-                raise StaleVersion(
-                    f"operation {operation_id} is at version {current.version}, not {expected_version}",
-                    {"current_version": current.version},
-                )
-            update: dict[str, Any] = dict(changes or {})
-            if volumes is not None:
-                update["volumes"] = volumes
-            data = current.model_dump() | update | {"version": current.version + 1}
-            try:
-                amended = Operation.model_validate(data)
-            except ValueError as exc:
-                raise InvalidInput(f"invalid amendment: {exc}") from exc
-            self.validate(amended, now)
-            outcome = self._evaluate(amended, now, "amend")
-            with self.repo.transaction():
+            with self.repo.savepoint():
+                current = self._owned(operation_id, party_id)
+                if current.state not in (OperationState.PLANNED, *LIVE_STATES):
+                    raise InvalidTransition(
+                        f"operation {operation_id} is {current.state.value} and cannot be amended")
+                if expected_version != current.version:
+                    raise StaleVersion(
+                        f"operation {operation_id} is at version {current.version}, not {expected_version}",
+                        {"current_version": current.version},
+                    )
+                update: dict[str, Any] = dict(changes or {})
+                if volumes is not None:
+                    update["volumes"] = volumes
+                data = current.model_dump() | update | {"version": current.version + 1}
+                try:
+                    amended = Operation.model_validate(data)
+                except ValueError as exc:
+                    raise InvalidInput(f"invalid amendment: {exc}") from exc
+                self.validate(amended, now)
+                outcome = self._evaluate(amended, now, "amend")
                 self.repo.add_operation_version(amended, now)
                 outcome = self._record_notice(outcome, amended, now, signed)
                 self._remember(idem, 200, outcome, now)
             if amended.state in LIVE_STATES:
-                self.airspace.put(amended)
-            self._after_commit()
+                self._live(amended, undo)
             return outcome
+
+        return self._group_commit(amendment)
 
     def _transition(self, operation_id: str, party_id: str, now: datetime, target: OperationState,
                     kind: NoticeKind, idem: Idempotency | None = None,
                     party_signature: PartySignature | None = None) -> NoticeOutcome:
         _require_aware(now)
-        with self._lock:
+
+        def transition(undo: list[Callable[[], None]]) -> NoticeOutcome:
             replay = self.replayed(idem)
             if replay is not None:
                 return replay
             signed = self.ledger.accept(party_signature, party_id, "POST", f"/v1/operations/{operation_id}/{kind}",
                                         now, operation_id)
-            current = self._owned(operation_id, party_id)
-            if target not in TRANSITIONS[current.state]:
-                raise InvalidTransition(
-                    f"operation {operation_id} is {current.state.value}; it cannot become {target.value}",
-                    {"state": current.state.value},
+            with self.repo.savepoint():
+                current = self._owned(operation_id, party_id)
+                if target not in TRANSITIONS[current.state]:
+                    raise InvalidTransition(
+                        f"operation {operation_id} is {current.state.value}; it cannot become {target.value}",
+                        {"state": current.state.value},
+                    )
+                changed = current.model_copy(update={"state": target})
+                outcome = NoticeOutcome(
+                    notice_id=None, kind=kind, operation_id=current.id, version=current.version,
+                    party_id=current.party_id, activity_class=current.activity_class, at=now, lead_times=[],
+                    conflicts=[], site_warnings=[], resolutions=[], impacts=[
+                        PartyImpact(party_id=p, affected=False, conflicts=0, asked_to_adjust=[],
+                                    message=f"informed: {current.id} {target.value}")
+                        for p in sorted(self.airspace.book.bound_parties(current.party_id))
+                    ],
                 )
-            changed = current.model_copy(update={"state": target})
-            outcome = NoticeOutcome(
-                notice_id=None, kind=kind, operation_id=current.id, version=current.version,
-                party_id=current.party_id, activity_class=current.activity_class, at=now, lead_times=[],
-                conflicts=[], site_warnings=[], resolutions=[], impacts=[
-                    PartyImpact(party_id=p, affected=False, conflicts=0, asked_to_adjust=[],
-                                message=f"informed: {current.id} {target.value}")
-                    for p in sorted(self.airspace.book.bound_parties(current.party_id))
-                ],
-            )
-            with self.repo.transaction():
                 self.repo.set_operation_state(current.id, target, now)
                 outcome = self._record_notice(outcome, changed, now, signed)
                 self._remember(idem, 200, outcome, now)
             if target in LIVE_STATES:
-                self.airspace.put(changed)
+                self._live(changed, undo)
             else:
-                self.airspace.remove(current.id)
-            self._after_commit()
+                self._live_remove(current.id, undo)
             return outcome
+
+        return self._group_commit(transition)
 
     def activate(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
                  party_signature: PartySignature | None = None) -> NoticeOutcome:

@@ -1,5 +1,5 @@
-"""Ledger routes (``/v1``): parties' signing keys, audit queries, delivery receipts, chain verification; and
-:func:`signed_request`, the dependency that reads a party's signature of its submission.
+"""Ledger routes (``/v1``): parties' signing keys, audit queries, delivery receipts, chain verification (the caller
+and a party's signature of its submission come from :mod:`forewarn.api.deps`).
 
 Who may do what:
 
@@ -11,77 +11,24 @@ Who may do what:
 * ``GET /v1/deliveries/{id}/receipt``: an admin or the delivery's recipient (the receipt carries what the
   recipient was shown, so it is the recipient's to hand to a third party);
 * ``GET /v1/ledger/verify``: an admin; ``GET /v1/ledger/head``: anyone with ``read`` (publish the head).
-
-Signed submissions: a route adds ``sig: SignedRequest`` and passes it to the use case as ``party_signature``.
-The client sends ``Forewarn-Key-Id``, ``Forewarn-Nonce`` and ``Forewarn-Signature`` (base64url Ed25519) over the
-signing form of :mod:`forewarn.ledger.keys` (method, path, SHA-256 of the RFC 8785 form of the JSON body).
-``routes.py`` may import :data:`SignedRequest` from here: this module reaches ``routes.principal`` only when a
-request is served, so there is no import cycle.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from forewarn.airspace import AgreementBook
-from forewarn.api.runtime import Runtime
+from forewarn.api.deps import RT, Caller
 from forewarn.auth import Principal
-from forewarn.errors import Forbidden, InvalidInput, NotFound
-from forewarn.ledger.keys import PartyKey, PartySignature, body_digest, raw_public
+from forewarn.errors import Forbidden, NotFound
+from forewarn.ledger.keys import PartyKey, raw_public
 from forewarn.ledger.receipts import build_receipt
 from forewarn.policy import can_see, coarsening_for
 
 router = APIRouter(prefix="/v1")
-bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/token")
-
-
-def _runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-async def _caller(request: Request,
-                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The authenticated caller, exactly as every other route authenticates it (``routes.principal``; a
-    coroutine, like ``routes.caller``, so no thread-pool hand-off)."""
-    from forewarn.api.routes import principal  # late: routes.py imports SignedRequest from this module
-
-    return principal(request, creds)
-
-
-RT = Annotated[Runtime, Depends(_runtime)]
-Caller = Annotated[Principal, Depends(_caller)]
-
-
-async def signed_request(
-    request: Request, who: Caller,
-    key_id: Annotated[str | None, Header(alias="Forewarn-Key-Id", max_length=100)] = None,
-    nonce: Annotated[str | None, Header(alias="Forewarn-Nonce", max_length=200)] = None,
-    signature: Annotated[str | None, Header(alias="Forewarn-Signature", max_length=200)] = None,
-) -> PartySignature | None:
-    """The caller's signature of this request, or None when it is unsigned. All three headers or none."""
-    given = [h for h in (key_id, nonce, signature) if h]
-    if not given:
-        return None
-    if len(given) != 3 or key_id is None or nonce is None or signature is None:
-        raise InvalidInput("a signed request needs Forewarn-Key-Id, Forewarn-Nonce and Forewarn-Signature")
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("a signed request body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise InvalidInput("a signed request body must be a JSON object")
-    return PartySignature(party_id=who.party_id, key_id=key_id, nonce=nonce, method=request.method,
-                          path=request.url.path, body_sha256=body_digest(body), signature=signature, body=body)
-
-
-SignedRequest = Annotated[PartySignature | None, Depends(signed_request)]
 
 
 class KeyIn(BaseModel):

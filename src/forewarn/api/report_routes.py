@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from forewarn.api.routes import RT, Caller
+from forewarn.api.deps import RT, Caller
 from forewarn.auth import Principal
 from forewarn.errors import Forbidden, InvalidInput, NotFound
 from forewarn.report import Report, make_report, render_html

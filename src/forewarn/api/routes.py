@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
+from fastapi import APIRouter, Form, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from forewarn.api.ledger_routes import SignedRequest
+from forewarn.api.deps import RT, Caller, SignedRequest
 from forewarn.api.runtime import Runtime
 from forewarn.api.schemas import (
     AmendIn,
@@ -37,48 +36,6 @@ from forewarn.records import Delivery, NoticeOutcome
 from forewarn.service import Idempotency
 
 router = APIRouter(prefix="/v1")
-bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/token")
-
-
-def _runtime_of(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-async def runtime(request: Request) -> Runtime:
-    """The runtime (a coroutine dependency: FastAPI runs it on the event loop, no thread-pool hand-off)."""
-    return _runtime_of(request)
-
-
-RT = Annotated[Runtime, Depends(runtime)]
-
-
-def authenticated(rt: Runtime, token: str | None) -> Principal:
-    """The principal of a bearer token (401 without one, with a bad one, or with one of an unknown party): the one
-    check of every HTTP route and of the WebSocket."""
-    if not token:
-        raise Unauthenticated("a bearer token is required (POST /v1/token)")
-    who = rt.authenticate(token)
-    if rt.service.repo.get_party(who.party_id) is None:
-        raise Unauthenticated("the token's subject is not a known party")
-    return who
-
-
-def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The authenticated caller (401 without a valid bearer token of a known party)."""
-    bearer_token = creds.credentials if creds is not None and creds.scheme.lower() == "bearer" else None
-    return authenticated(_runtime_of(request), bearer_token)
-
-
-async def caller(request: Request,
-                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """:func:`principal` as a coroutine dependency: the token check (an Ed25519/RSA verification and one indexed
-    read of the party, well under a millisecond) runs on the event loop instead of costing a thread-pool
-    hand-off per request."""
-    return principal(request, creds)
-
-
-Caller = Annotated[Principal, Depends(caller)]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
                                         description="retrying with the same key returns the first result")]
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.airspace import AgreementBook
-from forewarn.api.routes import RT, Caller, authenticated
+from forewarn.api.deps import RT, Caller, authenticated
 from forewarn.auth import Principal
 from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.policy import released_detail_fields, visible

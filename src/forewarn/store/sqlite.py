@@ -1,7 +1,12 @@
 """SQLite backend: one file, WAL journal, foreign keys on, versioned migrations applied at open.
 
 One writer at a time: ``transaction()`` takes ``BEGIN IMMEDIATE`` under a process-wide lock, so a
-read-check-write use case cannot interleave with another.
+read-check-write use case cannot interleave with another. ``savepoint()`` lets one transaction hold several
+filings, each undone alone if it is rejected (the service's group commit).
+
+Durability: ``synchronous = FULL``, so a COMMIT is on disk (the WAL fsynced) before the service answers: a
+filing answered 2xx survives a crash of the process *and* of the machine. The service commits the filings that
+arrive together in one transaction, so that costs one fsync per batch, not per filing.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ class SQLiteRepository:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = FULL")
             self._local.conn = conn
             self._local.depth = 0
             with self._lock:
@@ -135,6 +140,26 @@ class SQLiteRepository:
                 self._local.depth = 0
                 self._local.head = None
                 self._local.created = []
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside an open transaction: a SAVEPOINT the block's writes roll back to if it raises (the rest of the
+        transaction goes on); the cached ledger head and the deliveries to publish roll back with it."""
+        if not self._local.depth:
+            raise RuntimeError("a savepoint needs an open transaction")
+        conn = self._conn
+        head, created = self._local.head, len(self._local.created)
+        conn.execute("SAVEPOINT filing")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO filing")
+            conn.execute("RELEASE filing")
+            self._local.head = head
+            del self._local.created[created:]
+            raise
+        else:
+            conn.execute("RELEASE filing")
 
     def _published(self, created: list[Delivery]) -> None:
         for hook in list(self.delivery_hooks):
