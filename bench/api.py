@@ -573,8 +573,10 @@ PROFILE_GROUPS: list[tuple[str, list[str]]] = [
     ("resolutions: propose (resolutions.py)", ["propose (forewarn/resolutions.py"]),
     ("detection: detect (conflicts.py)", ["detect (forewarn/conflicts.py"]),
     ("validation: check_volume (footprint shape, geodesic area, horizon)", ["check_volume (forewarn/geo/volume.py"]),
-    ("authentication: principal (JWT verify + get_party)", ["principal (forewarn/api/routes.py"]),
-    ("persistence: writes (version, notice, conflicts, outbox rows), BEGIN/COMMIT",
+    ("authentication: caller (JWT verify, cached, + get_party)", ["caller (forewarn/api/deps.py"]),
+    ("ledger: entries (canonical JSON, hashes, INSERT) and the checkpoint signature per transaction",
+     ["Ledger.append (", "Ledger._checkpoint ("]),
+    ("persistence: writes (version, notice, conflicts, outbox rows), BEGIN/COMMIT (fsync)",
      ["add_operation_version (", "add_notice (", "add_deliveries (", "transaction (forewarn/store/sqlite.py"]),
     ("outbox planning: plan_deliveries (a payload per recipient)", ["plan_deliveries (forewarn/deliveries.py"]),
     ("reads in notify: list_parties / list_sites / list_subscriptions / get_operation / get_party",
@@ -996,20 +998,22 @@ def findings(doc: dict[str, Any]) -> list[str]:
 # (service, file, function, caller function or None): cumulative time of the function (only the calls made from
 # that caller when one is given), as a share of Forewarn.notify
 INPROC_ROWS: list[tuple[str, str, str, str | None]] = [
-    ("validate (check_volume: footprint shape, geodesic area, horizon)", "service.py", "validate", "notify"),
-    ("get_operation (does the id exist?)", "sqlite.py", "get_operation", "notify"),
+    ("validate (check_volume: footprint shape, geodesic area, horizon)", "service.py", "validate", "filing"),
+    ("get_operation (does the id exist?)", "sqlite.py", "get_operation", "filing"),
     ("detect (the filing's conflicts)", "conflicts.py", "detect", "_evaluate"),
     ("site_warnings + list_sites", "service.py", "_evaluate", None),  # replaced below by its parts
     ("resolutions (_resolutions -> propose)", "service.py", "_resolutions", "_evaluate"),
     ("_impacts (per bound party)", "service.py", "_impacts", "_evaluate"),
-    ("add_operation_version (INSERTs)", "sqlite.py", "add_operation_version", "notify"),
+    ("add_operation_version (INSERTs)", "sqlite.py", "add_operation_version", "filing"),
     ("add_notice (notice + conflicts INSERTs, outcome JSON)", "sqlite.py", "add_notice", "_record_notice"),
     ("list_parties (every party parsed, per filing)", "sqlite.py", "list_parties", "_record_notice"),
     ("list_subscriptions", "sqlite.py", "list_subscriptions", "_record_notice"),
     ("plan_deliveries (a payload per recipient)", "deliveries.py", "plan_deliveries", "_record_notice"),
     ("add_deliveries (outbox INSERTs, payload JSON)", "sqlite.py", "add_deliveries", "_record_notice"),
-    ("transaction enter/exit (BEGIN IMMEDIATE / COMMIT)", "contextlib.py", "__exit__", None),
-    ("airspace.put (live picture, index)", "airspace.py", "put", "notify"),
+    ("ledger entries (Ledger.append: canonical JSON, hashes, INSERT; one per entry)", "recorder.py", "append", None),
+    ("transaction enter/exit (BEGIN IMMEDIATE; the checkpoint signature; COMMIT with fsync)", "contextlib.py",
+     "__exit__", None),
+    ("airspace.put (live picture, index)", "airspace.py", "put", "_live"),
 ]
 
 

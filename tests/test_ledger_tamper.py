@@ -68,6 +68,8 @@ def row(conn: sqlite3.Connection, seq: int) -> LedgerEntry:
     data = dict(zip(names, repo_row, strict=True))
     data["body"] = json.loads(data["body"])
     data["party_signature"] = json.loads(data["party_signature"]) if data["party_signature"] else None
+    data["service_key_id"] = data["service_key_id"] or None  # stored as '' on entries a checkpoint covers
+    data["service_signature"] = data["service_signature"] or None
     return LedgerEntry.model_validate(data)
 
 
@@ -76,15 +78,16 @@ def insert(conn: sqlite3.Connection, e: LedgerEntry) -> None:
         "INSERT INTO ledger_entries(seq, prev_hash, digest, entry_hash, kind, subject, party_id, at, body, "
         "party_signature, service_key_id, service_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (e.seq, e.prev_hash, e.digest, e.entry_hash, e.kind, e.subject, e.party_id, e.at, json.dumps(e.body),
-         e.party_signature.model_dump_json() if e.party_signature else None, e.service_key_id,
-         e.service_signature))
+         e.party_signature.model_dump_json() if e.party_signature else None, e.service_key_id or "",
+         e.service_signature or ""))
 
 
 def forged(conn: sqlite3.Connection, seq: int) -> LedgerEntry:
     """A well-formed entry at ``seq`` linked to entry ``seq - 1``, signed with a key that is not the service's
     but under the service's key id: everything checks out but the signature."""
     prev = row(conn, seq - 1)
-    signer = ServiceSigner(prev.service_key_id, Ed25519PrivateKey.generate())
+    kid = conn.execute("SELECT service_key_id FROM ledger_entries WHERE service_key_id != '' LIMIT 1").fetchone()[0]
+    signer = ServiceSigner(kid, Ed25519PrivateKey.generate())
     return seal(signer, seq, prev.entry_hash, "acknowledgement", "d-forged", "fra", NOW,
                 {"delivery_id": "d-forged", "acknowledges": ["d-forged"]}, None)
 

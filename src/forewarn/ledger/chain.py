@@ -11,9 +11,16 @@ what it submitted, the party's :class:`~forewarn.ledger.keys.PartySignature`. Tw
 
 So the entry hash covers the sequence number, the previous hash and the whole content, and a receipt can
 prove the order of two entries by giving, for every entry between them, only ``(seq, prev, digest,
-entry_hash)`` — nothing of their content. The service signs each entry: an Ed25519 signature (base64url) over
+entry_hash)`` — nothing of their content.
+
+The service signs the **last entry of every transaction** (a checkpoint): an Ed25519 signature (base64url) over
 the ASCII bytes ``"forewarn-ledger/1:" + entry_hash`` (the prefix keeps these signatures apart from the JWTs
-the same key signs). Times are written ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` (UTC, microseconds).
+the same key signs). The other entries of the transaction carry no signature of their own
+(``service_key_id``/``service_signature`` are None): the signed entry hash covers them through the chain of
+``prev`` hashes, so changing any of them changes every hash up to the checkpoint and breaks its signature. A
+filing that owes 50 deliveries is one signature, not 151. Verification requires every entry to be followed
+(at or after it) by a valid signature: unsigned entries at the head are reported. Times are written
+``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` (UTC, microseconds).
 """
 
 from __future__ import annotations
@@ -80,8 +87,13 @@ class LedgerEntry(BaseModel):
     at: str
     body: dict[str, Any]
     party_signature: PartySignature | None = None
-    service_key_id: str
-    service_signature: str
+    service_key_id: str | None = None
+    service_signature: str | None = None
+    """The service's signature of ``entry_hash``; None on an entry a later checkpoint covers."""
+
+    @property
+    def signed(self) -> bool:
+        return self.service_signature is not None
 
     @property
     def time(self) -> datetime:
@@ -92,11 +104,13 @@ class LedgerEntry(BaseModel):
         return content_digest(self.kind, self.subject, self.party_id, self.at, self.body, self.party_signature)
 
     def link(self) -> Link:
-        return Link(seq=self.seq, prev_hash=self.prev_hash, digest=self.digest, entry_hash=self.entry_hash)
+        return Link(seq=self.seq, prev_hash=self.prev_hash, digest=self.digest, entry_hash=self.entry_hash,
+                    service_key_id=self.service_key_id, service_signature=self.service_signature)
 
 
 class Link(BaseModel):
-    """An entry reduced to what proves its place in the chain, nothing of its content."""
+    """An entry reduced to what proves its place in the chain, nothing of its content; with its service
+    signature when it is a checkpoint (a receipt carries the checkpoint that covers its entries)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -104,6 +118,8 @@ class Link(BaseModel):
     prev_hash: str
     digest: str
     entry_hash: str
+    service_key_id: str | None = None
+    service_signature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,9 +136,10 @@ class ServiceSigner:
         return self.private.public_key()
 
 
-def seal(signer: ServiceSigner, seq: int, prev: str, kind: str, subject: str, party_id: str | None,
+def seal(signer: ServiceSigner | None, seq: int, prev: str, kind: str, subject: str, party_id: str | None,
          at: datetime, body: Mapping[str, Any], party_signature: PartySignature | None) -> LedgerEntry:
-    """Build the entry that follows ``(seq - 1, prev)``: hash it and sign it."""
+    """Build the entry that follows ``(seq - 1, prev)``: hash it, and sign it when a ``signer`` is given (else
+    a later checkpoint of its transaction covers it)."""
     if not KIND_PATTERN.match(kind):
         raise ValueError(f"ledger kind {kind!r} must match {KIND_PATTERN.pattern}")
     at_text = utc_text(at)
@@ -130,7 +147,8 @@ def seal(signer: ServiceSigner, seq: int, prev: str, kind: str, subject: str, pa
     entry_hash = link_hash(seq, prev, content)
     return LedgerEntry(seq=seq, prev_hash=prev, digest=content, entry_hash=entry_hash, kind=kind, subject=subject,
                        party_id=party_id, at=at_text, body=dict(body), party_signature=party_signature,
-                       service_key_id=signer.kid, service_signature=signer.sign(entry_hash))
+                       service_key_id=signer.kid if signer else None,
+                       service_signature=signer.sign(entry_hash) if signer else None)
 
 
 def service_signature_ok(entry_hash: str, signature: str, key: Ed25519PublicKey) -> bool:
@@ -144,17 +162,28 @@ def service_signature_ok(entry_hash: str, signature: str, key: Ed25519PublicKey)
     return True
 
 
+def checkpoint_problem(item: LedgerEntry | Link, keys: Mapping[str, Ed25519PublicKey]) -> str | None:
+    """What is wrong with the service signature an entry or link carries (None when it carries none: a later
+    checkpoint must cover it, which :func:`verify_chain` and receipts check)."""
+    if item.service_signature is None and item.service_key_id is None:
+        return None
+    key = keys.get(item.service_key_id or "")
+    if key is None:
+        return f"it is signed with an unknown service key {item.service_key_id!r}"
+    if item.service_signature is None or not service_signature_ok(item.entry_hash, item.service_signature, key):
+        return "its service signature does not verify (forged)"
+    return None
+
+
 def entry_problem(entry: LedgerEntry, keys: Mapping[str, Ed25519PublicKey]) -> str | None:
     """What is wrong with one entry on its own (content digest, entry hash, signatures), or None."""
     if entry.recomputed_digest() != entry.digest:
         return "its content does not match its digest (changed)"
     if link_hash(entry.seq, entry.prev_hash, entry.digest) != entry.entry_hash:
         return "its hash does not match its sequence number, previous hash and digest (changed or reordered)"
-    key = keys.get(entry.service_key_id)
-    if key is None:
-        return f"it is signed with an unknown service key {entry.service_key_id!r}"
-    if not service_signature_ok(entry.entry_hash, entry.service_signature, key):
-        return "its service signature does not verify (forged)"
+    problem = checkpoint_problem(entry, keys)
+    if problem is not None:
+        return problem
     sig = entry.party_signature
     if sig is not None:
         if sig.public_key is None or not verify_party_signature(sig, sig.public_key):
@@ -187,7 +216,8 @@ class ChainReport:
 def verify_chain(entries: Iterable[LedgerEntry], keys: Mapping[str, Ed25519PublicKey],
                  party_key_check: Callable[[LedgerEntry], str | None] | None = None) -> ChainReport:
     """Check entries in stored order (ascending ``seq``): numbering from 1 without gaps, each ``prev_hash``
-    equal to the previous entry's hash, each digest, hash and signature (see :func:`entry_problem`).
+    equal to the previous entry's hash, each digest, hash and signature (see :func:`entry_problem`), and every
+    entry covered by a checkpoint at or after it (the head must be signed).
     ``party_key_check(entry) -> str | None`` may add a check of party signatures against the key registry.
     Stops at the first bad entry and names it; any change, deletion, insertion or reordering of stored
     entries shows up as one of these. Deleting entries at the *end* leaves a shorter valid chain: compare the
@@ -195,6 +225,7 @@ def verify_chain(entries: Iterable[LedgerEntry], keys: Mapping[str, Ed25519Publi
     report = ChainReport()
     prev = GENESIS
     expected = 1
+    uncovered: int | None = None  # the first entry since the last checkpoint
     for entry in entries:
         problem: str | None = None
         if entry.seq > expected:
@@ -220,4 +251,10 @@ def verify_chain(entries: Iterable[LedgerEntry], keys: Mapping[str, Ed25519Publi
         report.head_seq, report.head_hash = entry.seq, entry.entry_hash
         prev = entry.entry_hash
         expected += 1
+        uncovered = None if entry.signed else (entry.seq if uncovered is None else uncovered)
+    if uncovered is not None:
+        report.first_bad = uncovered
+        report.problem = (f"entries {uncovered} to {report.head_seq} carry no service signature and no signed "
+                          "entry after them covers them (the head is not signed: appended outside the service, "
+                          "or a signed head deleted)")
     return report

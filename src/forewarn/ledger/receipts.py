@@ -7,13 +7,15 @@ A receipt (``format: forewarn-receipt/1``) holds:
   registration), the delivery's ``delivery_created`` entry (with what the recipient was shown), its
   ``delivery_sent`` / ``delivery_delivered`` / ``escalation`` entries and the ``acknowledgement`` covering it,
   each with the service's signature and any party signature (with the party's public key);
-* ``links``: for every other entry between the first and the last of those, only ``(seq, prev_hash, digest,
-  entry_hash)`` — it proves the chain is unbroken (so the order) and reveals nothing of other entries;
+* ``links``: for every other entry between the first of those and the checkpoint that covers the last (the
+  first signed entry at or after it), only ``(seq, prev_hash, digest, entry_hash)`` and, on a checkpoint, its
+  service signature — it proves the chain is unbroken (so the order), signs the entries in between, and
+  reveals nothing of other entries;
 * ``service_keys``: the service's public keys (kid -> raw Ed25519, base64url).
 
 :func:`check_receipt` needs nothing but the receipt (and, better, a service public key pinned out of band):
-it recomputes every digest and hash, checks the chain is contiguous, every signature, and then states what is
-proven. Times are UTC.
+it recomputes every digest and hash, checks the chain is contiguous, every signature, that every full entry is
+covered by a checkpoint the receipt carries, and then states what is proven. Times are UTC.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from forewarn.errors import NotFound
-from forewarn.ledger.chain import LedgerEntry, Link, entry_problem, link_hash
+from forewarn.ledger.chain import LedgerEntry, Link, checkpoint_problem, entry_problem, link_hash
 from forewarn.ledger.keys import load_public_key, raw_public
 from forewarn.ledger.recorder import Ledger
 
@@ -43,9 +45,14 @@ def build_receipt(ledger: Ledger, delivery_id: str) -> dict[str, Any]:
     full = {e.seq: e for e in trail}
     full |= {e.seq: e for e in ledger.repo.ledger_entries([origin_seq])} if origin_seq else {}
     first, last = min(full), max(full)
-    links = [link for link in ledger.repo.ledger_links(first, last) if link.seq not in full]
+    checkpoint = ledger.repo.ledger_checkpoint(last)
+    if checkpoint is None:
+        raise NotFound(f"no signed entry covers the entries of delivery {delivery_id} (verify the ledger)",
+                       {"delivery_id": delivery_id})
+    links = [link for link in ledger.repo.ledger_links(first, max(last, checkpoint.seq)) if link.seq not in full]
     keys = ledger.service_keys()
-    used = {e.service_key_id for e in full.values()}
+    used = {e.service_key_id for e in full.values() if e.service_key_id}
+    used |= {link.service_key_id for link in links if link.service_key_id}
     return {
         "format": FORMAT,
         "delivery_id": delivery_id,
@@ -85,7 +92,14 @@ def _chain(entries: list[LedgerEntry], links: list[Link], keys: dict[str, Ed2551
             problems.append(f"entry {link.seq} appears twice")
         if link_hash(link.seq, link.prev_hash, link.digest) != link.entry_hash:
             problems.append(f"link {link.seq}: its hash does not match its sequence number, previous hash and digest")
+        problem = checkpoint_problem(link, keys)
+        if problem is not None:
+            problems.append(f"link {link.seq}: {problem}")
         items[link.seq] = link
+    last_signed = max((seq for seq, item in items.items() if item.service_signature is not None), default=0)
+    uncovered = [e.seq for e in entries if e.seq > last_signed]
+    if uncovered:
+        problems.append(f"entries {uncovered[:5]} are covered by no service signature the receipt carries")
     seqs = sorted(items)
     if seqs and seqs != list(range(seqs[0], seqs[-1] + 1)):
         missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs))

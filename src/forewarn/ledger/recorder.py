@@ -7,8 +7,9 @@ issuer-key rotation keeps old entries verifiable (every stored issuer key is a v
 by someone who swapped the stored key is caught by pinning the service public key (``ledger verify
 --service-key``, ``check-receipt --service-key``).
 
-Append cost: one index lookup of the head and one INSERT, plus hashing and one Ed25519 signature; no read of
-the chain. Concurrent appenders are serialised by the store's write transaction (``BEGIN IMMEDIATE``).
+Append cost: one index lookup of the head (once per transaction) and one INSERT, plus hashing; one Ed25519
+signature and one UPDATE per transaction (the checkpoint); no read of the chain. Concurrent appenders are
+serialised by the store's write transaction (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class Ledger:
                party_signature: PartySignature | None = None) -> LedgerEntry:
         """Append one entry at ``now`` (UTC) and return it. Joins the caller's transaction if one is open (so the
         entry commits or rolls back with the change it records). ``body`` is made JSON-ready (datetimes become
-        ISO 8601 text); ``party_signature`` must already be accepted (:meth:`accept`)."""
+        ISO 8601 text); ``party_signature`` must already be accepted (:meth:`accept`). The entry is appended
+        unsigned; just before the transaction commits, its last entry is signed (the checkpoint that covers
+        the others: see :mod:`forewarn.ledger.chain`)."""
         data = to_jsonable_python(body)
         if not isinstance(data, dict):
             raise TypeError("a ledger body is a JSON object")
@@ -78,9 +81,17 @@ class Ledger:
             signer = self.signer(now)
             head = self.repo.ledger_head()
             seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-            entry = seal(signer, seq, prev, kind, subject, party_id, now, data, party_signature)
+            entry = seal(None, seq, prev, kind, subject, party_id, now, data, party_signature)
             self.repo.add_ledger_entry(entry)
+            self.repo.before_commit("ledger-checkpoint", lambda: self._checkpoint(signer, seq))
         return entry
+
+    def _checkpoint(self, signer: ServiceSigner, first_seq: int) -> None:
+        """Before COMMIT: sign the head if this transaction appended it (its entries from ``first_seq`` on may
+        all have been rolled back to a savepoint)."""
+        head = self.repo.ledger_head()
+        if head is not None and head[0] >= first_seq:
+            self.repo.sign_ledger_entry(head[0], signer.kid, signer.sign(head[1]))
 
     # ------------------------------------------------------------------ party signatures
     def accept(self, sig: PartySignature | None, acting_party: str, method: str, path: str, now: datetime,

@@ -6,7 +6,7 @@ Times are timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -43,6 +43,10 @@ class Repository(Protocol):
 
     def savepoint(self) -> AbstractContextManager[None]:
         """Inside :meth:`transaction`: the block's writes are undone if it raises, the transaction goes on."""
+        ...
+
+    def before_commit(self, key: str, hook: Callable[[], None]) -> None:
+        """Run ``hook`` just before the open transaction's COMMIT, inside it (one hook per ``key``)."""
         ...
 
     def schema_version(self) -> int: ...
@@ -143,7 +147,16 @@ class Repository(Protocol):
         ...
 
     def ledger_links(self, first: int, last: int) -> list[Link]:
-        """(seq, prev, digest, hash) of every entry with ``first <= seq <= last``, ascending."""
+        """(seq, prev, digest, hash, and the signature of a checkpoint) of every entry with ``first <= seq <=
+        last``, ascending."""
+        ...
+
+    def sign_ledger_entry(self, seq: int, service_key_id: str, service_signature: str) -> None:
+        """Give entry ``seq``, appended unsigned in the open transaction, its service signature."""
+        ...
+
+    def ledger_checkpoint(self, seq: int) -> Link | None:
+        """The first signed entry at or after ``seq`` (the checkpoint that covers it), or None."""
         ...
 
     def find_ledger(self, kinds: Sequence[str] | None = None, subject: str | None = None,

@@ -127,8 +127,11 @@ class SQLiteRepository:
             self._local.depth = 1
             self._local.head = None
             self._local.created = []
+            self._local.before_commit = {}
             try:
                 yield
+                for hook in list(self._local.before_commit.values()):
+                    hook()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -140,6 +143,14 @@ class SQLiteRepository:
                 self._local.depth = 0
                 self._local.head = None
                 self._local.created = []
+                self._local.before_commit = {}
+
+    def before_commit(self, key: str, hook: Callable[[], None]) -> None:
+        """Run ``hook`` at the end of the open transaction, just before its COMMIT (inside it: what it writes
+        commits too, and if it raises the transaction rolls back). One hook per ``key`` per transaction."""
+        if not self._local.depth:
+            raise RuntimeError("before_commit needs an open transaction")
+        self._local.before_commit.setdefault(key, hook)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -519,7 +530,7 @@ class SQLiteRepository:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (entry.seq, entry.prev_hash, entry.digest, entry.entry_hash, entry.kind, entry.subject,
                  entry.party_id, entry.at, json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False),
-                 sig.model_dump_json() if sig else None, entry.service_key_id, entry.service_signature,
+                 sig.model_dump_json() if sig else None, entry.service_key_id or "", entry.service_signature or "",
                  sig.nonce if sig else None),
             )
             if self._local.depth:
@@ -536,8 +547,25 @@ class SQLiteRepository:
             seq=row[0], prev_hash=row[1], digest=row[2], entry_hash=row[3], kind=row[4], subject=row[5],
             party_id=row[6], at=row[7], body=json.loads(row[8]),
             party_signature=PartySignature.model_validate_json(row[9]) if row[9] else None,
-            service_key_id=row[10], service_signature=row[11],
+            service_key_id=row[10] or None, service_signature=row[11] or None,
         )
+
+    def sign_ledger_entry(self, seq: int, service_key_id: str, service_signature: str) -> None:
+        """Give entry ``seq`` (appended unsigned in this transaction) its service signature: a checkpoint."""
+        self._write("UPDATE ledger_entries SET service_key_id = ?, service_signature = ? WHERE seq = ?",
+                    (service_key_id, service_signature, seq))
+
+    def ledger_checkpoint(self, seq: int) -> Link | None:
+        """The first signed entry at or after ``seq`` (the checkpoint that covers entry ``seq``), as a link."""
+        row = self._conn.execute(
+            "SELECT seq, prev_hash, digest, entry_hash, service_key_id, service_signature FROM ledger_entries "
+            "WHERE seq >= ? AND service_signature != '' ORDER BY seq LIMIT 1", (seq,)).fetchone()
+        return self._link(row) if row else None
+
+    @staticmethod
+    def _link(r: tuple[Any, ...]) -> Link:
+        return Link(seq=r[0], prev_hash=r[1], digest=r[2], entry_hash=r[3], service_key_id=r[4] or None,
+                    service_signature=r[5] or None)
 
     def iter_ledger(self, after_seq: int = 0, batch: int = 1000) -> Iterator[LedgerEntry]:
         last = after_seq
@@ -564,9 +592,9 @@ class SQLiteRepository:
 
     def ledger_links(self, first: int, last: int) -> list[Link]:
         rows = self._conn.execute(
-            "SELECT seq, prev_hash, digest, entry_hash FROM ledger_entries WHERE seq BETWEEN ? AND ? ORDER BY seq",
-            (first, last))
-        return [Link(seq=r[0], prev_hash=r[1], digest=r[2], entry_hash=r[3]) for r in rows]
+            "SELECT seq, prev_hash, digest, entry_hash, service_key_id, service_signature FROM ledger_entries "
+            "WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last))
+        return [self._link(r) for r in rows]
 
     def find_ledger(self, kinds: Sequence[str] | None = None, subject: str | None = None,
                     party_id: str | None = None, body_equals: dict[str, str] | None = None) -> list[LedgerEntry]:
