@@ -5,6 +5,7 @@ failed COMMIT fails the whole batch, stores nothing and restores the live pictur
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from forewarn import service as service_module
 from forewarn.errors import ForewarnError
 from forewarn.ledger.keys import key_id_of
 from forewarn.service import Forewarn
@@ -196,3 +198,21 @@ def test_many_threads_file_concurrently_and_every_pair_is_reported(db_path: Path
     pairs = {frozenset((a, b)) for a in owner for b in owner if a < b and owner[a] != owner[b]}
     assert reported == pairs  # every intersecting pair of different parties reported once, to the later filer
     assert s.ledger.verify().ok
+
+
+def test_the_objects_of_every_hundred_filings_are_frozen_out_of_the_collectors_walks(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_module, "FREEZE_EVERY", 3)
+    s = make_service(db_path)
+
+    def walked_by_the_collector(obj: object) -> bool:
+        return gc.is_tracked(obj) and any(o is obj for o in gc.get_objects())
+
+    frozen = gc.get_freeze_count()
+    s.notify(operation("f1", "usa", [circle(38.0, 35.0)]), NOW)
+    s.notify(operation("f2", "rus", [circle(40.0, 35.0)]), NOW)
+    volumes = s.airspace.operations["f2"].volumes
+    assert walked_by_the_collector(volumes)  # not yet frozen
+    s.notify(operation("f3", "fra", [circle(42.0, 35.0)]), NOW)
+    assert not walked_by_the_collector(volumes) and gc.is_tracked(volumes)  # frozen: out of every generation
+    assert gc.get_freeze_count() > frozen + 100

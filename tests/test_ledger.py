@@ -103,8 +103,11 @@ def test_every_use_case_is_recorded_in_order_and_the_chain_verifies(db_path: Pat
     notices = ["notice", "amendment", "activation", "completion", "notice", "cancellation"]
     assert [k for k in got if k in (*notices, "site_registration")] == [*notices, "site_registration"]
     assert got.count("acknowledgement") == 1 and got.count("escalation") == len(escalated) > 0
-    assert got.count("delivery_attempt_failed") == 1 and got.count("delivery_sent") == 2
+    # rus's first attempt failed (sent, not delivered); fra's stream send was sent and delivered at once: one entry
+    assert got.count("delivery_attempt_failed") == 1 and got.count("delivery_sent") == 1
     assert got.count("delivery_delivered") == 2
+    streamed = s.repo.find_ledger(kinds=["delivery_delivered"], subject=fra[1].id)
+    assert [e.body["first_sent_at"] == e.body["delivered_at"] for e in streamed] == [True]
     # slow obvious cross-check: one delivery_created entry per stored delivery, carrying its exact payload
     created = {e.subject: e for e in s.repo.find_ledger(kinds=["delivery_created"])}
     stored = s.repo.list_deliveries()

@@ -13,6 +13,7 @@ delivered, failed attempts), acknowledgements and escalations. A party may sign 
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
 from collections import deque
@@ -94,6 +95,10 @@ class Idempotency:
 GROUP_COMMIT_MAX = 64
 """The most filings one group commit runs in one transaction."""
 
+FREEZE_EVERY = 100
+"""After this many filings, the objects alive (mostly the live picture's new operations) are moved out of the
+cyclic garbage collector's reach (``gc.freeze``): see :meth:`Forewarn._keep_collector_pauses_short`."""
+
 
 @dataclass(eq=False)
 class _Job:
@@ -118,6 +123,7 @@ class Forewarn:
         self._queue: deque[_Job] = deque()
         """Filings waiting for a group commit (:meth:`_group_commit`)."""
         self._queue_lock = threading.Lock()
+        self._since_freeze = 0
         self.ledger = Ledger(repo)
         """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
@@ -391,6 +397,20 @@ class Forewarn:
             for job in batch:
                 job.done = True
         self._after_commit()
+        self._keep_collector_pauses_short(len(batch))
+
+    def _keep_collector_pauses_short(self, filings: int) -> None:
+        """Every :data:`FREEZE_EVERY` filings, ``gc.freeze()``. A full (generation 2) collection walks every
+        tracked object and stops every thread meanwhile: with 10,000 operations filed since start it took
+        115-196 ms, found no garbage (measured), and was the tail of the delivery latency. The live picture is
+        frozen once when loaded (:meth:`Airspace.put_many`); freezing again as it grows keeps each full
+        collection to the objects of the last hundred filings (about 5 ms). Objects frozen still go when their last
+        reference does; only a reference cycle alive at the moment of a freeze and dropped later is never
+        reclaimed (the collections above found none)."""
+        self._since_freeze += filings
+        if self._since_freeze >= FREEZE_EVERY:
+            self._since_freeze = 0
+            gc.freeze()
 
     # ------------------------------------------------------------------ use cases
     def check(self, op: Operation, now: datetime) -> NoticeOutcome:
@@ -563,8 +583,9 @@ class Forewarn:
 class DeliveryDesk:
     """Delivery use cases: acknowledgement, escalation past the deadline, recording sends. ``now`` injected."""
 
-    FLUSH_CHUNK = 8
-    """Stream sends recorded per transaction by :meth:`flush_streamed`."""
+    FLUSH_CHUNK = 32
+    """Stream sends recorded per transaction by :meth:`flush_streamed` (one ledger entry and one row update each,
+    one checkpoint signature and one fsync per transaction: a few milliseconds of the service lock)."""
 
     def __init__(self, service: Forewarn, max_backoff_s: float = 300.0) -> None:
         self.service = service
@@ -701,10 +722,14 @@ class DeliveryDesk:
             return changed
 
     def _ledger_sends(self, delivery: Delivery, at: datetime, via: str, sent: bool, delivered: bool) -> None:
-        """Inside the caller's transaction: the first send and the delivery of ``delivery``, at ``at`` (UTC)."""
-        if sent:
+        """Inside the caller's transaction: the first send and the delivery of ``delivery``, at ``at`` (UTC). A
+        first send that is also the delivery (an event-stream send, a webhook answered 2xx at once) is one
+        ``delivery_delivered`` entry carrying both times; a first send that failed is a ``delivery_sent``."""
+        if delivered:
+            body: dict[str, Any] = {"delivery_id": delivery.id, "delivered_at": at, "via": via}
+            if sent:
+                body["first_sent_at"] = at
+            self.service.ledger.append("delivery_delivered", delivery.id, body, at, party_id=delivery.party_id)
+        elif sent:
             self.service.ledger.append("delivery_sent", delivery.id, {
                 "delivery_id": delivery.id, "first_sent_at": at, "via": via}, at, party_id=delivery.party_id)
-        if delivered:
-            self.service.ledger.append("delivery_delivered", delivery.id, {
-                "delivery_id": delivery.id, "delivered_at": at, "via": via}, at, party_id=delivery.party_id)
