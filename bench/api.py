@@ -590,8 +590,8 @@ PROFILE_GROUPS: list[tuple[str, list[str]]] = [
     ("uvicorn access log (logging)", ["(logging/__init__.py"]),
     ("response: FastAPI serialize_response (NoticeOutcome -> JSON)", ["serialize_response (fastapi/routing.py"]),
     ("request body: FastAPI request_body_to_args (JSON -> OperationIn)", ["request_body_to_args ("]),
-    ("rest of the endpoint (Forewarn.notify: impacts, lead times, records, live picture, lock)",
-     ["file_notice (forewarn/api/routes.py"]),
+    ("rest of the filing (the batch on the sequencer thread, the route: impacts, lead times, records, live picture)",
+     ["Forewarn._run_batch (", "file_notice (forewarn/api/routes.py"]),
     ("thread pool: hand-offs and worker-thread bookkeeping (run_sync_in_worker_thread, Queue, WorkerThread)",
      ["run_sync_in_worker_thread (", "Queue.put (", "WorkerThread.run ("]),
     ("HTTP/ASGI on the event loop (uvicorn protocol, middleware incl. request-id BaseHTTPMiddleware, routing, "

@@ -216,3 +216,36 @@ def test_the_objects_of_every_hundred_filings_are_frozen_out_of_the_collectors_w
     s.notify(operation("f3", "fra", [circle(42.0, 35.0)]), NOW)
     assert not walked_by_the_collector(volumes) and gc.is_tracked(volumes)  # frozen: out of every generation
     assert gc.get_freeze_count() > frozen + 100
+
+
+def test_queued_filings_run_on_the_sequencer_thread_and_answer_through_futures(db_path: Path) -> None:
+    s = make_service(db_path)
+    ran_on: list[str] = []
+
+    def view(outcome: Any) -> tuple[str, int]:
+        ran_on.append(threading.current_thread().name)
+        return outcome.operation_id, len(outcome.conflicts)
+
+    with s._lock:  # queue them all before the sequencer can run: one batch
+        futures = [s.queued(s.notice_work(operation(f"q{i}", party, [circle(38.0, 35.0)]), NOW), view)
+                   for i, party in enumerate(["usa", "rus", "fra"])]
+        bad = s.queued(s.notice_work(operation("q0", "fra", [circle(38.0, 35.0)]), NOW), view)  # another's id
+        assert not any(f.done() for f in [*futures, bad])
+    assert [f.result(30) for f in futures] == [("q0", 0), ("q1", 1), ("q2", 2)]
+    with pytest.raises(ForewarnError) as info:
+        bad.result(30)
+    assert info.value.code == "forbidden"
+    assert ran_on == ["forewarn-sequencer"] * 3
+    # a view that fails: the filing is stored (it was committed), its caller gets the error
+    broken = s.queued(s.notice_work(operation("q3", "usa", [circle(50.0, 35.0)]), NOW), lambda o: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        broken.result(30)
+    assert s.repo.get_operation("q3") is not None
+    # the sequencer ends when idle and a new one starts on demand
+    deadline = time.monotonic() + 10
+    while s._sequencer is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert s._sequencer is None
+    again = s.queued(s.transition_work("q3", "usa", NOW, "cancel"), lambda o: o.kind)
+    assert again.result(30) == "cancel" and "q3" not in s.airspace.operations
+    assert s.ledger.verify().ok

@@ -1,8 +1,11 @@
-"""Use cases: one transaction each, ``now`` injected, never read inside.
+"""Use cases: one transaction each (filings that arrive together share one: group commit, each in its own
+savepoint), ``now`` injected, never read inside.
 
 The flow of a notice: validate -> detect (index + exact test) -> resolutions for the sides asked to adjust ->
-site warnings -> persist (operation version + notice + conflicts + ledger entries) -> update the live picture after
-commit. A rejected request raises a :class:`~forewarn.errors.ForewarnError` and stores nothing, except that a
+site warnings -> persist (operation version + notice + conflicts + ledger entries) -> update the live picture
+(undone if the COMMIT fails). Filings run either on the calling thread (``notify``, ``amend``, ...: the first
+caller to get the lock runs every queued filing) or on the sequencer thread (``queued(notice_work(...))``: the HTTP
+routes). A rejected request raises a :class:`~forewarn.errors.ForewarnError` and stores nothing, except that a
 rejected party signature is itself recorded in the ledger.
 
 Every change is appended to the ledger (:mod:`forewarn.ledger`) in the transaction of the change: notices,
@@ -18,10 +21,11 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from forewarn.airspace import AgreementBook, Airspace
 from forewarn.conflicts import Conflict, detect
@@ -100,14 +104,29 @@ FREEZE_EVERY = 100
 cyclic garbage collector's reach (``gc.freeze``): see :meth:`Forewarn._keep_collector_pauses_short`."""
 
 
+T = TypeVar("T")
+
+Work = Callable[[list[Callable[[], None]]], NoticeOutcome]
+"""A filing as a group commit runs it: called inside the batch's transaction with the batch's undo list (steps
+that restore the live picture if the COMMIT fails)."""
+
+TRANSITION_TARGETS: dict[str, OperationState] = {
+    "cancel": OperationState.CANCELLED, "activate": OperationState.ACTIVE, "complete": OperationState.COMPLETED,
+}
+
+
 @dataclass(eq=False)
 class _Job:
-    """A filing waiting for (or done by) a group commit: ``work`` runs inside the batch's transaction."""
+    """A filing waiting for (or done by) a group commit: ``work`` runs inside the batch's transaction; ``then``
+    (queued filings only) runs after the COMMIT, still under the service lock, and ``future`` gets its result."""
 
-    work: Callable[[list[Callable[[], None]]], NoticeOutcome]
+    work: Work
     done: bool = False
     outcome: NoticeOutcome | None = None
     error: BaseException | None = None
+    then: Callable[[NoticeOutcome], Any] | None = None
+    shown: Any = None
+    future: Future[Any] | None = None
 
 
 class Forewarn:
@@ -123,6 +142,8 @@ class Forewarn:
         self._queue: deque[_Job] = deque()
         """Filings waiting for a group commit (:meth:`_group_commit`)."""
         self._queue_lock = threading.Lock()
+        self._queued = threading.Condition(self._queue_lock)
+        self._sequencer: threading.Thread | None = None
         self._since_freeze = 0
         self.ledger = Ledger(repo)
         """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
@@ -375,6 +396,32 @@ class Forewarn:
         assert job.outcome is not None
         return job.outcome
 
+    def queued(self, work: Work, then: Callable[[NoticeOutcome], T]) -> Future[T]:
+        """Queue ``work`` for the sequencer thread and return a future of ``then(outcome)``, computed after the
+        COMMIT under the service lock (the caller's view of the outcome). For the event loop: no thread-pool
+        hand-off per request, and one thread runs the batches instead of one per waiting request. The same
+        queue as :meth:`_group_commit`, so direct calls and queued ones are batched together."""
+        future: Future[T] = Future()
+        job = _Job(work, then=then, future=future)
+        with self._queue_lock:
+            self._queue.append(job)
+            if self._sequencer is None or not self._sequencer.is_alive():
+                self._sequencer = threading.Thread(target=self._sequence, name="forewarn-sequencer", daemon=True)
+                self._sequencer.start()
+            self._queued.notify()
+        return future
+
+    def _sequence(self) -> None:
+        """The sequencer thread: run batches while filings are queued; end after a second with none (the next
+        :meth:`queued` starts another)."""
+        while True:
+            with self._queue_lock:
+                if not self._queue and not self._queued.wait_for(lambda: bool(self._queue), timeout=1.0):
+                    self._sequencer = None
+                    return
+            with self._lock:
+                self._run_batch()
+
     def _run_batch(self) -> None:
         """Holding the service lock: run the queued filings in one transaction (see :meth:`_group_commit`)."""
         with self._queue_lock:
@@ -395,7 +442,17 @@ class Forewarn:
                     job.error, job.outcome = exc, None
         finally:
             for job in batch:
+                if job.then is not None and job.error is None and job.outcome is not None:
+                    try:
+                        job.shown = job.then(job.outcome)
+                    except Exception as exc:  # the caller's view failed: its filing is stored, it gets the error
+                        job.error = exc
                 job.done = True
+                if job.future is not None:
+                    if job.error is not None:
+                        job.future.set_exception(job.error)
+                    else:
+                        job.future.set_result(job.shown)
         self._after_commit()
         self._keep_collector_pauses_short(len(batch))
 
@@ -436,6 +493,11 @@ class Forewarn:
         """File a notice: a new operation, or a planned one of the same id, becomes notified at ``now``. A
         ``party_signature`` must be the filing party's, over ``POST /v1/operations`` with a body describing
         ``op``. Committed with the filings that arrive meanwhile (:meth:`_group_commit`)."""
+        return self._group_commit(self.notice_work(op, now, idem, party_signature))
+
+    def notice_work(self, op: Operation, now: datetime, idem: Idempotency | None = None,
+                    party_signature: PartySignature | None = None) -> Work:
+        """:meth:`notify` as work for a group commit (:meth:`queued` runs it on the sequencer thread)."""
         _require_aware(now)
 
         def filing(undo: list[Callable[[], None]]) -> NoticeOutcome:
@@ -469,7 +531,7 @@ class Forewarn:
             self._live(notified, undo)
             return outcome
 
-        return self._group_commit(filing)
+        return filing
 
     def _owned(self, operation_id: str, party_id: str) -> Operation:
         op = self.repo.get_operation(operation_id)
@@ -485,6 +547,13 @@ class Forewarn:
         """A new version of a planned or live operation; ``expected_version`` must be the current one. A
         ``party_signature`` covers ``POST /v1/operations/ID/amend`` with a body naming that version.
         Group-committed like :meth:`notify`."""
+        return self._group_commit(self.amendment_work(operation_id, expected_version, party_id, now, volumes,
+                                                      changes, idem, party_signature))
+
+    def amendment_work(self, operation_id: str, expected_version: int, party_id: str, now: datetime,
+                       volumes: list[Volume4D] | None = None, changes: dict[str, Any] | None = None,
+                       idem: Idempotency | None = None, party_signature: PartySignature | None = None) -> Work:
+        """:meth:`amend` as work for a group commit."""
         _require_aware(now)
 
         def amendment(undo: list[Callable[[], None]]) -> NoticeOutcome:
@@ -520,12 +589,14 @@ class Forewarn:
                 self._live(amended, undo)
             return outcome
 
-        return self._group_commit(amendment)
+        return amendment
 
-    def _transition(self, operation_id: str, party_id: str, now: datetime, target: OperationState,
-                    kind: NoticeKind, idem: Idempotency | None = None,
-                    party_signature: PartySignature | None = None) -> NoticeOutcome:
+    def transition_work(self, operation_id: str, party_id: str, now: datetime,
+                        kind: Literal["cancel", "activate", "complete"], idem: Idempotency | None = None,
+                        party_signature: PartySignature | None = None) -> Work:
+        """:meth:`cancel`, :meth:`activate` or :meth:`complete` (``kind``) as work for a group commit."""
         _require_aware(now)
+        target = TRANSITION_TARGETS[kind]
 
         def transition(undo: list[Callable[[], None]]) -> NoticeOutcome:
             replay = self.replayed(idem)
@@ -559,25 +630,25 @@ class Forewarn:
                 self._live_remove(current.id, undo)
             return outcome
 
-        return self._group_commit(transition)
+        return transition
 
     def activate(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
                  party_signature: PartySignature | None = None) -> NoticeOutcome:
         """A notified operation starts flying (signed: ``POST /v1/operations/ID/activate``)."""
-        return self._transition(operation_id, party_id, now, OperationState.ACTIVE, "activate", idem,
-                                party_signature)
+        return self._group_commit(self.transition_work(operation_id, party_id, now, "activate", idem,
+                                                       party_signature))
 
     def complete(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
                  party_signature: PartySignature | None = None) -> NoticeOutcome:
         """An active operation is over; it leaves detection (signed: ``POST /v1/operations/ID/complete``)."""
-        return self._transition(operation_id, party_id, now, OperationState.COMPLETED, "complete", idem,
-                                party_signature)
+        return self._group_commit(self.transition_work(operation_id, party_id, now, "complete", idem,
+                                                       party_signature))
 
     def cancel(self, operation_id: str, party_id: str, now: datetime, idem: Idempotency | None = None,
                party_signature: PartySignature | None = None) -> NoticeOutcome:
         """A planned or live operation is called off; it leaves detection (signed: ``.../cancel``)."""
-        return self._transition(operation_id, party_id, now, OperationState.CANCELLED, "cancel", idem,
-                                party_signature)
+        return self._group_commit(self.transition_work(operation_id, party_id, now, "cancel", idem,
+                                                       party_signature))
 
 
 class DeliveryDesk:

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -33,7 +33,7 @@ from forewarn.ledger.keys import PartySignature
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.records import Delivery, NoticeOutcome
-from forewarn.service import Idempotency
+from forewarn.service import Idempotency, Work
 
 router = APIRouter(prefix="/v1")
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
@@ -137,9 +137,15 @@ def put_agreement(rt: RT, who: Caller, agreement: Agreement) -> Agreement:
 
 
 # ---------------------------------------------------------------------------------------------- operations
+async def _filed(rt: Runtime, who: Principal, work: Work) -> NoticeOutcome:
+    """Run a filing on the service's sequencer thread (group commit, :meth:`Forewarn.queued`) and return its
+    outcome as the caller may see it: the event loop waits without holding a thread."""
+    return await asyncio.wrap_future(rt.service.queued(work, lambda outcome: _shown(rt, who, outcome)))
+
+
 @router.post("/operations", response_model=NoticeOutcome, status_code=201, tags=["operations"])
-def file_notice(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest,
-                idempotency_key: IdemKey = None) -> NoticeOutcome:
+async def file_notice(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest,
+                      idempotency_key: IdemKey = None) -> NoticeOutcome:
     """File a notice (notify an operation): conflicts, resolutions, site warnings; deliveries are sent after
     commit to every party the agreements bind you to. Optionally signed by the party (``Forewarn-Key-Id``,
     ``Forewarn-Nonce``, ``Forewarn-Signature``): the signature is verified and kept in the ledger."""
@@ -147,7 +153,7 @@ def file_notice(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest,
     op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
                    detail=body.detail)
     idem = _idem(who, idempotency_key, "/v1/operations", body.model_dump(mode="json"))
-    return _shown(rt, who, rt.service.notify(op, rt.clock(), idem, party_signature=sig))
+    return await _filed(rt, who, rt.service.notice_work(op, rt.clock(), idem, party_signature=sig))
 
 
 @router.post("/check", response_model=NoticeOutcome, tags=["operations"])
@@ -159,8 +165,8 @@ def check(rt: RT, who: Caller, body: CheckIn) -> NoticeOutcome:
 
 
 @router.post("/operations/{operation_id}/amend", response_model=NoticeOutcome, tags=["operations"])
-def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, sig: SignedRequest,
-          idempotency_key: IdemKey = None) -> NoticeOutcome:
+async def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, sig: SignedRequest,
+                idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Amend your operation: give the version you amend; a stale version gets 409 with the current one."""
     who.require("notices:file")
     changes: dict[str, Any] = {}
@@ -169,38 +175,39 @@ def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, sig: SignedRequ
     if body.detail is not None:
         changes["detail"] = body.detail
     idem = _idem(who, idempotency_key, f"/v1/operations/{operation_id}/amend", body.model_dump(mode="json"))
-    return _shown(rt, who, rt.service.amend(operation_id, body.version, who.party_id, rt.clock(),
-                                            volumes=body.volumes, changes=changes, idem=idem,
-                                            party_signature=sig))
+    return await _filed(rt, who, rt.service.amendment_work(operation_id, body.version, who.party_id, rt.clock(),
+                                                           volumes=body.volumes, changes=changes, idem=idem,
+                                                           party_signature=sig))
 
 
-def _transition(rt: Runtime, who: Principal, operation_id: str, action: str, key: str | None,
-                sig: PartySignature | None) -> NoticeOutcome:
+async def _transition(rt: Runtime, who: Principal, operation_id: str,
+                      action: Literal["cancel", "activate", "complete"], key: str | None,
+                      sig: PartySignature | None) -> NoticeOutcome:
     who.require("notices:file")
     idem = _idem(who, key, f"/v1/operations/{operation_id}/{action}", {})
-    use_case = {"cancel": rt.service.cancel, "activate": rt.service.activate, "complete": rt.service.complete}
-    return _shown(rt, who, use_case[action](operation_id, who.party_id, rt.clock(), idem, party_signature=sig))
+    return await _filed(rt, who, rt.service.transition_work(operation_id, who.party_id, rt.clock(), action, idem,
+                                                            party_signature=sig))
 
 
 @router.post("/operations/{operation_id}/cancel", response_model=NoticeOutcome, tags=["operations"])
-def cancel(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
-           idempotency_key: IdemKey = None) -> NoticeOutcome:
+async def cancel(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+                 idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Cancel your operation; it leaves detection, its versions are kept."""
-    return _transition(rt, who, operation_id, "cancel", idempotency_key, sig)
+    return await _transition(rt, who, operation_id, "cancel", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/activate", response_model=NoticeOutcome, tags=["operations"])
-def activate(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
-             idempotency_key: IdemKey = None) -> NoticeOutcome:
+async def activate(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+                   idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your notified operation starts."""
-    return _transition(rt, who, operation_id, "activate", idempotency_key, sig)
+    return await _transition(rt, who, operation_id, "activate", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/complete", response_model=NoticeOutcome, tags=["operations"])
-def complete(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
-             idempotency_key: IdemKey = None) -> NoticeOutcome:
+async def complete(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+                   idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your active operation is over; it leaves detection."""
-    return _transition(rt, who, operation_id, "complete", idempotency_key, sig)
+    return await _transition(rt, who, operation_id, "complete", idempotency_key, sig)
 
 
 def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
