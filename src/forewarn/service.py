@@ -426,6 +426,8 @@ class Forewarn:
         """Holding the service lock: run the queued filings in one transaction (see :meth:`_group_commit`)."""
         with self._queue_lock:
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), GROUP_COMMIT_MAX))]
+        if not batch:  # a caller's flat combining drained the queue first
+            return
         undo: list[Callable[[], None]] = []
         try:
             with self.repo.transaction():
