@@ -249,3 +249,17 @@ def test_queued_filings_run_on_the_sequencer_thread_and_answer_through_futures(d
     again = s.queued(s.transition_work("q3", "usa", NOW, "cancel"), lambda o: o.kind)
     assert again.result(30) == "cancel" and "q3" not in s.airspace.operations
     assert s.ledger.verify().ok
+
+
+def test_more_filings_queued_than_one_batch_holds_all_run(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_module, "GROUP_COMMIT_MAX", 2)
+    s = make_service(db_path)
+    commits = count_commits(s)
+    ops = [operation(f"m{i}", ["usa", "rus", "fra"][i % 3], [circle(38.0 + 0.001 * i, 35.0)]) for i in range(7)]
+    ahead = [service_module._Job(s.notice_work(op, NOW)) for op in ops[:6]]  # queued by callers not yet running
+    s._queue.extend(ahead)
+    last = s.notify(ops[6], NOW)  # seventh in the queue: this call runs batches until its own has run
+    assert last.operation_id == "m6" and all(job.done and job.outcome is not None for job in ahead)
+    assert [job.outcome.operation_id for job in ahead if job.outcome] == [op.id for op in ops[:6]]
+    assert commits() == 4  # batches of at most two
+    assert set(s.airspace.operations) == {op.id for op in ops} and s.ledger.verify().ok

@@ -373,7 +373,7 @@ class Forewarn:
         if previous is not None:
             self.airspace.put(previous)
 
-    def _group_commit(self, work: Callable[[list[Callable[[], None]]], NoticeOutcome]) -> NoticeOutcome:
+    def _group_commit(self, work: Work) -> NoticeOutcome:
         """Run ``work`` in a transaction shared with the filings (notices, amendments, transitions) queued
         meanwhile, and return its outcome or raise its error.
 
@@ -389,7 +389,7 @@ class Forewarn:
         with self._queue_lock:
             self._queue.append(job)
         with self._lock:
-            if not job.done:
+            while not job.done:  # more than GROUP_COMMIT_MAX queued ahead of it: batches until it has run
                 self._run_batch()
         if job.error is not None:
             raise job.error
