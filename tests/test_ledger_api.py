@@ -246,3 +246,38 @@ def test_a_recipient_shown_coarsened_times_holds_a_complete_receipt_without_the_
     assert "withheld" not in receipt
     text = json.dumps(receipt)
     assert "01:15" not in text and "02:45" not in text  # the exact window (T0 + 1.25 h / 2.75 h) is not in it
+
+
+def test_a_legacy_origin_entry_recording_the_exact_window_is_withheld_from_a_coarsened_recipient(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notice entries written before e5e1bae carried the operation's exact window in clear (``start``, ``end``);
+    a ledger holding them must not hand them to a recipient shown coarsened times."""
+    from forewarn.model import Agreement, Coarsening, SeparationMinima
+
+    minima = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
+    world.service.put_agreement(Agreement(id="mou", name="MoU", parties=["usa", "rus", "fra"], default_minima=minima,
+                                          ack_deadline_s=900, min_notice_s=3600,
+                                          coarsening=Coarsening(of=["usa"], time_step_s=3600)), world.clock.now)
+    ledger = world.service.ledger
+    append = ledger.append
+
+    def as_before(kind: str, subject: str, body: dict[str, Any], now: Any, **kw: Any) -> Any:
+        if kind == "notice":  # what the notice entry held before: the exact window
+            op = world.service.repo.get_operation(subject)
+            assert op is not None
+            body = body | {"start": op.start, "end": op.end}
+        return append(kind, subject, body, now, **kw)
+
+    monkeypatch.setattr(ledger, "append", as_before)
+    c = world.client
+    body = NOTICE | {"volumes": [volume(38, 35, start_h=1.25, end_h=2.75)]}
+    assert c.post("/v1/operations", headers=world.auth("usa"), json=body).status_code == 201
+    [d] = c.get("/v1/inbox", headers=world.auth("rus")).json()
+    origin = ledger.repo.find_ledger(kinds=["notice"])[-1]
+    assert "start" in origin.body  # the legacy form really is in the ledger
+    receipt = c.get(f"/v1/deliveries/{d['id']}/receipt", headers=world.auth("rus")).json()
+    text = json.dumps(receipt)
+    assert receipt["withheld"] and "01:15" not in text and "02:45" not in text
+    assert origin.seq in {link["seq"] for link in receipt["links"]}  # still linked, its content not given
+    admin = c.get(f"/v1/deliveries/{d['id']}/receipt", headers=world.auth("admin"))
+    assert admin.status_code == 200 and "withheld" not in admin.json()  # an admin holds the whole entry

@@ -24,6 +24,7 @@ from forewarn.airspace import AgreementBook
 from forewarn.api.deps import RT, Caller
 from forewarn.auth import Principal
 from forewarn.errors import Forbidden, NotFound
+from forewarn.ledger.chain import LedgerEntry
 from forewarn.ledger.keys import PartyKey, raw_public
 from forewarn.ledger.receipts import build_receipt
 from forewarn.policy import can_see, coarsening_for
@@ -114,10 +115,11 @@ NOTICE_ENTRY_KINDS = frozenset({"notice", "amendment", "cancellation", "activati
 
 
 def withhold_origins(built: dict[str, Any], viewer: str, book: AgreementBook) -> dict[str, Any]:
-    """A receipt as ``viewer`` may hold it: a notice's origin entry records the operation's exact window
-    (``start``, ``end``, UTC); where the notifying party's times are coarsened for ``viewer`` (or no agreement
-    binds them any more) that entry is carried only as its link (seq, hashes), like any other entry, and the
-    receipt says so under ``withheld``. Such a receipt still proves the delivery, its times and its place in
+    """A receipt as ``viewer`` may hold it. Notice entries written before e5e1bae recorded the operation's exact
+    window (``start``, ``end``, UTC; entries written since commit to it by digest only, so this changes nothing
+    for them); where the notifying party's times are coarsened for ``viewer`` (or no agreement binds them any
+    more) such an entry is carried only as its link (seq, hashes), like any other entry, and the receipt says so
+    under ``withheld``. Such a receipt still proves the delivery, its times and its place in
     the chain, not the origin entry's content (:func:`forewarn.ledger.receipts.check_receipt` reports the origin
     as missing)."""
     kept: list[dict[str, Any]] = []
@@ -130,7 +132,7 @@ def withhold_origins(built: dict[str, Any], viewer: str, book: AgreementBook) ->
                 and ("start" in body or "end" in body)):
             coarsening = coarsening_for(viewer, owner, book)
             if not can_see(viewer, owner, book) or (coarsening is not None and coarsening.time_step_s > 0):
-                links.append({k: entry[k] for k in ("seq", "prev_hash", "digest", "entry_hash")})
+                links.append(LedgerEntry.model_validate(entry).link().model_dump(mode="json"))
                 withheld.append(f"entry {entry['seq']} ({entry['kind']}): it records the exact window of an "
                                 f"operation whose times are coarsened for you")
                 continue
