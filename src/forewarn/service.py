@@ -125,8 +125,20 @@ class _Job:
     outcome: NoticeOutcome | None = None
     error: BaseException | None = None
     then: Callable[[NoticeOutcome], Any] | None = None
-    shown: Any = None
     future: Future[Any] | None = None
+
+    def answer(self) -> None:
+        """A queued filing, after its batch: its future gets ``then(outcome)``, or the error (its own, the
+        batch's COMMIT's, or the view's: a filing whose view failed is stored all the same)."""
+        assert self.future is not None and self.then is not None
+        if self.error is not None:
+            self.future.set_exception(self.error)
+            return
+        assert self.outcome is not None
+        try:
+            self.future.set_result(self.then(self.outcome))
+        except Exception as exc:
+            self.future.set_exception(exc)
 
 
 class Forewarn:
@@ -416,7 +428,7 @@ class Forewarn:
         :meth:`queued` starts another)."""
         while True:
             with self._queue_lock:
-                if not self._queue and not self._queued.wait_for(lambda: bool(self._queue), timeout=1.0):
+                if not self._queued.wait_for(lambda: bool(self._queue), timeout=1.0):
                     self._sequencer = None
                     return
             with self._lock:
@@ -444,17 +456,9 @@ class Forewarn:
                     job.error, job.outcome = exc, None
         finally:
             for job in batch:
-                if job.then is not None and job.error is None and job.outcome is not None:
-                    try:
-                        job.shown = job.then(job.outcome)
-                    except Exception as exc:  # the caller's view failed: its filing is stored, it gets the error
-                        job.error = exc
                 job.done = True
                 if job.future is not None:
-                    if job.error is not None:
-                        job.future.set_exception(job.error)
-                    else:
-                        job.future.set_result(job.shown)
+                    job.answer()
         self._after_commit()
         self._keep_collector_pauses_short(len(batch))
 
