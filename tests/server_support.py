@@ -127,7 +127,11 @@ def running(db: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
 
 @dataclass
 class Receiver:
-    """A webhook receiver on loopback: records every request; fails the first ``fail_first`` of them."""
+    """A webhook receiver on loopback: records every complete request; fails the first ``fail_first`` of them.
+
+    A request cut off before its whole body arrived (the server was killed while sending) is discarded, as a real
+    receiver would: its delivery id does not count as received.
+    """
 
     fail_first: int = 0
     received: list[tuple[str, bytes, str]] = field(default_factory=list)
@@ -144,7 +148,13 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                # A sender killed mid-request (kill -9) leaves headers cut short (EOF ends the header block, so
+                # Content-Length may be missing) or a body cut short: a real receiver discards such a request.
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if length == 0 or len(body) < length:
+                    self.close_connection = True
+                    return
                 with receiver.lock:
                     receiver.received.append((self.headers.get("Forewarn-Delivery-Id", ""), body,
                                               self.headers.get("Forewarn-Signature", "")))
