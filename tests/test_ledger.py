@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.errors import ForewarnError
-from forewarn.ledger.canonical import canonical_json, reference_canonical_json
-from forewarn.ledger.chain import GENESIS, LedgerEntry, link_hash
+from forewarn.ledger.canonical import canonical_json, parse_canonical, reference_canonical_json
+from forewarn.ledger.chain import GENESIS, LedgerEntry, content_digest, link_hash, sealed
 from forewarn.ledger.keys import PartySignature, key_id_of, raw_public, sign_request, verify_party_signature
 from forewarn.ledger.receipts import build_receipt, check_receipt
 from forewarn.model import Agreement, Party, PlanningDetail, ProtectedSite, SeparationMinima
@@ -466,6 +466,35 @@ any_json = st.recursive(
 def test_fast_canonical_json_equals_the_rfc8785_package(value: Any) -> None:
     """The fast path (C JSON encoder after rewriting floats) against the reference implementation."""
     assert canonical_json(value) == reference_canonical_json(value)
+
+
+hashes = st.text("0123456789abcdef", min_size=64, max_size=64)
+texts = st.text(max_size=12)
+
+
+@given(st.dictionaries(st.text(max_size=6), any_json, max_size=5), st.from_regex(r"[a-z][a-z0-9_]{0,10}",
+       fullmatch=True), texts, st.none() | texts, st.integers(1, 2**53 - 1), hashes | texts, st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_entry_hashes_assembled_from_parts_equal_the_reference_over_the_whole(
+        body: dict[str, Any], kind: str, subject: str, party_id: str | None, seq: int, prev: str,
+        signed: bool) -> None:
+    """The content digest is assembled around the body's canonical bytes, and the link hash written out
+    directly for hex hashes: both equal SHA-256 of the rfc8785 package's form of the whole object (the slow
+    obvious path), and the body text kept for the store is the body's canonical JSON."""
+    import hashlib
+
+    sig = sign_request(Ed25519PrivateKey.generate(), "usa", "POST", "/v1/x", {"a": 1}) if signed else None
+    entry, body_json = sealed(None, seq, prev, kind, subject, party_id, NOW, body, sig)
+    whole = {"kind": kind, "subject": subject, "party_id": party_id, "at": entry.at, "body": body,
+             "party_signature": sig.model_dump(mode="json") if sig else None}
+    assert entry.digest == hashlib.sha256(reference_canonical_json(whole)).hexdigest()
+    assert entry.digest == content_digest(kind, subject, party_id, entry.at, parse_canonical(body_json), sig)
+    assert body_json.encode() == reference_canonical_json(body)
+    assert entry.entry_hash == hashlib.sha256(
+        reference_canonical_json({"seq": seq, "prev": prev, "digest": entry.digest})).hexdigest()
+    assert link_hash(seq, prev, entry.digest) == entry.entry_hash
+    assert link_hash(seq, prev + "\n", entry.digest) == hashlib.sha256(  # not taken for hex: fullmatch
+        reference_canonical_json({"seq": seq, "prev": prev + "\n", "digest": entry.digest})).hexdigest()
 
 
 def test_canonical_json_numbers_and_key_order() -> None:

@@ -11,13 +11,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from forewarn.errors import InvalidInput
+from forewarn.ledger.canonical import canonical_json
 from forewarn.ledger.chain import content_digest, link_hash
+from forewarn.ledger.keys import sign_request
 from forewarn.ledger.receipts import build_receipt, check_receipt
-from forewarn.ledger.recorder import Ledger
+from forewarn.ledger.recorder import Draft, Ledger
 from forewarn.service import Forewarn
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
-from tests.test_ledger import NOW, make_service
+from tests.test_ledger import NOW, make_service, register
 from tests.test_ledger_tamper import row
 
 
@@ -136,3 +141,62 @@ def test_a_receipt_carries_the_checkpoint_that_signs_its_entries(db_path: Path) 
     changed = json.loads(json.dumps(receipt))
     changed["entries"][-1]["body"]["channel"] = "backup"
     assert not check_receipt(changed, service_key).valid
+
+
+def _raw_bodies(db: Path) -> dict[int, str]:
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT seq, body FROM ledger_entries"))
+
+
+def test_a_batch_of_entries_is_chained_signed_once_and_kept_in_canonical_form(db_path: Path) -> None:
+    s = make_service(db_path)
+    before = len(stored(db_path))
+    bodies = [{"n": k, "x": 5.0, "big": 1e16, "tiny": 1e-7, "z": "é", "a": [1.5, None]} for k in range(3)]
+    with s.repo.transaction():
+        made = s.ledger.append_many([Draft("disclosure", f"op-{k}", b, "usa") for k, b in enumerate(bodies)], NOW)
+    rows = stored(db_path)[before:]
+    assert [seq for seq, _, _ in rows] == [e.seq for e in made] == list(range(before + 1, before + 4))
+    assert [signed for _, _, signed in rows] == [False, False, True]
+    raw = _raw_bodies(db_path)
+    for entry, body in zip(made, bodies, strict=True):
+        assert raw[entry.seq] == canonical_json(body).decode()  # what was hashed is what is kept
+        [again] = s.repo.ledger_entries([entry.seq])
+        assert again.body == body and again.recomputed_digest() == entry.digest
+    assert made[1].prev_hash == made[0].entry_hash and made[2].prev_hash == made[1].entry_hash
+    assert s.ledger.verify().ok
+
+
+def test_a_refused_entry_refuses_its_whole_batch(db_path: Path) -> None:
+    s = make_service(db_path)
+    key = register(s, "usa")
+    sig = s.ledger.accept(sign_request(key, "usa", "POST", "/v1/x", {"a": 1}), "usa", "POST", "/v1/x", NOW, "x")
+    with s.repo.transaction():
+        s.ledger.append("disclosure", "first", {"n": 0}, NOW, party_id="usa", party_signature=sig)
+    before, head = len(stored(db_path)), s.repo.ledger_head()
+    with s.repo.transaction():  # the caller goes on after the refusal, in the same transaction
+        with pytest.raises(InvalidInput, match="nonce reused"):
+            s.ledger.append_many([Draft("disclosure", "second", {"n": 1}, "usa"),
+                                  Draft("disclosure", "replay", {"n": 2}, "usa", sig)], NOW)
+        assert s.repo.ledger_head() == head  # neither entry of the batch is kept
+        s.ledger.append_many([Draft("disclosure", "third", {"n": 3}, "usa")], NOW)
+    assert [e.subject for e in s.repo.iter_ledger(after_seq=before)] == ["third"]
+    assert s.ledger.verify().ok
+
+
+def test_a_batch_stopped_by_any_error_leaves_nothing(db_path: Path) -> None:
+    """Not only a refused nonce: whatever stops a batch part-way (here a body the driver cannot bind) rolls the
+    whole batch back, and the next append follows the stored head (found in review)."""
+    from forewarn.ledger.chain import sealed
+
+    s = make_service(db_path)
+    with s.repo.transaction():
+        head = s.repo.ledger_head()
+        assert head is not None
+        first, first_json = sealed(None, head[0] + 1, head[1], "disclosure", "a", "usa", NOW, {"n": 1}, None)
+        second, _ = sealed(None, head[0] + 2, first.entry_hash, "disclosure", "b", "usa", NOW, {"n": 2}, None)
+        with pytest.raises(sqlite3.Error):
+            s.repo.add_ledger_entries([(first, first_json), (second, object())])  # type: ignore[list-item]
+        assert s.repo.ledger_head() == head
+        s.ledger.append_many([Draft("disclosure", "after", {"n": 3}, "usa")], NOW)
+    assert [e.subject for e in s.repo.iter_ledger(after_seq=head[0])] == ["after"]
+    assert s.ledger.verify().ok

@@ -34,7 +34,7 @@ from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
 from forewarn.geo.volume import Volume4D, check_volume
 from forewarn.ledger.canonical import digest
 from forewarn.ledger.keys import PartySignature
-from forewarn.ledger.recorder import BodyCheck, Ledger
+from forewarn.ledger.recorder import BodyCheck, Draft, Ledger
 from forewarn.model import (
     LIVE_STATES,
     TRANSITIONS,
@@ -228,12 +228,11 @@ class Forewarn:
     def _ledger_deliveries(self, deliveries: list[Delivery], origin_seq: int, now: datetime,
                            operation_id: str | None = None, site_id: str | None = None) -> None:
         """Inside the caller's transaction: one ``delivery_created`` entry per delivery, with what it shows."""
-        for d in deliveries:
-            self.ledger.append("delivery_created", d.id, {
-                "delivery_id": d.id, "notice_id": d.notice_id, "origin_seq": origin_seq, "operation_id": operation_id,
-                "site_id": site_id, "channel": d.channel, "reason": d.reason, "escalation_of": d.escalation_of,
-                "ack_deadline": d.ack_deadline, "lead_time_s": d.lead_time_s, "late": d.late, "payload": d.payload,
-            }, now, party_id=d.party_id)
+        self.ledger.append_many([Draft("delivery_created", d.id, {
+            "delivery_id": d.id, "notice_id": d.notice_id, "origin_seq": origin_seq, "operation_id": operation_id,
+            "site_id": site_id, "channel": d.channel, "reason": d.reason, "escalation_of": d.escalation_of,
+            "ack_deadline": d.ack_deadline, "lead_time_s": d.lead_time_s, "late": d.late, "payload": d.payload,
+        }, d.party_id) for d in deliveries], now)
 
     def record_disclosure(self, viewer: str, operation_id: str, view: dict[str, Any], now: datetime, via: str,
                           ) -> None:
@@ -263,9 +262,7 @@ class Forewarn:
         try:
             yield
         finally:
-            self.airspace.remove(op.id)
-            if previous is not None:
-                self.airspace.put(previous)
+            self._restore(op.id, previous)
 
     def _evaluate(self, op: Operation, now: datetime, kind: NoticeKind | Literal["check"]) -> NoticeOutcome:
         conflicts = detect(op, self.airspace, now)

@@ -398,8 +398,8 @@ async def stream(
                 for d in batch:
                     shown = view_delivery(who.party_id, d, rt.service.airspace.book)
                     if shown is not None:  # always: the inbox holds only the caller's deliveries
-                        data = json.dumps(shown.model_dump(mode="json"), separators=(",", ":"))
-                        yield f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: {data}\n\n".encode()
+                        head = f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: ".encode()
+                        yield head + shown.model_dump_json().encode() + b"\n\n"  # compact JSON: one line
                     rt.desk.note_streamed(d, rt.clock())
                     after = d.seq
                 if batch:

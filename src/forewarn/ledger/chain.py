@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.ledger.canonical import b64url, digest, unb64url
+from forewarn.ledger.canonical import b64url, canonical_json, digest, sha256_hex, unb64url
 from forewarn.ledger.keys import PartySignature, verify_party_signature
 
 GENESIS = "0" * 64
@@ -60,15 +60,35 @@ def utc_text(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def content_bytes(kind: str, subject: str, party_id: str | None, at: str, body_json: bytes,
+                  party_signature: PartySignature | None) -> bytes:
+    """The canonical JSON of an entry's content ``{"at", "body", "kind", "party_id", "party_signature",
+    "subject"}`` (``at`` as :func:`utc_text`), assembled around ``body_json``, the canonical JSON of the body
+    computed once by the caller (which the store also keeps). RFC 8785 is compositional: an object's form is
+    its members' forms in key order, so this is byte for byte the canonical JSON of the whole object."""
+    signature = canonical_json(party_signature.model_dump(mode="json")) if party_signature else b"null"
+    return b"".join((
+        b'{"at":', canonical_json(at), b',"body":', body_json, b',"kind":', canonical_json(kind),
+        b',"party_id":', canonical_json(party_id), b',"party_signature":', signature,
+        b',"subject":', canonical_json(subject), b"}",
+    ))
+
+
 def content_digest(kind: str, subject: str, party_id: str | None, at: str, body: Mapping[str, Any],
                    party_signature: PartySignature | None) -> str:
     """SHA-256 (hex) of the canonical content of an entry (``at`` as :func:`utc_text`)."""
-    return digest({"kind": kind, "subject": subject, "party_id": party_id, "at": at, "body": dict(body),
-                   "party_signature": party_signature.model_dump(mode="json") if party_signature else None})
+    return sha256_hex(content_bytes(kind, subject, party_id, at, canonical_json(dict(body)), party_signature))
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def link_hash(seq: int, prev: str, content: str) -> str:
-    """The entry hash: SHA-256 (hex) of the canonical ``{"seq", "prev", "digest"}``."""
+    """The entry hash: SHA-256 (hex) of the canonical ``{"seq", "prev", "digest"}`` (written out directly when
+    both hashes are 64 lowercase hex digits, which need no escaping; anything else, as read from a tampered
+    store, goes through the canonical serialiser)."""
+    if type(seq) is int and 0 <= seq <= 2**53 - 1 and _HEX64.fullmatch(prev) and _HEX64.fullmatch(content):
+        return sha256_hex(f'{{"digest":"{content}","prev":"{prev}","seq":{seq}}}'.encode("ascii"))
     return digest({"seq": seq, "prev": prev, "digest": content})
 
 
@@ -140,15 +160,26 @@ def seal(signer: ServiceSigner | None, seq: int, prev: str, kind: str, subject: 
          at: datetime, body: Mapping[str, Any], party_signature: PartySignature | None) -> LedgerEntry:
     """Build the entry that follows ``(seq - 1, prev)``: hash it, and sign it when a ``signer`` is given (else
     a later checkpoint of its transaction covers it)."""
+    return sealed(signer, seq, prev, kind, subject, party_id, at, body, party_signature)[0]
+
+
+def sealed(signer: ServiceSigner | None, seq: int, prev: str, kind: str, subject: str, party_id: str | None,
+           at: datetime, body: Mapping[str, Any], party_signature: PartySignature | None,
+           ) -> tuple[LedgerEntry, str]:
+    """:func:`seal`, and the canonical JSON text of the body it hashed (for the store to keep: the body is
+    serialised once per entry)."""
     if not KIND_PATTERN.match(kind):
         raise ValueError(f"ledger kind {kind!r} must match {KIND_PATTERN.pattern}")
     at_text = utc_text(at)
-    content = content_digest(kind, subject, party_id, at_text, body, party_signature)
+    data = dict(body)
+    body_json = canonical_json(data)
+    content = sha256_hex(content_bytes(kind, subject, party_id, at_text, body_json, party_signature))
     entry_hash = link_hash(seq, prev, content)
-    return LedgerEntry(seq=seq, prev_hash=prev, digest=content, entry_hash=entry_hash, kind=kind, subject=subject,
-                       party_id=party_id, at=at_text, body=dict(body), party_signature=party_signature,
-                       service_key_id=signer.kid if signer else None,
-                       service_signature=signer.sign(entry_hash) if signer else None)
+    entry = LedgerEntry(seq=seq, prev_hash=prev, digest=content, entry_hash=entry_hash, kind=kind, subject=subject,
+                        party_id=party_id, at=at_text, body=data, party_signature=party_signature,
+                        service_key_id=signer.kid if signer else None,
+                        service_signature=signer.sign(entry_hash) if signer else None)
+    return entry, body_json.decode("utf-8")
 
 
 def service_signature_ok(entry_hash: str, signature: str, key: Ed25519PublicKey) -> bool:

@@ -7,23 +7,24 @@ issuer-key rotation keeps old entries verifiable (every stored issuer key is a v
 by someone who swapped the stored key is caught by pinning the service public key (``ledger verify
 --service-key``, ``check-receipt --service-key``).
 
-Append cost: one index lookup of the head (once per transaction) and one INSERT, plus hashing; one Ed25519
-signature and one UPDATE per transaction (the checkpoint); no read of the chain. Concurrent appenders are
-serialised by the store's write transaction (``BEGIN IMMEDIATE``).
+Append cost: one index lookup of the head (once per transaction) and one INSERT, plus hashing (the body is
+serialised once: its canonical JSON is hashed and kept); one Ed25519 signature and one UPDATE per transaction
+(the checkpoint); no read of the chain. :meth:`Ledger.append_many` writes a batch (a notice's deliveries) with
+one batched INSERT. Concurrent appenders are serialised by the store's write transaction (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic_core import to_jsonable_python
 
 from forewarn.auth import IssuerKey
 from forewarn.errors import Forbidden, ForewarnError, InvalidInput, NotFound, Unauthenticated
-from forewarn.ledger.chain import GENESIS, ChainReport, LedgerEntry, ServiceSigner, seal, verify_chain
+from forewarn.ledger.chain import GENESIS, ChainReport, LedgerEntry, ServiceSigner, sealed, verify_chain
 from forewarn.ledger.keys import (
     PartyKey,
     PartySignature,
@@ -37,6 +38,17 @@ from forewarn.store.repository import Repository
 
 BodyCheck = Callable[[dict[str, Any]], str | None]
 """Checks that a signed body describes the submission; returns what is wrong, or None."""
+
+
+class Draft(NamedTuple):
+    """One entry to append (:meth:`Ledger.append_many`): its kind, subject, JSON-ready body (datetimes are made
+    ISO 8601 text), the party it concerns and that party's accepted signature."""
+
+    kind: str
+    subject: str
+    body: dict[str, Any]
+    party_id: str | None = None
+    party_signature: PartySignature | None = None
 
 
 class Ledger:
@@ -74,17 +86,33 @@ class Ledger:
         ISO 8601 text); ``party_signature`` must already be accepted (:meth:`accept`). The entry is appended
         unsigned; just before the transaction commits, its last entry is signed (the checkpoint that covers
         the others: see :mod:`forewarn.ledger.chain`)."""
-        data = to_jsonable_python(body)
-        if not isinstance(data, dict):
-            raise TypeError("a ledger body is a JSON object")
+        return self.append_many([Draft(kind, subject, body, party_id, party_signature)], now)[0]
+
+    def append_many(self, drafts: Sequence[Draft], now: datetime) -> list[LedgerEntry]:
+        """Append several entries at ``now`` in this order, as :meth:`append` does one: one read of the head,
+        one batched INSERT, one checkpoint (a notice owing 50 deliveries writes its 50 entries so)."""
+        if not drafts:
+            return []
+        bodies = []
+        for draft in drafts:
+            data = to_jsonable_python(draft.body)
+            if not isinstance(data, dict):
+                raise TypeError("a ledger body is a JSON object")
+            bodies.append(data)
         with self.repo.transaction():
             signer = self.signer(now)
             head = self.repo.ledger_head()
             seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-            entry = seal(None, seq, prev, kind, subject, party_id, now, data, party_signature)
-            self.repo.add_ledger_entry(entry)
-            self.repo.before_commit("ledger-checkpoint", lambda: self._checkpoint(signer, seq))
-        return entry
+            first = seq
+            made: list[tuple[LedgerEntry, str]] = []
+            for draft, data in zip(drafts, bodies, strict=True):
+                entry, body_json = sealed(None, seq, prev, draft.kind, draft.subject, draft.party_id, now, data,
+                                          draft.party_signature)
+                made.append((entry, body_json))
+                seq, prev = seq + 1, entry.entry_hash
+            self.repo.add_ledger_entries(made)
+            self.repo.before_commit("ledger-checkpoint", lambda: self._checkpoint(signer, first))
+        return [entry for entry, _ in made]
 
     def _checkpoint(self, signer: ServiceSigner, first_seq: int) -> None:
         """Before COMMIT: sign the head if this transaction appended it (its entries from ``first_seq`` on may

@@ -134,8 +134,9 @@ class Repository(Protocol):
         """(seq, entry hash) of the last entry, or None for an empty ledger (one index lookup)."""
         ...
 
-    def add_ledger_entry(self, entry: LedgerEntry) -> None:
-        """Append one entry (one INSERT); a reused (party, nonce) of a party signature is refused."""
+    def add_ledger_entries(self, entries: Sequence[tuple[LedgerEntry, str]]) -> None:
+        """Append entries in order, each with its body as JSON text (the canonical form the ledger hashed), in
+        one batch; a reused (party, nonce) of a party signature is refused, and then none of them is stored."""
         ...
 
     def iter_ledger(self, after_seq: int = 0, batch: int = 1000) -> Iterator[LedgerEntry]:

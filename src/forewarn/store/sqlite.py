@@ -23,8 +23,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from forewarn.auth import Credential
 from forewarn.errors import InvalidInput
+from forewarn.ledger.canonical import parse_canonical
 from forewarn.ledger.chain import LedgerEntry, Link
 from forewarn.ledger.keys import PartyKey, PartySignature
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
@@ -406,9 +409,9 @@ class SQLiteRepository:
     def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
         """Store deliveries (the outbox); with :attr:`delivery_hooks`, each is inserted with ``RETURNING seq``
         and handed to the hooks with it once the transaction commits."""
-        rows = [(d.id, d.notice_id, d.party_id, d.channel, d.reason, d.escalation_of, json.dumps(d.payload),
-                 _ts(d.created_at), _opt(d.ack_deadline), _opt(d.next_attempt_at), d.lead_time_s, d.min_notice_s,
-                 int(d.late)) for d in deliveries]
+        rows = [(d.id, d.notice_id, d.party_id, d.channel, d.reason, d.escalation_of,
+                 orjson.dumps(d.payload).decode(), _ts(d.created_at), _opt(d.ack_deadline), _opt(d.next_attempt_at),
+                 d.lead_time_s, d.min_notice_s, int(d.late)) for d in deliveries]
         with self.transaction():
             if not self.delivery_hooks:
                 self._conn.executemany(self._INSERT_DELIVERY, rows)
@@ -506,6 +509,7 @@ class SQLiteRepository:
     # ------------------------------------------------------------------ the ledger and party keys
     _LEDGER_COLUMNS = ("seq, prev_hash, digest, entry_hash, kind, subject, party_id, at, body, party_signature, "
                        "service_key_id, service_signature")
+    _INSERT_LEDGER = f"INSERT INTO ledger_entries({_LEDGER_COLUMNS}, party_nonce) VALUES ({', '.join('?' * 13)})"
     _BODY_FIELD = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
     def ledger_head(self) -> tuple[int, str] | None:
@@ -522,30 +526,44 @@ class SQLiteRepository:
             self._local.head = head
         return head
 
-    def add_ledger_entry(self, entry: LedgerEntry) -> None:
-        sig = entry.party_signature
-        try:
-            self._write(
-                f"INSERT INTO ledger_entries({self._LEDGER_COLUMNS}, party_nonce) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (entry.seq, entry.prev_hash, entry.digest, entry.entry_hash, entry.kind, entry.subject,
-                 entry.party_id, entry.at, json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False),
-                 sig.model_dump_json() if sig else None, entry.service_key_id or "", entry.service_signature or "",
-                 sig.nonce if sig else None),
-            )
-            if self._local.depth:
-                self._local.head = (entry.seq, entry.entry_hash)
-        except sqlite3.IntegrityError as exc:
-            self._local.head = None
-            if sig is not None and "party_nonce" in str(exc):
-                raise InvalidInput("this signed request was already submitted (nonce reused)",
-                                   {"nonce": sig.nonce}) from exc
-            raise
+    def add_ledger_entries(self, entries: Sequence[tuple[LedgerEntry, str]]) -> None:
+        """Append entries (each with its body as JSON text, e.g. the canonical form already hashed) in one
+        batched INSERT; a reused (party, nonce) of a party signature is refused and none of them is stored."""
+        rows = []
+        for entry, body_json in entries:
+            sig = entry.party_signature
+            rows.append((entry.seq, entry.prev_hash, entry.digest, entry.entry_hash, entry.kind, entry.subject,
+                         entry.party_id, entry.at, body_json, sig.model_dump_json() if sig else None,
+                         entry.service_key_id or "", entry.service_signature or "", sig.nonce if sig else None))
+        if not rows:
+            return
+        conn = self._conn
+        with self.transaction():
+            # one row is atomic on its own; several are rolled back together if one of them is refused
+            batch = len(rows) > 1
+            if batch:
+                conn.execute("SAVEPOINT ledger_append")
+            try:
+                conn.executemany(self._INSERT_LEDGER, rows)
+            except BaseException as exc:  # whatever stopped the batch, none of it stays
+                if batch:
+                    conn.execute("ROLLBACK TO ledger_append")
+                    conn.execute("RELEASE ledger_append")
+                self._local.head = None
+                signed = [e.party_signature for e, _ in entries if e.party_signature is not None]
+                if isinstance(exc, sqlite3.IntegrityError) and signed and "party_nonce" in str(exc):
+                    raise InvalidInput("this signed request was already submitted (nonce reused)",
+                                       {"nonce": signed[0].nonce} if len(signed) == 1 else {}) from exc
+                raise
+            if batch:
+                conn.execute("RELEASE ledger_append")
+            last = entries[-1][0]
+            self._local.head = (last.seq, last.entry_hash)
 
     def _ledger_entry(self, row: tuple[Any, ...]) -> LedgerEntry:
         return LedgerEntry(
             seq=row[0], prev_hash=row[1], digest=row[2], entry_hash=row[3], kind=row[4], subject=row[5],
-            party_id=row[6], at=row[7], body=json.loads(row[8]),
+            party_id=row[6], at=row[7], body=parse_canonical(row[8]),
             party_signature=PartySignature.model_validate_json(row[9]) if row[9] else None,
             service_key_id=row[10] or None, service_signature=row[11] or None,
         )
