@@ -94,13 +94,16 @@ def _neighbours(op: Operation, airspace: Airspace, widen_s: float, widen_m: floa
 
 
 def _breakpoints(op: Operation, airspace: Airspace, axis: Literal["time", "altitude"], widen: float, step: float,
-                 ) -> tuple[list[float], list[float]]:
+                 ) -> tuple[list[float], list[float], list[tuple[float, float]]]:
     """Changes (s or m), rounded outward to ``step``, at which one neighbour stops conflicting along ``axis``:
-    increasing positive ones and decreasing negative ones. Only neighbours that conflict on the other axes
-    (the ``axis`` minimum relaxed to infinity) give breakpoints."""
+    increasing positive ones and decreasing negative ones; and the open interval ``(below, above)`` of changes
+    for which each such neighbour still conflicts. Only neighbours that conflict on the other axes (the
+    ``axis`` minimum relaxed to infinity) give breakpoints: a change along ``axis`` leaves the other axes as
+    they are, so a change strictly inside one of the intervals certainly leaves a conflict."""
     book = airspace.book
     plus: set[float] = set()
     minus: set[float] = set()
+    blocked: list[tuple[float, float]] = []
     widen_s, widen_m = (widen, 0.0) if axis == "time" else (0.0, widen)
     for i, oid, j in _neighbours(op, airspace, widen_s, widen_m):
         theirs, b, shape_b = airspace.volume((oid, j))
@@ -118,15 +121,34 @@ def _breakpoints(op: Operation, airspace: Airspace, axis: Literal["time", "altit
             above, below = b.upper_m + minima.vertical_m - a.lower_m, b.lower_m - minima.vertical_m - a.upper_m
         plus.add(math.ceil(above / step) * step)
         minus.add(math.floor(below / step) * step)
-    return sorted(d for d in plus if d > 0), sorted((d for d in minus if d < 0), reverse=True)
+        blocked.append((below, above))
+    return sorted(d for d in plus if d > 0), sorted((d for d in minus if d < 0), reverse=True), blocked
+
+
+BLOCKED_MARGIN = 1e-3
+"""How far inside a blocked interval (s or m) a change must lie to be passed over without detection. The
+interval is computed from the unshifted values, detection compares the shifted ones: at a change that makes
+two half-open bands just touch, rounding (feet converted to metres, epoch seconds) can put the change a few
+units in the last place inside the interval while detection finds no conflict. Such a change is verified."""
+
+
+def _still_blocked(delta: float, blocked: list[tuple[float, float]]) -> bool:
+    """Whether ``delta`` lies inside one of the intervals (see :func:`_breakpoints`) by more than
+    :data:`BLOCKED_MARGIN`: then that neighbour certainly still conflicts."""
+    return any(below + BLOCKED_MARGIN < delta < above - BLOCKED_MARGIN for below, above in blocked)
 
 
 def _first_clear(op: Operation, airspace: Airspace, now: datetime | None, candidates: list[float],
-                 allowed: Callable[[float], bool], change: Callable[[Volume4D, float], Volume4D]) -> float | None:
-    """The first candidate (they grow in size) that clears every conflict, or None once one is not allowed."""
+                 allowed: Callable[[float], bool], change: Callable[[Volume4D, float], Volume4D],
+                 blocked: list[tuple[float, float]]) -> float | None:
+    """The first candidate (they grow in size) that clears every conflict, or None once one is not allowed.
+    A candidate inside a neighbour's ``blocked`` interval is passed over without running detection; the others
+    are verified by detection on the changed operation."""
     for delta in candidates:
         if not allowed(delta):
             return None
+        if _still_blocked(delta, blocked):
+            continue
         if _clears(op.model_copy(update={"volumes": [change(v, delta) for v in op.volumes]}), airspace, now):
             return delta
     return None
@@ -134,7 +156,7 @@ def _first_clear(op: Operation, airspace: Airspace, now: datetime | None, candid
 
 def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
                 ) -> tuple[list[Resolution], list[str]]:
-    later, earlier = _breakpoints(op, airspace, "time", bounds.max_time_shift_s, bounds.time_step_s)
+    later, earlier, blocked = _breakpoints(op, airspace, "time", bounds.max_time_shift_s, bounds.time_step_s)
     earliest_allowed = (now.timestamp() - op.start.timestamp()) if now is not None else -math.inf
 
     def allowed(delta: float) -> bool:
@@ -143,7 +165,7 @@ def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds:
     found: list[Resolution] = []
     missing: list[str] = []
     for label, candidates in (("later", later), ("earlier", earlier)):
-        hit = _first_clear(op, airspace, now, candidates, allowed, lambda v, d: v.shifted(seconds=d))
+        hit = _first_clear(op, airspace, now, candidates, allowed, lambda v, d: v.shifted(seconds=d), blocked)
         if hit is None:
             missing.append(f"no {label} time shift within {bounds.max_time_shift_s / 3600:g} h clears every conflict")
         else:
@@ -157,7 +179,7 @@ def _time_shift(op: Operation, airspace: Airspace, now: datetime | None, bounds:
 def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: ResolutionBounds,
               ) -> tuple[list[Resolution], list[str]]:
     span = bounds.ceiling_m - bounds.floor_m
-    up, down = _breakpoints(op, airspace, "altitude", span, bounds.altitude_step_m)
+    up, down, blocked = _breakpoints(op, airspace, "altitude", span, bounds.altitude_step_m)
     lowest = min(v.lower_m for v in op.volumes)
     highest = max(v.upper_m for v in op.volumes)
 
@@ -167,7 +189,7 @@ def _altitude(op: Operation, airspace: Airspace, now: datetime | None, bounds: R
     found: list[Resolution] = []
     missing: list[str] = []
     for label, candidates in (("up", up), ("down", down)):
-        hit = _first_clear(op, airspace, now, candidates, allowed, lambda v, d: v.shifted(metres=d))
+        hit = _first_clear(op, airspace, now, candidates, allowed, lambda v, d: v.shifted(metres=d), blocked)
         if hit is None:
             missing.append(
                 f"no altitude change {label} within [{bounds.floor_m:g}, {bounds.ceiling_m:g}] m clears every conflict"
