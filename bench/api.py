@@ -2,7 +2,8 @@
 """HTTP API benchmark: filings per second and end-to-end latency of a real ``forewarn serve``, and
 notice-to-delivery latency to connected event-stream (SSE) subscribers.
 
-    python bench/api.py                     # ~3 minutes; writes bench/results/api.json and bench/RESULTS-api.md
+    python bench/api.py                     # ~5 minutes; writes bench/results/api.json and bench/RESULTS-api.md
+                                            # (the section that bench/RESULTS.md carries)
 
 What runs. A real server in a subprocess (``python -m forewarn serve --db DB --port PORT``: uvicorn, one process,
 the embedded SQLite file, the delivery worker thread), on a fresh database in a temporary directory. The admin
@@ -575,7 +576,7 @@ PROFILE_GROUPS: list[tuple[str, list[str]]] = [
     ("validation: check_volume (footprint shape, geodesic area, horizon)", ["check_volume (forewarn/geo/volume.py"]),
     ("authentication: caller (JWT verify, cached, + get_party)", ["caller (forewarn/api/deps.py"]),
     ("ledger: entries (canonical JSON, hashes, INSERT) and the checkpoint signature per transaction",
-     ["Ledger.append (", "Ledger._checkpoint ("]),
+     ["Ledger.append_many (", "Ledger._checkpoint ("]),
     ("persistence: writes (version, notice, conflicts, outbox rows), BEGIN/COMMIT (fsync)",
      ["add_operation_version (", "add_notice (", "add_deliveries (", "transaction (forewarn/store/sqlite.py"]),
     ("outbox planning: plan_deliveries (a payload per recipient)", ["plan_deliveries (forewarn/deliveries.py"]),
@@ -1010,7 +1011,8 @@ INPROC_ROWS: list[tuple[str, str, str, str | None]] = [
     ("list_subscriptions", "sqlite.py", "list_subscriptions", "_record_notice"),
     ("plan_deliveries (a payload per recipient)", "deliveries.py", "plan_deliveries", "_record_notice"),
     ("add_deliveries (outbox INSERTs, payload JSON)", "sqlite.py", "add_deliveries", "_record_notice"),
-    ("ledger entries (Ledger.append: canonical JSON, hashes, INSERT; one per entry)", "recorder.py", "append", None),
+    ("ledger entries (Ledger.append_many, which Ledger.append calls: canonical JSON, hashes, batched INSERT)",
+     "recorder.py", "append_many", None),
     ("transaction enter/exit (BEGIN IMMEDIATE; the checkpoint signature; COMMIT with fsync)", "contextlib.py",
      "__exit__", None),
     ("airspace.put (live picture, index)", "airspace.py", "put", "_live"),
