@@ -9,10 +9,12 @@ What runs. A real server in a subprocess (``python -m forewarn serve --db DB --p
 the embedded SQLite file, the delivery worker thread), on a fresh database in a temporary directory. The admin
 party is created with the CLI (``forewarn party add admin --scopes admin``) before the server starts; every other
 party and its credentials through the admin API (``POST /v1/parties``, ``POST /v1/parties/{id}/credentials``),
-tokens with ``POST /v1/token``. The load generator is this process: an asyncio client (``httpx.AsyncClient``,
-HTTP/1.1 keep-alive, one connection per worker) on loopback, N workers each sending its next filing as soon as
-the previous answer arrived (closed loop), for a fixed time or count. A filing's latency is measured from just
-before the client sends ``POST /v1/operations`` to the end of the response: HTTP, token verification, request
+tokens with ``POST /v1/token``. The load generator is this process: for the timed filings a minimal asyncio
+HTTP/1.1 client (:class:`RawConnection`: keep-alive, one connection per worker; httpx saturated the client's
+core at about 800 requests/s) on loopback, N workers each sending its next filing as soon as the previous
+answer arrived (closed loop), for a fixed time or count; httpx for the setup and the event streams. A filing's
+latency is measured from just before the client sends ``POST /v1/operations`` to the end of the response:
+HTTP, token verification, request
 validation, detection, resolutions, site warnings, the transaction (operation version, notice, conflicts, the
 deliveries it owes: the outbox) and the response.
 
@@ -206,9 +208,11 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, cpus: str | None) -> None:
-        self.log_path = self.db.with_suffix(".log")
-        cmd = [sys.executable, "-m", "forewarn", "serve", "--db", str(self.db), "--port", str(self.port)]
+    def start(self, cpus: str | None, program: list[str] | None = None) -> None:
+        """Start ``forewarn serve`` (or ``program``, given --db and --port) on this database and port."""
+        self.log_path = self.db.with_name(f"{self.db.stem}-{self.port}.log")
+        head = program or [sys.executable, "-m", "forewarn", "serve"]
+        cmd = [*head, "--db", str(self.db), "--port", str(self.port)]
         if cpus:
             cmd = ["taskset", "-c", cpus, *cmd]
         with open(self.log_path, "ab") as log:
@@ -343,11 +347,55 @@ class Counter1:
     next: int = 0
 
 
-async def run_filings(client: httpx.AsyncClient, server: Server, headers: dict[str, dict[str, str]],
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection to the server on loopback, for the timed filings: the request written
+    in one piece, the response read by its Content-Length (uvicorn sends one for every JSON answer). About a
+    tenth of httpx's client CPU per request: with httpx the load generator saturated its core at about 800
+    requests/s, so it could not have measured the 1,000/s target."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        """(status, body) of ``POST path``; connects (again) when needed. Raises OSError or
+        asyncio.IncompleteReadError when the connection fails mid-request (the request is not retried)."""
+        if self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{head}"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        try:
+            raw = await self.reader.readuntil(b"\r\n\r\n")
+            lines = raw.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            if "content-length" not in fields:
+                raise OSError(f"response without Content-Length: {lines[0]}")
+            answer = await self.reader.readexactly(int(fields["content-length"]))
+        except BaseException:
+            await self.close()
+            raise
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return status, answer
+
+
+async def run_filings(server: Server, headers: dict[str, dict[str, str]],
                       make: Callable[[int], tuple[str, dict[str, Any]]], concurrency: int, duration_s: float,
-                      max_count: int, counter: Counter1, expect_conflicts: int | None = None) -> dict[str, Any]:
-    """Closed loop: ``concurrency`` workers, each filing its next operation when the previous one returned,
-    until ``duration_s`` elapsed or ``max_count`` filings were sent."""
+                      max_count: int, counter: Counter1, expect_conflicts: int | None = None,
+                      path: str = "/v1/operations") -> dict[str, Any]:
+    """Closed loop: ``concurrency`` workers, each filing its next operation (POST ``path``) when the previous one
+    returned, until ``duration_s`` elapsed or ``max_count`` filings were sent."""
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     conflicts: Counter[int] = Counter()
@@ -359,27 +407,31 @@ async def run_filings(client: httpx.AsyncClient, server: Server, headers: dict[s
     deadline = t_start + duration_s
 
     async def worker() -> None:
-        while time.perf_counter() < deadline and counter.next < limit:
-            i = counter.next
-            counter.next += 1
-            party, body = make(i)
-            content = json.dumps(body, separators=(",", ":")).encode()
-            hdrs = headers[party] | {"Content-Type": "application/json"}
-            t = time.perf_counter()
-            try:
-                r = await client.post("/v1/operations", content=content, headers=hdrs)
-            except httpx.HTTPError as exc:
-                statuses[type(exc).__name__] += 1
-                continue
-            dt = time.perf_counter() - t
-            statuses[str(r.status_code)] += 1
-            if r.status_code == 201:
-                latencies.append(dt)
-                out = r.json()
-                conflicts[len(out["conflicts"])] += 1
-                for rs in out["resolutions"]:
-                    kinds = sorted(o["kind"] for o in rs["options"])
-                    resolutions["+".join(kinds) or "none found"] += 1
+        connection = RawConnection(server.port)
+        try:
+            while time.perf_counter() < deadline and counter.next < limit:
+                i = counter.next
+                counter.next += 1
+                party, body = make(i)
+                content = json.dumps(body, separators=(",", ":")).encode()
+                hdrs = headers[party] | {"Content-Type": "application/json"}
+                t = time.perf_counter()
+                try:
+                    status, answer = await connection.post(path, hdrs, content)
+                except (OSError, asyncio.IncompleteReadError) as exc:
+                    statuses[type(exc).__name__] += 1
+                    continue
+                dt = time.perf_counter() - t
+                statuses[str(status)] += 1
+                if status == 201:
+                    latencies.append(dt)
+                    out = json.loads(answer)
+                    conflicts[len(out["conflicts"])] += 1
+                    for rs in out["resolutions"]:
+                        kinds = sorted(o["kind"] for o in rs["options"])
+                        resolutions["+".join(kinds) or "none found"] += 1
+        finally:
+            await connection.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - t_start
@@ -750,6 +802,32 @@ def verdict_lines(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def floor_lines(doc: dict[str, Any]) -> list[str]:
+    """The floor phase: the same requests to routes that stop the filing early (bench/floor_app.py)."""
+    rows = doc.get("floor") or []
+    if not rows:
+        return []
+    real = [r for r in doc["filings"] if r["workload"] == "non-overlapping" and r["concurrency"] == 10]
+    lines = ["Floor of the HTTP path (bench/floor_app.py: Forewarn's own application, a second server process on "
+             "the same database, pinned like the first, with three routes that take the same request as "
+             "`POST /v1/operations` and stop early; the same non-overlapping bodies and tokens, concurrency 10). "
+             "Each rate bounds what the real route could reach in one process on this core if the rest of the "
+             "filing cost nothing:", "",
+             "| route | what it does | requests/s | p50 (ms) | p99 (ms) | server CPU ms/request | errors | "
+             "other processes + steal (cores) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| `{r['route']}` | {r['what']} | {_fmt(r['filings_per_s'])} | {_fmt(r['p50_ms'], 2)} | "
+                     f"{_fmt(r['p99_ms'], 2)} | {_fmt(r['server_cpu_ms_per_filing'], 2)} | {r['errors']} | "
+                     f"{r['other_processes_cpu_cores']:.2f} + {r['steal_cores']:.2f} |")
+    for r in real:
+        lines.append(f"| `/v1/operations` (above) | the whole filing, non-overlapping | {_fmt(r['filings_per_s'])} | "
+                     f"{_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | {_fmt(r['server_cpu_ms_per_filing'], 2)} | "
+                     f"{r['errors']} | {r['other_processes_cpu_cores']:.2f} + {r['steal_cores']:.2f} |")
+    lines.append("")
+    return lines
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     m, w = doc["machine"], doc["workload"]
     lines = [SECTION_TITLE, ""]
@@ -778,9 +856,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"{w['preload']:,} operations stored before timing ({doc['preload']['filings_per_s']:,.0f}/s over HTTP, "
         "untimed): 250 clusters x 4 corner operations of 4 parties, 2 km circles, 1,000-3,000 m, one 24 h window. "
         f"Agreement `mou-file` binds p0..p7 (minima 1,000 m / 300 m / 60 s, `deliver: {w['deliver']}`, so each "
-        "filing stores 7 deliveries in its outbox). Load generator: asyncio + httpx.AsyncClient on loopback, "
-        "closed loop, one keep-alive connection per worker; latency from just before the POST is sent to the end "
-        "of the response. Non-overlapping filing: 2 km circle at a cluster centre, its own 60 s slot (0 conflicts). "
+        "filing stores 7 deliveries in its outbox). Load generator: asyncio streams (a minimal HTTP/1.1 client; "
+        "httpx for setup and streams) on loopback, closed loop, one keep-alive connection per worker; latency "
+        "from just before the POST is sent to the end of the response. Non-overlapping filing: 2 km circle at a "
+        "cluster centre, its own 60 s slot (0 conflicts). "
         "Overlapping filing: 13 km circle at a cluster centre meeting the cluster's 4 stored operations of other "
         "parties (4 conflicts); the new filing is the one asked to adjust, so each answer also carries its "
         "resolutions (searched and verified by the service). The store grows by the filings of each phase "
@@ -840,6 +919,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines.append("")
     lines += verdict_lines(doc)
     lines.append("")
+    lines += floor_lines(doc)
     prof = doc.get("profile") or {}
     if prof:
         lines.append("Profile of the server under each filing workload (a separate pass at concurrency 10 with "
@@ -903,12 +983,11 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                 def make(i: int, wl: str = workload) -> tuple[str, dict[str, Any]]:
                     return layout.filing(wl, i)
 
-                # a fresh client per phase: pooled connections idle past uvicorn's keep-alive (5 s) would race
-                # the server closing them
+                # fresh connections per phase: connections idle past uvicorn's keep-alive (5 s) would race the
+                # server closing them
                 waited = await wait_quiet(server, args.quiet_wait)
-                async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as phase_client:
-                    r = await run_filings(phase_client, server, headers, make, conc, args.duration,
-                                          args.max_filings, counters[workload], expect[workload])
+                r = await run_filings(server, headers, make, conc, args.duration, args.max_filings,
+                                      counters[workload], expect[workload])
                 r = {"workload": workload, "stored_at_start": stored, **r, "waited_for_quiet_s": waited}
                 stored += r["ok"]
                 doc["filings"].append(r)
@@ -924,9 +1003,8 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                 def make_i(i: int) -> tuple[str, dict[str, Any]]:
                     return layout.filing("non-overlapping", i)
 
-                async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as phase_client:
-                    r = await run_filings(phase_client, server, headers, make_i, 10, args.duration,
-                                          args.max_filings, counters["non-overlapping"], 0)
+                r = await run_filings(server, headers, make_i, 10, args.duration, args.max_filings,
+                                      counters["non-overlapping"], 0)
             r = {"workload": f"non-overlapping, {args.subscribers} idle SSE streams open", "stored_at_start": stored,
                  **r, "events_received_by_idle_streams": received[0], "waited_for_quiet_s": waited}
             stored += r["ok"]
@@ -952,9 +1030,8 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
 
                 async def load_p(mk: Callable[[int], tuple[str, dict[str, Any]]] = make_p,
                                  wl: str = workload) -> dict[str, Any]:
-                    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60.0) as pc:
-                        r = await run_filings(pc, server, headers, mk, 10, args.profile_seconds, 10**9,
-                                              counters[wl], expect[wl])
+                    r = await run_filings(server, headers, mk, 10, args.profile_seconds, 10**9, counters[wl],
+                                          expect[wl])
                     return {k: r[k] for k in ("concurrency", "ok", "filings_per_s", "p50_ms", "p99_ms")}
 
                 await wait_quiet(server, args.quiet_wait)
@@ -975,6 +1052,40 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                                                               "deliveries", load_d)
                 print("profiled deliveries", file=sys.stderr)
     doc["server"] = {"rss_mib_end": round(server.rss_mib(), 1), "access_log_lines": access_log_lines(server)}
+    if args.floor_seconds > 0 and "non-overlapping" in args.workloads:
+        doc["floor"] = await floor_phase(args, server, headers, layout, counters["non-overlapping"])
+
+
+FLOOR_ROUTES = {
+    "/floor/empty": "HTTP stack only: uvicorn, Starlette, routing, request-id middleware, access log",
+    "/floor/parsed": "+ the real route's dependencies (bearer token, signature headers, Idempotency-Key), "
+                     "OperationIn parsed, an empty NoticeOutcome serialised",
+    "/floor/validated": "+ Forewarn.validate (party read, footprint shape, geodesic area, horizon)",
+}
+
+
+async def floor_phase(args: argparse.Namespace, server: Server, headers: dict[str, dict[str, str]],
+                      layout: Layout, counter: Counter1) -> list[dict[str, Any]]:
+    """The same non-overlapping requests, at concurrency 10, to the routes of bench/floor_app.py (a second
+    server on the same database, pinned like the first, started once the first is idle): each stops the filing
+    earlier, so its rate bounds what ``POST /v1/operations`` could reach in this process on this core."""
+    floor = Server(server.db)
+    floor.start(args.server_cpus, [sys.executable, str(BENCH_DIR / "floor_app.py")])
+    rows: list[dict[str, Any]] = []
+    try:
+        for route, what in FLOOR_ROUTES.items():
+            def make(i: int) -> tuple[str, dict[str, Any]]:
+                return layout.filing("non-overlapping", i)
+
+            waited = await wait_quiet(floor, args.quiet_wait)
+            r = await run_filings(floor, headers, make, 10, args.floor_seconds, args.max_filings, counter, 0,
+                                  path=route)
+            rows.append({"route": route, "what": what, **r, "waited_for_quiet_s": waited})
+            print(f"floor {route} c=10: {r['ok']} ok, {r['errors']} errors, {r['filings_per_s']}/s, "
+                  f"p50 {r['p50_ms']} ms, server cpu ms/request {r['server_cpu_ms_per_filing']}", file=sys.stderr)
+    finally:
+        floor.stop()
+    return rows
 
 
 def findings(doc: dict[str, Any]) -> list[str]:
@@ -1140,6 +1251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deliver", choices=["all", "affected_or_subscribed"], default="all",
                         help="deliver mode of the filing parties' agreement")
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="py-spy pass per workload (0: none)")
+    parser.add_argument("--floor-seconds", type=float, default=8.0,
+                        help="seconds per route of the floor phase (bench/floor_app.py: the same requests to "
+                        "routes that stop the filing early; 0: none)")
     parser.add_argument("--server-cpus", default="auto",
                         help="pin the server with taskset -c to these CPUs (e.g. 0) and the load generator to the "
                         "others; 'auto' (default): CPU 0 when there are 2 or more; 'none': no pinning")
