@@ -14,9 +14,8 @@ HTTP/1.1 client (:class:`RawConnection`: keep-alive, one connection per worker; 
 core at about 800 requests/s) on loopback, N workers each sending its next filing as soon as the previous
 answer arrived (closed loop), for a fixed time or count; httpx for the setup and the event streams. A filing's
 latency is measured from just before the client sends ``POST /v1/operations`` to the end of the response:
-HTTP, token verification, request
-validation, detection, resolutions, site warnings, the transaction (operation version, notice, conflicts, the
-deliveries it owes: the outbox) and the response.
+HTTP, token verification, request validation, detection, resolutions, site warnings, the transaction
+(operation version, notice, conflicts, the deliveries it owes: the outbox) and the response.
 
 Airspace. 250 clusters on a 16 x 16 grid (0.5 degree pitch, 36-43.5E x 33-40.5N); each cluster holds 4 stored
 operations (the preload: 1,000 operations, not timed) of parties p0..p3 at its corners (+-0.1 degree), circles of

@@ -31,6 +31,7 @@ from forewarn.api import create_app
 from forewarn.api.deps import RT, Caller, SignedRequest
 from forewarn.api.routes import IdemKey
 from forewarn.api.schemas import OperationIn
+from forewarn.auth import Principal
 from forewarn.model import Operation
 from forewarn.records import NoticeOutcome
 from forewarn.settings import Settings
@@ -44,6 +45,13 @@ async def empty() -> dict[str, Any]:
     return {"conflicts": [], "resolutions": []}
 
 
+def _operation(who: Principal, body: OperationIn) -> Operation:
+    """What the real route builds from the request (after the same scope check)."""
+    who.require("notices:file")
+    return Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
+                     detail=body.detail)
+
+
 def _outcome(rt: Any, op: Operation) -> NoticeOutcome:
     return NoticeOutcome(notice_id=None, kind="notify", operation_id=op.id, version=1, party_id=op.party_id,
                          activity_class=op.activity_class, at=rt.clock(), lead_times=[], conflicts=[],
@@ -54,19 +62,14 @@ def _outcome(rt: Any, op: Operation) -> NoticeOutcome:
 async def parsed(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest,
                  idempotency_key: IdemKey = None) -> NoticeOutcome:
     """The real route's dependencies, request model and response model; no filing."""
-    who.require("notices:file")
-    op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
-                   detail=body.detail)
-    return _outcome(rt, op)
+    return _outcome(rt, _operation(who, body))
 
 
 @floor.post("/validated", response_model=NoticeOutcome, status_code=201)
 async def validated(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest,
                     idempotency_key: IdemKey = None) -> NoticeOutcome:
     """``parsed`` plus the filing's validation step."""
-    who.require("notices:file")
-    op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
-                   detail=body.detail)
+    op = _operation(who, body)
     rt.service.validate(op, rt.clock())
     return _outcome(rt, op)
 
