@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from forewarn.errors import NotFound
+from forewarn.ledger.chain import utc_text
 from forewarn.model import Agreement, Party, PlanningDetail, SeparationMinima, Subscription
 from forewarn.service import DeliveryDesk, Forewarn
 from forewarn.settings import Settings
@@ -138,6 +139,38 @@ def test_streamed_sends_are_recorded_in_one_flush(svc: Forewarn) -> None:
     stored = svc.repo.get_delivery(d.id)
     assert stored is not None and stored.delivered_at == stored.first_sent_at == T0 - timedelta(minutes=30)
     assert stored.lead_time_s == 1.5 * 3600 and not stored.late  # 90 min lead against a 1 h minimum notice
+
+
+def test_a_flush_records_each_send_at_its_own_time_one_batch_per_chunk(svc: Forewarn,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DeliveryDesk, "FLUSH_CHUNK", 2)
+    desk = DeliveryDesk(svc)
+    for k in range(3):
+        svc.notify(operation(f"op{k}", "usa", [circle(38.0 + k, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    pending = svc.repo.list_deliveries("fra") + svc.repo.list_deliveries("rus")  # six deliveries: three chunks
+    sent_at = {d.id: T0 - timedelta(minutes=50 - 7 * i) for i, d in enumerate(pending)}
+    already = svc.repo.get_delivery(pending[0].id)
+    assert already is not None
+    svc.repo.update_deliveries([already.model_copy(update={"delivered_at": T0 - timedelta(hours=1)})])
+    head = svc.repo.ledger_head()
+    assert head is not None
+    for d in pending:
+        desk.note_streamed(d, sent_at[d.id])
+    assert desk.flush_streamed() == len(pending) - 1  # the one already delivered is left as it is
+    for d in pending[1:]:
+        stored = svc.repo.get_delivery(d.id)
+        assert stored is not None and stored.delivered_at == stored.first_sent_at == sent_at[d.id]
+        assert stored.lead_time_s == ((T0 + timedelta(hours=1)) - sent_at[d.id]).total_seconds()
+    new_head = svc.repo.ledger_head()
+    assert new_head is not None
+    entries = svc.repo.ledger_entries(list(range(head[0] + 1, new_head[0] + 1)))
+    assert [e.subject for e in entries] == [d.id for d in pending[1:]]
+    assert all(e.kind == "delivery_delivered" and e.at == utc_text(sent_at[e.subject])
+               and e.body["delivered_at"] == e.body["first_sent_at"] for e in entries)
+    # chunks of two (the first holding the skipped delivery): each one batch, its last entry signed
+    assert [e.service_signature is not None for e in entries] == [True, False, True, False, True]
+    report = svc.ledger.verify()
+    assert report.ok and report.head_seq == entries[-1].seq
 
 
 def test_stream_hub_wakes_only_the_parties_that_got_deliveries() -> None:

@@ -152,6 +152,16 @@ def test_deliveries_outbox_queries(repo: Repository) -> None:
     d1 = got[0].model_copy(update={"delivered_at": T0, "acked_at": T0 + timedelta(minutes=1), "attempts": 1})
     repo.update_delivery(d1)
     assert repo.get_delivery("d1") == d1
+    d2, d3 = repo.get_delivery("d2"), repo.get_delivery("d3")
+    assert d2 is not None and d3 is not None
+    d2 = d2.model_copy(update={"first_sent_at": T0, "attempts": 2, "last_error": "HTTP 500", "late": True})
+    d3 = d3.model_copy(update={"delivered_at": T0, "lead_time_s": 12.5})
+    repo.update_deliveries([d2, d3])
+    repo.update_deliveries([])
+    assert (repo.get_delivery("d1"), repo.get_delivery("d2"), repo.get_delivery("d3")) == (d1, d2, d3)
+    d2 = d2.model_copy(update={"first_sent_at": None, "attempts": 0, "last_error": None, "late": False})
+    repo.update_deliveries([d2])
+    assert repo.get_delivery("d2") == d2
     assert repo.due_webhook_deliveries(T0 + timedelta(hours=1)) == []
     assert [d.id for d in repo.overdue_acknowledgements(T0 + timedelta(hours=1))] == ["d2"]
     with pytest.raises(Exception, match=r"(?i)unique"):

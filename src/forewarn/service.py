@@ -659,7 +659,8 @@ class DeliveryDesk:
 
     FLUSH_CHUNK = 32
     """Stream sends recorded per transaction by :meth:`flush_streamed` (one ledger entry and one row update each,
-    one checkpoint signature and one fsync per transaction: a few milliseconds of the service lock)."""
+    written as one batch of each; one checkpoint signature and one fsync per transaction: a few milliseconds of
+    the service lock)."""
 
     def __init__(self, service: Forewarn, max_backoff_s: float = 300.0) -> None:
         self.service = service
@@ -764,14 +765,19 @@ class DeliveryDesk:
             chunk = items[start:start + self.FLUSH_CHUNK]
             with self.service._lock, self.repo.transaction():
                 stored = self.repo.get_deliveries([delivery_id for delivery_id, _ in chunk])
+                changed: list[Delivery] = []
+                drafts: list[Draft] = []
                 for delivery_id, at in chunk:
                     current = stored.get(delivery_id)
                     if current is None or current.delivered_at is not None:
                         continue
                     update = self._first_send(current, at) | {"delivered_at": at}
-                    self.repo.update_delivery(current.model_copy(update=update))
-                    self._ledger_sends(current, at, "stream", sent="first_sent_at" in update, delivered=True)
-                    recorded += 1
+                    changed.append(current.model_copy(update=update))
+                    drafts += self._send_entries(current, at, "stream", sent="first_sent_at" in update, delivered=True)
+                # one UPDATE statement and one ledger batch (one head read, one INSERT, one checkpoint) per chunk
+                self.repo.update_deliveries(changed)
+                self.service.ledger.append_many(drafts, max(at for _, at in chunk))
+                recorded += len(changed)
         return recorded
 
     def record_attempt(self, delivery: Delivery, ok: bool, error: str | None, now: datetime) -> Delivery:
@@ -787,23 +793,26 @@ class DeliveryDesk:
                 update["next_attempt_at"] = now + timedelta(seconds=backoff)
             changed = current.model_copy(update=update)
             self.repo.update_delivery(changed)
-            self._ledger_sends(changed, now, "webhook", sent="first_sent_at" in update,
-                               delivered=ok and current.delivered_at is None)
+            drafts = self._send_entries(changed, now, "webhook", sent="first_sent_at" in update,
+                                        delivered=ok and current.delivered_at is None)
             if not ok:
-                self.service.ledger.append("delivery_attempt_failed", changed.id, {
+                drafts.append(Draft("delivery_attempt_failed", changed.id, {
                     "delivery_id": changed.id, "attempt": attempts, "error": error,
-                    "next_attempt_at": changed.next_attempt_at}, now, party_id=changed.party_id)
+                    "next_attempt_at": changed.next_attempt_at}, changed.party_id))
+            self.service.ledger.append_many(drafts, now)
             return changed
 
-    def _ledger_sends(self, delivery: Delivery, at: datetime, via: str, sent: bool, delivered: bool) -> None:
-        """Inside the caller's transaction: the first send and the delivery of ``delivery``, at ``at`` (UTC). A
-        first send that is also the delivery (an event-stream send, a webhook answered 2xx at once) is one
+    @staticmethod
+    def _send_entries(delivery: Delivery, at: datetime, via: str, sent: bool, delivered: bool) -> list[Draft]:
+        """The ledger entries (at ``at``, UTC) of the first send and the delivery of ``delivery``. A first send
+        that is also the delivery (an event-stream send, a webhook answered 2xx at once) is one
         ``delivery_delivered`` entry carrying both times; a first send that failed is a ``delivery_sent``."""
         if delivered:
             body: dict[str, Any] = {"delivery_id": delivery.id, "delivered_at": at, "via": via}
             if sent:
                 body["first_sent_at"] = at
-            self.service.ledger.append("delivery_delivered", delivery.id, body, at, party_id=delivery.party_id)
-        elif sent:
-            self.service.ledger.append("delivery_sent", delivery.id, {
-                "delivery_id": delivery.id, "first_sent_at": at, "via": via}, at, party_id=delivery.party_id)
+            return [Draft("delivery_delivered", delivery.id, body, delivery.party_id, at=at)]
+        if sent:
+            return [Draft("delivery_sent", delivery.id, {"delivery_id": delivery.id, "first_sent_at": at, "via": via},
+                          delivery.party_id, at=at)]
+        return []

@@ -42,13 +42,15 @@ BodyCheck = Callable[[dict[str, Any]], str | None]
 
 class Draft(NamedTuple):
     """One entry to append (:meth:`Ledger.append_many`): its kind, subject, JSON-ready body (datetimes are made
-    ISO 8601 text), the party it concerns and that party's accepted signature."""
+    ISO 8601 text), the party it concerns, that party's accepted signature, and the entry's time (UTC) when it is
+    not the batch's ``now`` (a stream send recorded after the moment it happened)."""
 
     kind: str
     subject: str
     body: dict[str, Any]
     party_id: str | None = None
     party_signature: PartySignature | None = None
+    at: datetime | None = None
 
 
 class Ledger:
@@ -89,8 +91,9 @@ class Ledger:
         return self.append_many([Draft(kind, subject, body, party_id, party_signature)], now)[0]
 
     def append_many(self, drafts: Sequence[Draft], now: datetime) -> list[LedgerEntry]:
-        """Append several entries at ``now`` in this order, as :meth:`append` does one: one read of the head,
-        one batched INSERT, one checkpoint (a notice owing 50 deliveries writes its 50 entries so)."""
+        """Append several entries at ``now`` (each at its own ``at`` if it has one) in this order, as
+        :meth:`append` does one: one read of the head, one batched INSERT, one checkpoint (a notice owing 50
+        deliveries writes its 50 entries so). The service key is the one valid at ``now``."""
         if not drafts:
             return []
         bodies = []
@@ -106,8 +109,8 @@ class Ledger:
             first = seq
             made: list[tuple[LedgerEntry, str]] = []
             for draft, data in zip(drafts, bodies, strict=True):
-                entry, body_json = sealed(None, seq, prev, draft.kind, draft.subject, draft.party_id, now, data,
-                                          draft.party_signature)
+                entry, body_json = sealed(None, seq, prev, draft.kind, draft.subject, draft.party_id,
+                                          draft.at or now, data, draft.party_signature)
                 made.append((entry, body_json))
                 seq, prev = seq + 1, entry.entry_hash
             self.repo.add_ledger_entries(made)

@@ -110,6 +110,10 @@ class Repository(Protocol):
         """Write back a delivery's times, attempts, lead time and state (not its payload)."""
         ...
 
+    def update_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        """:meth:`update_delivery` for each, in one statement (one transaction)."""
+        ...
+
     def due_webhook_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         """Undelivered deliveries whose next webhook attempt is due."""
         ...

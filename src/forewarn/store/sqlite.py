@@ -457,14 +457,22 @@ class SQLiteRepository:
         rows = self._conn.execute(sql + " ORDER BY seq LIMIT ?", [*params, limit])
         return [self._delivery(r) for r in rows]
 
+    _UPDATE_DELIVERY = (
+        "UPDATE deliveries SET first_sent_at = ?, delivered_at = ?, acked_at = ?, escalated_at = ?, attempts = ?,"
+        " next_attempt_at = ?, last_error = ?, lead_time_s = ?, late = ? WHERE id = ?")
+
+    @staticmethod
+    def _delivery_state(d: Delivery) -> tuple[object, ...]:
+        return (_opt(d.first_sent_at), _opt(d.delivered_at), _opt(d.acked_at), _opt(d.escalated_at), d.attempts,
+                _opt(d.next_attempt_at), d.last_error, d.lead_time_s, int(d.late), d.id)
+
     def update_delivery(self, delivery: Delivery) -> None:
-        self._write(
-            "UPDATE deliveries SET first_sent_at = ?, delivered_at = ?, acked_at = ?, escalated_at = ?, attempts = ?,"
-            " next_attempt_at = ?, last_error = ?, lead_time_s = ?, late = ? WHERE id = ?",
-            (_opt(delivery.first_sent_at), _opt(delivery.delivered_at), _opt(delivery.acked_at),
-             _opt(delivery.escalated_at), delivery.attempts, _opt(delivery.next_attempt_at), delivery.last_error,
-             delivery.lead_time_s, int(delivery.late), delivery.id),
-        )
+        self._write(self._UPDATE_DELIVERY, self._delivery_state(delivery))
+
+    def update_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries:
+            with self.transaction():
+                self._conn.executemany(self._UPDATE_DELIVERY, [self._delivery_state(d) for d in deliveries])
 
     def due_webhook_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         rows = self._conn.execute(
