@@ -231,3 +231,44 @@ def test_a_delivery_committed_while_a_stream_reads_its_inbox_is_not_left_waiting
     finally:
         server.should_exit = True
     assert waited < 5.0, f"the delivery waited {waited:.1f} s for the keep-alive"
+
+
+def test_a_stream_whose_client_disconnects_is_closed_at_once(tmp_path: Path) -> None:
+    """A client that goes away ends its stream without waiting for the next write (the 15 s keep-alive): the
+    stream is unregistered from the hub."""
+    import threading
+
+    import uvicorn
+
+    from forewarn.api import create_app
+    from forewarn.model import Agreement, Party
+    from forewarn.settings import Settings
+    from tests.server_support import free_port
+
+    app = create_app(Settings(db=tmp_path / "gone.sqlite"), run_worker=False)
+    rt = app.state.runtime
+    for p in ("usa", "fra"):
+        rt.service.put_party(Party(id=p, name=p.upper()))
+    rt.service.put_agreement(Agreement(id="mou", name="m", parties=["usa", "fra"], min_notice_s=0))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        token = rt.token_for("fra", ["read"])[0]
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/stream",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as response:
+            assert next(response.iter_lines()) == ": connected"
+            with rt.hub.lock:
+                assert [w[2] for w in rt.hub.waiters] == ["fra"]
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            with rt.hub.lock:
+                if not rt.hub.waiters:
+                    break
+            time.sleep(0.05)
+        with rt.hub.lock:
+            assert not rt.hub.waiters, "the stream of a disconnected client is still registered"
+    finally:
+        server.should_exit = True

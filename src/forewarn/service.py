@@ -764,7 +764,8 @@ class DeliveryDesk:
         for start in range(0, len(items), self.FLUSH_CHUNK):
             chunk = items[start:start + self.FLUSH_CHUNK]
             with self.service._lock, self.repo.transaction():
-                stored = self.repo.get_deliveries([delivery_id for delivery_id, _ in chunk])
+                # times and state only: the payloads (the bulk of each row) are not needed to record a send
+                stored = self.repo.get_deliveries([delivery_id for delivery_id, _ in chunk], payloads=False)
                 changed: list[Delivery] = []
                 drafts: list[Draft] = []
                 for delivery_id, at in chunk:

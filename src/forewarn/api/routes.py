@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Header, Query, Request, Response
+from fastapi import APIRouter, Form, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -364,7 +364,7 @@ def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> De
 @router.get("/stream", tags=["deliveries"], response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(
-    request: Request, rt: RT, who: Caller,
+    rt: RT, who: Caller,
     channel: Annotated[str, Query(pattern="^(primary|backup)$")] = "primary",
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
@@ -383,7 +383,9 @@ async def stream(
         synced: int | None = None  # every delivery up to this sequence number has been read (None: unknown)
         try:
             yield b": connected\n\n"
-            while not await request.is_disconnected():
+            # no disconnect check per pass: the StreamingResponse listens for the client's disconnect and cancels
+            # this generator (its finally unregisters it); a write to a closed connection fails too
+            while True:
                 # clear before reading: a delivery committed after the read sets it again (no lost wake-up)
                 entry[1].clear()
                 # the hub's in-memory tail when it provably holds everything after what this stream has read;

@@ -100,8 +100,10 @@ class Repository(Protocol):
         ...
 
     def get_delivery(self, delivery_id: str) -> Delivery | None: ...
-    def get_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
-        """id -> delivery for those of ``delivery_ids`` that exist (one query per 500 ids)."""
+    def get_deliveries(self, delivery_ids: Sequence[str], *, payloads: bool = True) -> dict[str, Delivery]:
+        """id -> delivery for those of ``delivery_ids`` that exist (one query per 500 ids). With
+        ``payloads=False`` each payload is left empty (``{}``), unread and unparsed: for callers that update
+        times and state only (:meth:`update_delivery` never writes the payload)."""
         ...
 
     def list_deliveries(self, party_id: str | None = None, after_seq: int = 0, channel: str | None = None,

@@ -420,9 +420,11 @@ class SQLiteRepository:
                 seq = int(self._conn.execute(self._INSERT_DELIVERY + " RETURNING seq", row).fetchone()[0])
                 self._local.created.append(d.model_copy(update={"seq": seq}))
 
+    _DELIVERY_NAMES = tuple(c.strip() for c in _DELIVERY_COLUMNS.split(","))
+    _DELIVERY_STATE_COLUMNS = _DELIVERY_COLUMNS.replace(" payload,", " '{}' AS payload,")
+
     def _delivery(self, row: tuple[Any, ...]) -> Delivery:
-        names = [c.strip() for c in self._DELIVERY_COLUMNS.split(",")]
-        data = dict(zip(names, row, strict=True))
+        data = dict(zip(self._DELIVERY_NAMES, row, strict=True))
         data["payload"] = json.loads(data["payload"])
         data["late"] = bool(data["late"])
         return Delivery.model_validate(data)
@@ -432,14 +434,14 @@ class SQLiteRepository:
                                  (delivery_id,)).fetchone()
         return self._delivery(row) if row else None
 
-    def get_deliveries(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
+    def get_deliveries(self, delivery_ids: Sequence[str], *, payloads: bool = True) -> dict[str, Delivery]:
         out: dict[str, Delivery] = {}
         ids = list(dict.fromkeys(delivery_ids))
+        columns = self._DELIVERY_COLUMNS if payloads else self._DELIVERY_STATE_COLUMNS
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ", ".join("?" * len(chunk))
-            for row in self._conn.execute(
-                    f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries WHERE id IN ({marks})", chunk):
+            for row in self._conn.execute(f"SELECT {columns} FROM deliveries WHERE id IN ({marks})", chunk):
                 d = self._delivery(row)
                 out[d.id] = d
         return out
