@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -186,22 +188,46 @@ def _stored(db: Path) -> dict[str, int]:
         return out
 
 
-def test_a_delivery_committed_while_a_stream_reads_its_inbox_is_not_left_waiting(tmp_path: Path) -> None:
-    """A notice that commits between a stream's inbox query and its wait must wake it (no lost wake-up)."""
-    import threading
-
-    import uvicorn
-
+def _two_party_app(db: Path) -> Any:
+    """The application on ``db`` (no delivery worker) with parties usa and fra bound by one agreement."""
     from forewarn.api import create_app
-    from forewarn.model import Agreement, Operation, Party
+    from forewarn.model import Agreement, Party
     from forewarn.settings import Settings
-    from tests.server_support import free_port
 
-    app = create_app(Settings(db=tmp_path / "wake.sqlite"), run_worker=False)
+    app = create_app(Settings(db=db), run_worker=False)
     rt = app.state.runtime
     for p in ("usa", "fra"):
         rt.service.put_party(Party(id=p, name=p.upper()))
     rt.service.put_agreement(Agreement(id="mou", name="m", parties=["usa", "fra"], min_notice_s=0))
+    return app
+
+
+@contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a thread of this process (so the test can reach its runtime); its URL."""
+    import threading
+
+    import uvicorn
+
+    from tests.server_support import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+
+
+def test_a_delivery_committed_while_a_stream_reads_its_inbox_is_not_left_waiting(tmp_path: Path) -> None:
+    """A notice that commits between a stream's inbox query and its wait must wake it (no lost wake-up)."""
+    from forewarn.model import Operation
+
+    app = _two_party_app(tmp_path / "wake.sqlite")
+    rt = app.state.runtime
     op = Operation.model_validate({"id": "op-1", "party_id": "usa", "activity_class": "transport",
                                    "volumes": [vol(10, 50)]})
     real_inbox, calls, filed = rt.desk.inbox, [0], [0.0]
@@ -215,50 +241,26 @@ def test_a_delivery_committed_while_a_stream_reads_its_inbox_is_not_left_waiting
         return out
 
     rt.desk.inbox = inbox
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    try:
-        while not server.started:
-            time.sleep(0.05)
+    with _serving(app) as url:
         token = rt.token_for("fra", ["read"])[0]
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/stream",
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as response:
+        with httpx.stream("GET", f"{url}/v1/stream", headers={"Authorization": f"Bearer {token}"},
+                          timeout=30) as response:
             for line in response.iter_lines():
                 if line.startswith("data: "):
                     waited = time.perf_counter() - filed[0]
                     break
-    finally:
-        server.should_exit = True
     assert waited < 5.0, f"the delivery waited {waited:.1f} s for the keep-alive"
 
 
 def test_a_stream_whose_client_disconnects_is_closed_at_once(tmp_path: Path) -> None:
     """A client that goes away ends its stream without waiting for the next write (the 15 s keep-alive): the
     stream is unregistered from the hub."""
-    import threading
-
-    import uvicorn
-
-    from forewarn.api import create_app
-    from forewarn.model import Agreement, Party
-    from forewarn.settings import Settings
-    from tests.server_support import free_port
-
-    app = create_app(Settings(db=tmp_path / "gone.sqlite"), run_worker=False)
+    app = _two_party_app(tmp_path / "gone.sqlite")
     rt = app.state.runtime
-    for p in ("usa", "fra"):
-        rt.service.put_party(Party(id=p, name=p.upper()))
-    rt.service.put_agreement(Agreement(id="mou", name="m", parties=["usa", "fra"], min_notice_s=0))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    try:
-        while not server.started:
-            time.sleep(0.05)
+    with _serving(app) as url:
         token = rt.token_for("fra", ["read"])[0]
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/stream",
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as response:
+        with httpx.stream("GET", f"{url}/v1/stream", headers={"Authorization": f"Bearer {token}"},
+                          timeout=30) as response:
             assert next(response.iter_lines()) == ": connected"
             with rt.hub.lock:
                 assert [w[2] for w in rt.hub.waiters] == ["fra"]
@@ -270,5 +272,3 @@ def test_a_stream_whose_client_disconnects_is_closed_at_once(tmp_path: Path) -> 
             time.sleep(0.05)
         with rt.hub.lock:
             assert not rt.hub.waiters, "the stream of a disconnected client is still registered"
-    finally:
-        server.should_exit = True
