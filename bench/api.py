@@ -12,7 +12,8 @@ party and its credentials through the admin API (``POST /v1/parties``, ``POST /v
 tokens with ``POST /v1/token``. The load generator is this process: for the timed filings a minimal asyncio
 HTTP/1.1 client (:class:`RawConnection`: keep-alive, one connection per worker; httpx saturated the client's
 core at about 800 requests/s) on loopback, N workers each sending its next filing as soon as the previous
-answer arrived (closed loop), for a fixed time or count; httpx for the setup and the event streams. A filing's
+answer arrived (closed loop), for a fixed time or count; the delivery phase's event streams are read the same
+way (:func:`sse_lines`); httpx for the setup and the idle streams. A filing's
 latency is measured from just before the client sends ``POST /v1/operations`` to the end of the response:
 HTTP, token verification, request validation, detection, resolutions, site warnings, the transaction
 (operation version, notice, conflicts, the deliveries it owes: the outbox) and the response.
@@ -389,6 +390,36 @@ class RawConnection:
         return status, answer
 
 
+async def sse_lines(port: int, headers: dict[str, str]) -> AsyncIterator[tuple[float, str]]:
+    """``GET /v1/stream`` on a connection of its own: each line of the event stream with the moment (perf_counter)
+    its chunk was read, taken before any parsing. A minimal reader (chunked transfer coding, as uvicorn sends a
+    stream), so that with 50 streams the load generator adds little delay of its own to what it measures; an
+    answer other than 200 raises OSError."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(f"GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
+                     f"{head}\r\n".encode())
+        raw = await reader.readuntil(b"\r\n\r\n")
+        status = raw.split(b" ", 2)[1]
+        if status != b"200":
+            raise OSError(f"stream answered {status.decode()}")
+        if b"transfer-encoding: chunked" not in raw.lower():
+            raise OSError("stream not sent with chunked transfer coding")
+        pending = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            if size == 0:
+                return
+            chunk = await reader.readexactly(size + 2)
+            at = time.perf_counter()
+            *lines, pending = (pending + chunk[:-2]).split(b"\n")
+            for line in lines:
+                yield at, line.decode()
+    finally:
+        writer.close()
+
+
 async def run_filings(server: Server, headers: dict[str, dict[str, str]],
                       make: Callable[[int], tuple[str, dict[str, Any]]], concurrency: int, duration_s: float,
                       max_count: int, counter: Counter1, expect_conflicts: int | None = None,
@@ -499,39 +530,30 @@ async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], lay
     expected = notices * subscribers
     done = asyncio.Event()
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=subscribers + 8, max_keepalive_connections=subscribers + 8)
-    timeout = httpx.Timeout(30.0, read=None)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as sse_client, \
-            httpx.AsyncClient(base_url=server.url, timeout=30.0) as poster:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as poster:
 
         async def subscriber(k: int) -> None:
             hdrs = headers[f"s{k:02d}"]
             if k in last_seen:
                 hdrs = hdrs | {"Last-Event-ID": str(last_seen[k])}
             try:
-                async with sse_client.stream("GET", "/v1/stream", headers=hdrs) as response:
-                    if response.status_code != 200:
-                        errors.append(f"stream s{k:02d}: {response.status_code}")
-                        return
-                    async for line in response.aiter_lines():
-                        if line.startswith(": connected"):
-                            ready.add(k)
-                            if len(ready) == subscribers:
-                                connected.set()
-                        elif line.startswith("id: "):
-                            last_seen[k] = int(line[4:])
-                        elif line.startswith("data: "):
-                            now = time.perf_counter()
-                            op_id = json.loads(line[6:])["payload"]["operation"]["id"]
-                            if op_id not in ids:
-                                replayed.append(op_id)
-                                continue
-                            arrivals.append((op_id, k, now))
-                            if len(arrivals) >= expected:
-                                done.set()
-            except (httpx.HTTPError, asyncio.CancelledError) as exc:
-                if not isinstance(exc, asyncio.CancelledError):
-                    errors.append(f"stream s{k:02d}: {exc!r}")
+                async for at, line in sse_lines(server.port, hdrs):
+                    if line.startswith(": connected"):
+                        ready.add(k)
+                        if len(ready) == subscribers:
+                            connected.set()
+                    elif line.startswith("id: "):
+                        last_seen[k] = int(line[4:])
+                    elif line.startswith("data: "):
+                        op_id = json.loads(line[6:])["payload"]["operation"]["id"]
+                        if op_id not in ids:
+                            replayed.append(op_id)
+                            continue
+                        arrivals.append((op_id, k, at))
+                        if len(arrivals) >= expected:
+                            done.set()
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                errors.append(f"stream s{k:02d}: {exc!r}")
 
         tasks = [asyncio.create_task(subscriber(k)) for k in range(subscribers)]
         await asyncio.wait_for(connected.wait(), timeout=30)
@@ -855,8 +877,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"{w['preload']:,} operations stored before timing ({doc['preload']['filings_per_s']:,.0f}/s over HTTP, "
         "untimed): 250 clusters x 4 corner operations of 4 parties, 2 km circles, 1,000-3,000 m, one 24 h window. "
         f"Agreement `mou-file` binds p0..p7 (minima 1,000 m / 300 m / 60 s, `deliver: {w['deliver']}`, so each "
-        "filing stores 7 deliveries in its outbox). Load generator: asyncio streams (a minimal HTTP/1.1 client; "
-        "httpx for setup and streams) on loopback, closed loop, one keep-alive connection per worker; latency "
+        "filing stores 7 deliveries in its outbox). Load generator: asyncio streams (a minimal HTTP/1.1 client and "
+        "event-stream reader; httpx for setup) on loopback, closed loop, one keep-alive connection per worker; latency "
         "from just before the POST is sent to the end of the response. Non-overlapping filing: 2 km circle at a "
         "cluster centre, its own 60 s slot (0 conflicts). "
         "Overlapping filing: 13 km circle at a cluster centre meeting the cluster's 4 stored operations of other "
@@ -920,7 +942,11 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines.append("")
     lines += floor_lines(doc)
     prof = doc.get("profile") or {}
-    if prof:
+    skipped = {p["skipped"] for p in prof.values() if "skipped" in p}
+    if skipped and not any("groups_pct" in p for p in prof.values()):
+        lines.append(f"Profile of the server: not taken ({'; '.join(sorted(skipped))}).")
+        lines.append("")
+    elif prof:
         lines.append("Profile of the server under each filing workload (a separate pass at concurrency 10 with "
                      "`py-spy record --gil --nonblocking` attached, 250 Hz; share of the samples in which a server "
                      "thread held the GIL; each sample counted once, in the first group of this list found on its "
@@ -1102,6 +1128,15 @@ def findings(doc: dict[str, Any]) -> list[str]:
         top = sorted(prof["groups_pct"].items(), key=lambda kv: -kv[1])[:3]
         out.append(f"{name}: the largest shares of server samples are " +
                    "; ".join(f"{label} {pct:.0f}%" for label, pct in top) + ".")
+    floor = {r["route"]: r for r in doc.get("floor") or []}
+    if "/floor/validated" in floor and "/floor/empty" in floor:
+        v, e = floor["/floor/validated"], floor["/floor/empty"]
+        verdict = "below" if v["filings_per_s"] < TARGET_NON_OVERLAPPING else "above"
+        out.append(f"floor: this server process answers at most {e['filings_per_s']:,.0f} requests/s on its core "
+                   f"with an empty route ({e['server_cpu_ms_per_filing']} ms of CPU each), and "
+                   f"{v['filings_per_s']:,.0f}/s once the filing's request is authenticated, parsed and validated "
+                   f"({v['server_cpu_ms_per_filing']} ms), {verdict} the {TARGET_NON_OVERLAPPING:,.0f}/s target "
+                   "before any detection, persistence, ledger entry or delivery.")
     return out
 
 
