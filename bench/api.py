@@ -13,7 +13,7 @@ tokens with ``POST /v1/token``. The load generator is this process: for the time
 HTTP/1.1 client (:class:`RawConnection`: keep-alive, one connection per worker; httpx saturated the client's
 core at about 800 requests/s) on loopback, N workers each sending its next filing as soon as the previous
 answer arrived (closed loop), for a fixed time or count; the delivery phase's event streams are read the same
-way (:func:`sse_lines`); httpx for the setup and the idle streams. A filing's
+way (:func:`sse_lines`), and so are the idle streams; httpx for the setup. A filing's
 latency is measured from just before the client sends ``POST /v1/operations`` to the end of the response:
 HTTP, token verification, request validation, detection, resolutions, site warnings, the transaction
 (operation version, notice, conflicts, the deliveries it owes: the outbox) and the response.
@@ -525,39 +525,21 @@ async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], lay
     post_latency: list[float] = []
     post_status: Counter[str] = Counter()
     replayed: list[str] = []
-    connected = asyncio.Event()
-    ready: set[int] = set()
     expected = notices * subscribers
     done = asyncio.Event()
     errors: list[str] = []
-    async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as poster:
 
-        async def subscriber(k: int) -> None:
-            hdrs = headers[f"s{k:02d}"]
-            if k in last_seen:
-                hdrs = hdrs | {"Last-Event-ID": str(last_seen[k])}
-            try:
-                async for at, line in sse_lines(server.port, hdrs):
-                    if line.startswith(": connected"):
-                        ready.add(k)
-                        if len(ready) == subscribers:
-                            connected.set()
-                    elif line.startswith("id: "):
-                        last_seen[k] = int(line[4:])
-                    elif line.startswith("data: "):
-                        op_id = json.loads(line[6:])["payload"]["operation"]["id"]
-                        if op_id not in ids:
-                            replayed.append(op_id)
-                            continue
-                        arrivals.append((op_id, k, at))
-                        if len(arrivals) >= expected:
-                            done.set()
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                errors.append(f"stream s{k:02d}: {exc!r}")
+    def event(k: int, at: float, text: str) -> None:
+        op_id = json.loads(text)["payload"]["operation"]["id"]
+        if op_id not in ids:
+            replayed.append(op_id)
+            return
+        arrivals.append((op_id, k, at))
+        if len(arrivals) >= expected:
+            done.set()
 
-        tasks = [asyncio.create_task(subscriber(k)) for k in range(subscribers)]
-        await asyncio.wait_for(connected.wait(), timeout=30)
-        await asyncio.sleep(0.5)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as poster, \
+            subscribed(server.port, headers, subscribers, last_seen, event, errors):
         cpu0, client_cpu0, (busy0, steal0) = server.cpu_s(), time.process_time(), machine_cpu()
 
         async def file(k: int) -> None:
@@ -583,9 +565,6 @@ async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], lay
         wall = time.perf_counter() - t_start
         server_cpu, client_cpu = server.cpu_s() - cpu0, time.process_time() - client_cpu0
         busy1, steal1 = machine_cpu()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     latencies = [at - sent_at[op] for op, _, at in arrivals if op in sent_at]
     pairs = {(op, k) for op, k, _ in arrivals}
@@ -606,38 +585,54 @@ async def run_deliveries(server: Server, headers: dict[str, dict[str, str]], lay
 
 
 @contextlib.asynccontextmanager
+async def subscribed(port: int, headers: dict[str, dict[str, str]], count: int, last_seen: dict[int, int],
+                     on_data: Callable[[int, float, str], None] | None = None,
+                     errors: list[str] | None = None) -> AsyncIterator[None]:
+    """``count`` subscribers s00.. each following ``GET /v1/stream`` (:func:`sse_lines`), resuming after
+    ``last_seen[k]``, which is kept up to date; ``on_data(k, read at, JSON text)`` for each event; a stream's
+    failure goes to ``errors``. Entered once every stream has opened (and 0.5 s more); closed on exit."""
+    ready: set[int] = set()
+    connected = asyncio.Event()
+
+    async def subscriber(k: int) -> None:
+        hdrs = headers[f"s{k:02d}"] | ({"Last-Event-ID": str(last_seen[k])} if k in last_seen else {})
+        try:
+            async for at, line in sse_lines(port, hdrs):
+                if line.startswith(": connected"):
+                    ready.add(k)
+                    if len(ready) == count:
+                        connected.set()
+                elif line.startswith("id: "):
+                    last_seen[k] = int(line[4:])
+                elif on_data is not None and line.startswith("data: "):
+                    on_data(k, at, line[6:])
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            if errors is not None:
+                errors.append(f"stream s{k:02d}: {exc!r}")
+
+    tasks = [asyncio.create_task(subscriber(k)) for k in range(count)]
+    try:
+        await asyncio.wait_for(connected.wait(), timeout=30)
+        await asyncio.sleep(0.5)
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
 async def idle_streams(server: Server, headers: dict[str, dict[str, str]], count: int,
                        last_seen: dict[int, int]) -> AsyncIterator[list[int]]:
     """``count`` subscribers holding ``GET /v1/stream`` open (resuming after what they saw); yields a one-element
-    list counting the notice events they received meanwhile (0 expected: nobody files to them)."""
+    list counting the events they received meanwhile (0 expected: nobody files to them)."""
     received = [0]
-    ready: set[int] = set()
-    connected = asyncio.Event()
-    limits = httpx.Limits(max_connections=count + 8, max_keepalive_connections=count + 8)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=httpx.Timeout(30.0, read=None)) as c:
 
-        async def subscriber(k: int) -> None:
-            hdrs = headers[f"s{k:02d}"] | ({"Last-Event-ID": str(last_seen[k])} if k in last_seen else {})
-            with contextlib.suppress(httpx.HTTPError):
-                async with c.stream("GET", "/v1/stream", headers=hdrs) as response:
-                    async for line in response.aiter_lines():
-                        if line.startswith(": connected"):
-                            ready.add(k)
-                            if len(ready) == count:
-                                connected.set()
-                        elif line.startswith("id: "):
-                            last_seen[k] = int(line[4:])
-                            received[0] += 1
+    def count_event(k: int, at: float, text: str) -> None:
+        received[0] += 1
 
-        tasks = [asyncio.create_task(subscriber(k)) for k in range(count)]
-        try:
-            await asyncio.wait_for(connected.wait(), timeout=30)
-            await asyncio.sleep(0.5)
-            yield received
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    async with subscribed(server.port, headers, count, last_seen, count_event):
+        yield received
 
 
 # ---------------------------------------------------------------------------------------------- profile
