@@ -652,8 +652,8 @@ PROFILE_GROUPS: list[tuple[str, list[str]]] = [
      ["list_parties (forewarn/store", "list_sites (forewarn/store", "list_subscriptions (forewarn/store",
       "get_operation (forewarn/store", "get_party (forewarn/store"]),
     ("event streams: inbox query + Delivery parsing (DeliveryDesk.inbox)", ["DeliveryDesk.inbox ("]),
-    ("event streams: recording sends (record_streamed, or note_streamed + the worker's flush_streamed)",
-     ["record_streamed (", "note_streamed (", "flush_streamed ("]),
+    ("event streams: recording sends (note_streamed + the worker's flush_streamed)",
+     ["note_streamed (", "flush_streamed ("]),
     ("event streams: the SSE generator itself (JSON, send)", ["stream.<locals>.events ("]),
     ("delivery worker thread (forewarn/notify/worker.py)", ["(forewarn/notify/worker.py"]),
     ("uvicorn access log (logging)", ["(logging/__init__.py"]),
@@ -663,7 +663,7 @@ PROFILE_GROUPS: list[tuple[str, list[str]]] = [
      ["Forewarn._run_batch (", "file_notice (forewarn/api/routes.py"]),
     ("thread pool: hand-offs and worker-thread bookkeeping (run_sync_in_worker_thread, Queue, WorkerThread)",
      ["run_sync_in_worker_thread (", "Queue.put (", "WorkerThread.run ("]),
-    ("HTTP/ASGI on the event loop (uvicorn protocol, middleware incl. request-id BaseHTTPMiddleware, routing, "
+    ("HTTP/ASGI on the event loop (uvicorn protocol, middleware incl. the request-id middleware, routing, "
      "dependencies)", ["RequestResponseCycle.run_asgi (", "(uvicorn/protocols/"]),
     ("event loop itself (uvloop/httptools C code, scheduling)", ["Runner.run ("]),
     ("other (worker-thread samples the sampler cut short, or outside every group)", []),
