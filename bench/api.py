@@ -866,7 +866,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
                  f"{m['loadavg_before']:.2f} / {m.get('loadavg_after', math.nan):.2f}.")
     lines.append("")
     lines.append(
-        "Setup: a real `forewarn serve` subprocess (one uvicorn process, SQLite WAL file, delivery worker running, "
+        "Setup: a real `forewarn serve` subprocess (one uvicorn process, SQLite WAL file with `synchronous = "
+        f"{w.get('sqlite_synchronous', 'full').upper()}`, delivery worker running, "
         "uvicorn access log on as shipped) on a fresh database; the admin party created with `forewarn party add`, "
         f"the {len(FILERS)} filing parties, the notifier and {w['subscribers']} subscribers through the admin API; "
         f"{w['preload']:,} operations stored before timing ({doc['preload']['filings_per_s']:,.0f}/s over HTTP, "
@@ -1175,7 +1176,7 @@ def _inprocess_worker(workload: str, count: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="forewarn-bench-api-inproc-"))
     try:
         settings = Settings(db=work / "inproc.sqlite")
-        svc = Forewarn(SQLiteRepository(settings.db), settings)
+        svc = Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
         ids = [*FILERS, "n0", *(f"s{k:02d}" for k in range(50))]
         for pid in ids:
             svc.put_party(Party(id=pid, name=pid.upper()))
@@ -1289,6 +1290,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-wait", type=float, default=180.0,
                         help="before each phase, wait at most this many seconds for other processes + steal to "
                         f"stay under {NOISY_CORES} cores (a shared machine); the noise of each phase is reported")
+    parser.add_argument("--sqlite-synchronous", choices=["full", "normal"], default="full",
+                        help="the service's durability (FOREWARN_SQLITE_SYNCHRONOUS, for every process of the run): "
+                        "full (the default, an fsync per commit) or normal (no fsync: a power loss may lose the last "
+                        "commits)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, log, stacks)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--md", type=Path, default=DEFAULT_MD)
@@ -1303,6 +1308,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 4 <= args.preload <= 4 * CLUSTERS or args.preload % 4:
         parser.error(f"--preload must be a multiple of 4 up to {4 * CLUSTERS}")
 
+    os.environ["FOREWARN_SQLITE_SYNCHRONOUS"] = args.sqlite_synchronous  # inherited by every subprocess
     t_run = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="forewarn-bench-api-"))
     placement = "not pinned (both may use every core)"
@@ -1328,6 +1334,7 @@ def main(argv: list[str] | None = None) -> int:
         "workload": {"preload": args.preload, "concurrency": args.concurrency, "duration_s": args.duration,
                      "max_filings": args.max_filings, "subscribers": args.subscribers,
                      "notice_seconds": args.notice_seconds, "rates": args.rates, "deliver": args.deliver,
+                     "sqlite_synchronous": args.sqlite_synchronous,
                      "filing_parties": FILERS, "minima": MINIMA},
         "targets": {"non_overlapping_per_s": TARGET_NON_OVERLAPPING, "overlapping_per_s": TARGET_OVERLAPPING,
                     "delivery_p99_ms": TARGET_DELIVERY_P99_MS},

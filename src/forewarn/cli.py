@@ -53,7 +53,7 @@ AtOption = Annotated[
 
 def _service(db: Path | None) -> Forewarn:
     settings = Settings() if db is None else Settings(db=db)
-    return Forewarn(SQLiteRepository(settings.db), settings)
+    return Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
 
 
 def _now(at: str | None) -> datetime:
@@ -390,7 +390,7 @@ def serve(
         if settings_file is not None and not settings_file.is_file():
             raise InvalidInput(f"settings file {settings_file} does not exist")
         settings = Settings(_env_file=settings_file, **overrides)
-        service = Forewarn(SQLiteRepository(settings.db), settings)
+        service = Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
         if scenario is not None and not service.repo.list_parties():
             _bootstrap(service, scenario, settings.db)
     except ForewarnError as exc:

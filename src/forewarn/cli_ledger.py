@@ -46,7 +46,7 @@ KeyOption = Annotated[
 
 def _ledger(db: Path | None) -> Ledger:
     settings = Settings() if db is None else Settings(db=db)
-    return Ledger(SQLiteRepository(settings.db))
+    return Ledger(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous))
 
 
 def _key(value: str) -> Ed25519PublicKey:

@@ -41,7 +41,7 @@ def report(
     if db is not None and not db.is_file():
         _err.print(f"[bold red]error[/] (invalid_input): no database {db}")
         raise typer.Exit(2)
-    repo = SQLiteRepository(settings.db)
+    repo = SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous)
     try:
         result = make_report(repo, when, party)
     except LookupError as exc:

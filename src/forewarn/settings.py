@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOREWARN_", extra="forbid")
 
     db: Path = Field(default=Path("forewarn.sqlite"), description="SQLite database file")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="full", description="full: a 2xx filing survives a machine crash (an fsync per commit); normal: only "
+        "a process crash (a power loss may lose the last commits), for lower latency")
     max_vertices: int = Field(default=10_000, ge=3, description="most vertices in one footprint")
     max_area_km2: float = Field(default=250_000.0, gt=0, description="largest footprint area, km^2 (geodesic)")
     planning_horizon_days: float = Field(

@@ -4,9 +4,14 @@ One writer at a time: ``transaction()`` takes ``BEGIN IMMEDIATE`` under a proces
 read-check-write use case cannot interleave with another. ``savepoint()`` lets one transaction hold several
 filings, each undone alone if it is rejected (the service's group commit).
 
-Durability: ``synchronous = FULL``, so a COMMIT is on disk (the WAL fsynced) before the service answers: a
-filing answered 2xx survives a crash of the process *and* of the machine. The service commits the filings that
-arrive together in one transaction, so that costs one fsync per batch, not per filing.
+Durability: ``synchronous = FULL`` by default, so a COMMIT is on disk (the WAL fsynced) before the service
+answers: a filing answered 2xx survives a crash of the process *and* of the machine. The service commits the
+filings that arrive together in one transaction, so that costs one fsync per batch, not per filing. With
+``synchronous="normal"`` (setting ``sqlite_synchronous``) a COMMIT is written to the WAL but not fsynced: it still
+survives a crash of the process, but a power loss or a crash of the machine may lose the last transactions
+(never corrupt the file), and with them ledger entries whose checkpoint a party may already have read. For
+storage that survives power loss on its own (battery-backed cache, replicated block storage), or where that
+risk is accepted for latency.
 """
 
 from __future__ import annotations
@@ -71,13 +76,20 @@ def _opt(value: datetime | None) -> str | None:
     return _ts(value) if value is not None else None
 
 
+SYNCHRONOUS_MODES = ("full", "normal")
+"""The durability levels offered (SQLite's ``PRAGMA synchronous``): see the module docstring."""
+
+
 class SQLiteRepository:
     """The embedded default store (see module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
         self.path = str(path)
         if self.path == ":memory:":
             raise ValueError("SQLiteRepository needs a file (each thread opens its own connection to it)")
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, not {synchronous!r}")
+        self.synchronous = synchronous
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -97,7 +109,7 @@ class SQLiteRepository:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             self._local.conn = conn
             self._local.depth = 0
             with self._lock:
