@@ -1,5 +1,5 @@
 """``python -m forewarn`` runs the command line."""
 
-from forewarn.cli import app
+from forewarn.cli import main
 
-app()
+main()

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from forewarn.cli_errors import fail, report_error
 from forewarn.cli_ledger import ledger_app
 from forewarn.cli_report import report
 from forewarn.cli_tracks import replay
@@ -26,7 +27,7 @@ from forewarn.planfile import read_plan
 from forewarn.policy import view_operation
 from forewarn.scenario import LoadStep, builtin_scenario, load_scenario, read_scenario
 from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.settings import load_settings
 from forewarn.store import SQLiteRepository
 from forewarn.timeline import agreements_table, parties_table, print_outcome, when
 
@@ -52,7 +53,7 @@ AtOption = Annotated[
 
 
 def _service(db: Path | None) -> Forewarn:
-    settings = Settings() if db is None else Settings(db=db)
+    settings = load_settings(db)
     return Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
 
 
@@ -66,17 +67,6 @@ def _now(at: str | None) -> datetime:
     if value.tzinfo is None:
         raise InvalidInput("--at needs a UTC offset, e.g. 2015-11-17T03:00:00Z")
     return value.astimezone(UTC)
-
-
-def _fail(exc: ForewarnError) -> None:
-    err.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
-    for key, value in exc.details.items():
-        if key == "errors" and isinstance(value, list):
-            for e in value:
-                err.print(f"  - {e.get('field')}: {e.get('message')}")
-        else:
-            err.print(f"  {key}: {value}")
-    raise typer.Exit(2)
 
 
 def _dump(data: Any) -> None:
@@ -107,7 +97,7 @@ def demo(
         steps = load_scenario(service, scen)
         files = _write_situation(service, out, f"Forewarn - {scen.name}")
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     repo = service.repo
     db_path = str(Path(service.settings.db).resolve())
@@ -164,7 +154,7 @@ def load(path: Path, db: DbOption = None, as_json: JsonOption = False) -> None:
         service = _service(db)
         steps = load_scenario(service, read_scenario(path))
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     if as_json:
         _dump([s.model_dump(mode="json") for s in steps])
@@ -195,7 +185,7 @@ def _plan_command(plan: Path, party: str, operation_id: str | None, db: Path | N
         op = read_plan(plan, party_id=party, operation_id=operation_id, activity_class=operation_class)
         outcome = service.notify(op, _now(at)) if store else service.check(op, _now(at))
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     if as_json:
         _dump(outcome.model_dump(mode="json"))
@@ -237,7 +227,7 @@ def cancel(
     try:
         outcome = _service(db).cancel(operation_id, party, _now(at))
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     console.print(f"notice {outcome.notice_id}: {operation_id} cancelled")
 
@@ -252,9 +242,9 @@ def list_records(
     """List stored records (all of them: the operator's view; with --as, operations as that party may see them)."""
     kinds = ("parties", "agreements", "operations", "sites", "notices")
     if what not in kinds:
-        _fail(InvalidInput(f"cannot list {what!r}; choose one of {', '.join(kinds)}"))
+        fail(InvalidInput(f"cannot list {what!r}; choose one of {', '.join(kinds)}"))
     if as_party is not None and what != "operations":
-        _fail(InvalidInput("--as applies to: list operations"))
+        fail(InvalidInput("--as applies to: list operations"))
     service = _service(db)
     repo = service.repo
     if as_party is not None:
@@ -362,10 +352,10 @@ def party_add(
         with service.repo.transaction():
             service.repo.put_credential(cred)
     except ValidationError as exc:
-        _fail(InvalidInput("invalid party", {"errors": validation_errors(exc)}))
+        fail(InvalidInput("invalid party", {"errors": validation_errors(exc)}))
         return
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     _dump({"party_id": party_id, "client_id": cred.client_id, "client_secret": secret, "scopes": list(cred.scopes)})
 
@@ -389,12 +379,12 @@ def serve(
     try:
         if settings_file is not None and not settings_file.is_file():
             raise InvalidInput(f"settings file {settings_file} does not exist")
-        settings = Settings(_env_file=settings_file, **overrides)
+        settings = load_settings(env_file=settings_file, **overrides)
         service = Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
         if scenario is not None and not service.repo.list_parties():
             _bootstrap(service, scenario, settings.db)
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     err.print(f"database: {Path(settings.db).resolve()}  docs: http://{settings.host}:{settings.port}/docs")
     uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
@@ -425,5 +415,12 @@ app.command()(report)
 app.command()(replay)
 
 
-def main() -> None:  # pragma: no cover - console entry point alias
-    app()
+def main() -> None:
+    """The console entry point (``forewarn``, ``python -m forewarn``): the commands, with an error that escapes
+    one of them (invalid settings in the environment, say) reported as every other error is, exit status 2,
+    instead of as a traceback."""
+    try:
+        app()
+    except ForewarnError as exc:
+        report_error(exc)
+        raise SystemExit(2) from None

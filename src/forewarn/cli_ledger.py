@@ -17,11 +17,12 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 
+from forewarn.cli_errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.ledger.keys import load_public_key, raw_public
 from forewarn.ledger.receipts import build_receipt, check_receipt
 from forewarn.ledger.recorder import Ledger
-from forewarn.settings import Settings
+from forewarn.settings import load_settings
 from forewarn.store import SQLiteRepository
 
 ledger_app = typer.Typer(help="The signed, hash-chained ledger: verify it, export and check receipts, audit.",
@@ -45,7 +46,7 @@ KeyOption = Annotated[
 
 
 def _ledger(db: Path | None) -> Ledger:
-    settings = Settings() if db is None else Settings(db=db)
+    settings = load_settings(db)
     return Ledger(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous))
 
 
@@ -58,11 +59,6 @@ def _key(value: str) -> Ed25519PublicKey:
 
 def _pinned(value: str | None) -> Ed25519PublicKey | None:
     return None if value is None else _key(value)
-
-
-def _fail(exc: ForewarnError) -> None:
-    err.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
-    raise typer.Exit(2)
 
 
 def _dump(data: Any) -> None:
@@ -89,7 +85,7 @@ def verify(
                 report.first_bad = int(seq_text)
                 report.problem = "the published head is no longer in the chain (entries deleted or rewritten)"
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     if as_json:
         _dump(report.as_dict())
@@ -111,7 +107,7 @@ def receipt(
     try:
         data = build_receipt(_ledger(db), delivery_id)
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     text = json.dumps(data, indent=1, sort_keys=True)
     if out_file is None:
@@ -132,7 +128,7 @@ def check_receipt_command(path: Path, service_key: KeyOption = None, as_json: Js
         err.print(f"[bold red]error[/]: cannot read {path}: {exc}")
         raise typer.Exit(2) from exc
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     if as_json:
         _dump(result.as_dict())
@@ -200,7 +196,7 @@ def key_add(party: str, public_key: Annotated[str, typer.Argument(help="base64ur
     try:
         key = _ledger(db).register_key(party, raw_public(_key(public_key)), datetime.now(UTC))
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     _dump(key.model_dump(mode="json"))
 
@@ -211,7 +207,7 @@ def key_revoke(party: str, key_id: str, db: DbOption = None) -> None:
     try:
         key = _ledger(db).revoke_key(party, key_id, datetime.now(UTC))
     except ForewarnError as exc:
-        _fail(exc)
+        fail(exc)
         return
     _dump(key.model_dump(mode="json"))
 

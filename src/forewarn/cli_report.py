@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from forewarn.settings import Settings
+from forewarn.settings import load_settings
 from forewarn.store import SQLiteRepository
 
 _out = Console(highlight=False)
@@ -37,7 +37,7 @@ def report(
     except ValueError:
         _err.print(f"[bold red]error[/] (invalid_input): --day {day!r} is not a date YYYY-MM-DD")
         raise typer.Exit(2) from None
-    settings = Settings() if db is None else Settings(db=db)
+    settings = load_settings(db)
     if db is not None and not db.is_file():
         _err.print(f"[bold red]error[/] (invalid_input): no database {db}")
         raise typer.Exit(2)

@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from forewarn.cli_errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.settings import load_settings
 from forewarn.store import SQLiteRepository
 from forewarn.store.tracks_sqlite import TrackStore
 from forewarn.tracks.feeds import FORMATS, read_feed
@@ -50,7 +51,7 @@ def replay(
             raise InvalidInput(f"no such file: {path}")
         if fmt is not None and fmt not in FORMATS:
             raise InvalidInput(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-        settings = Settings() if db is None else Settings(db=db)
+        settings = load_settings(db)
         repo = SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous)
         service = Forewarn(repo, settings)
         tracker = Tracker(service, TrackStore(repo), settings.track_settings())
@@ -95,5 +96,4 @@ def replay(
             table.add_row(f"alert {kind}", str(n))
         console.print(table)
     except ForewarnError as exc:
-        Console(stderr=True).print(f"[red]error[/] ({exc.code}): {exc.message}")
-        raise typer.Exit(2) from exc
+        fail(exc)

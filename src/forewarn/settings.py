@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from forewarn.errors import InvalidInput
 from forewarn.geo.volume import VolumeLimits
 from forewarn.resolutions import ResolutionBounds
 
@@ -99,3 +100,17 @@ class Settings(BaseSettings):
             max_lateral_m=self.max_lateral_km * 1000,
             ceiling_m=self.ceiling_m,
         )
+
+
+def load_settings(db: Path | None = None, env_file: Path | None = None, **overrides: Any) -> Settings:
+    """The settings from the environment (and ``env_file``, a .env-style file), with ``db`` and ``overrides``
+    (command-line options) on top. A bad value raises :class:`InvalidInput` naming each variable and what is
+    wrong with it, instead of pydantic's report."""
+    if db is not None:
+        overrides["db"] = db
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        problems = [{"field": f"FOREWARN_{str(e['loc'][0]).upper()}" if e["loc"] else "settings",
+                     "message": f"{e['msg']} (got {e['input']!r})"} for e in exc.errors()]
+        raise InvalidInput("invalid settings", {"errors": problems}) from exc
