@@ -1176,7 +1176,7 @@ def _inprocess_worker(workload: str, count: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="forewarn-bench-api-inproc-"))
     try:
         settings = Settings(db=work / "inproc.sqlite")
-        svc = Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
+        svc = Forewarn(SQLiteRepository.from_settings(settings), settings)
         ids = [*FILERS, "n0", *(f"s{k:02d}" for k in range(50))]
         for pid in ids:
             svc.put_party(Party(id=pid, name=pid.upper()))

@@ -54,7 +54,7 @@ AtOption = Annotated[
 
 def _service(db: Path | None) -> Forewarn:
     settings = load_settings(db)
-    return Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
+    return Forewarn(SQLiteRepository.from_settings(settings), settings)
 
 
 def _now(at: str | None) -> datetime:
@@ -380,7 +380,7 @@ def serve(
         if settings_file is not None and not settings_file.is_file():
             raise InvalidInput(f"settings file {settings_file} does not exist")
         settings = load_settings(env_file=settings_file, **overrides)
-        service = Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
+        service = Forewarn(SQLiteRepository.from_settings(settings), settings)
         if scenario is not None and not service.repo.list_parties():
             _bootstrap(service, scenario, settings.db)
     except ForewarnError as exc:

@@ -47,7 +47,7 @@ KeyOption = Annotated[
 
 def _ledger(db: Path | None) -> Ledger:
     settings = load_settings(db)
-    return Ledger(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous))
+    return Ledger(SQLiteRepository.from_settings(settings))
 
 
 def _key(value: str) -> Ed25519PublicKey:

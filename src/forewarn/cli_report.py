@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from forewarn.cli_errors import fail
+from forewarn.errors import InvalidInput, NotFound
 from forewarn.settings import load_settings
 from forewarn.store import SQLiteRepository
 
 _out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
 
 
 def report(
@@ -35,18 +36,15 @@ def report(
     try:
         when = date.fromisoformat(day)
     except ValueError:
-        _err.print(f"[bold red]error[/] (invalid_input): --day {day!r} is not a date YYYY-MM-DD")
-        raise typer.Exit(2) from None
+        fail(InvalidInput(f"--day {day!r} is not a date YYYY-MM-DD"))
     settings = load_settings(db)
     if db is not None and not db.is_file():
-        _err.print(f"[bold red]error[/] (invalid_input): no database {db}")
-        raise typer.Exit(2)
-    repo = SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous)
+        fail(InvalidInput(f"no database {db}"))
+    repo = SQLiteRepository.from_settings(settings)
     try:
         result = make_report(repo, when, party)
     except LookupError as exc:
-        _err.print(f"[bold red]error[/] (not_found): {exc}")
-        raise typer.Exit(2) from None
+        fail(NotFound(str(exc)))
     finally:
         repo.close()
     files = write_report(result, out)

@@ -52,7 +52,7 @@ def replay(
         if fmt is not None and fmt not in FORMATS:
             raise InvalidInput(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
         settings = load_settings(db)
-        repo = SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous)
+        repo = SQLiteRepository.from_settings(settings)
         service = Forewarn(repo, settings)
         tracker = Tracker(service, TrackStore(repo), settings.track_settings())
         feed = read_feed(path, fmt)

@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     """The Forewarn HTTP application. ``run_worker`` starts the background sender/escalation thread with the
     application (tests may drive :meth:`Runtime.worker.run_once` themselves instead)."""
     settings = settings or Settings()
-    service = service or Forewarn(SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous), settings)
+    service = service or Forewarn(SQLiteRepository.from_settings(settings), settings)
     rt: Runtime = build_runtime(settings, service, clock)
     rt.worker = DeliveryWorker(rt.desk, rt.key, clock, poll_s=settings.worker_poll_s,
                                timeout_s=settings.webhook_timeout_s)

@@ -22,11 +22,11 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,6 +37,9 @@ from forewarn.ledger.chain import LedgerEntry, Link
 from forewarn.ledger.keys import PartyKey, PartySignature
 from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.records import Delivery, NoticeOutcome
+
+if TYPE_CHECKING:
+    from forewarn.settings import Settings
 from forewarn.store.repository import StoredNotice
 
 log = logging.getLogger("forewarn.store")
@@ -115,6 +118,11 @@ class SQLiteRepository:
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SQLiteRepository:
+        """The store the settings name (``db``), at their durability (``sqlite_synchronous``)."""
+        return cls(settings.db, synchronous=settings.sqlite_synchronous)
 
     def close(self) -> None:
         """Close every connection this repository opened."""
@@ -559,26 +567,16 @@ class SQLiteRepository:
                          entry.service_key_id or "", entry.service_signature or "", sig.nonce if sig else None))
         if not rows:
             return
-        conn = self._conn
-        with self.transaction():
-            # one row is atomic on its own; several are rolled back together if one of them is refused
-            batch = len(rows) > 1
-            if batch:
-                conn.execute("SAVEPOINT ledger_append")
+        # one row is atomic on its own; several roll back together (a savepoint), whatever stopped them
+        with self.transaction(), self.savepoint() if len(rows) > 1 else nullcontext():
             try:
-                conn.executemany(self._INSERT_LEDGER, rows)
-            except BaseException as exc:  # whatever stopped the batch, none of it stays
-                if batch:
-                    conn.execute("ROLLBACK TO ledger_append")
-                    conn.execute("RELEASE ledger_append")
-                self._local.head = None
+                self._conn.executemany(self._INSERT_LEDGER, rows)
+            except sqlite3.IntegrityError as exc:
                 signed = [e.party_signature for e, _ in entries if e.party_signature is not None]
-                if isinstance(exc, sqlite3.IntegrityError) and signed and "party_nonce" in str(exc):
+                if signed and "party_nonce" in str(exc):
                     raise InvalidInput("this signed request was already submitted (nonce reused)",
                                        {"nonce": signed[0].nonce} if len(signed) == 1 else {}) from exc
                 raise
-            if batch:
-                conn.execute("RELEASE ledger_append")
             last = entries[-1][0]
             self._local.head = (last.seq, last.entry_hash)
 
