@@ -70,7 +70,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -208,11 +208,12 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, cpus: str | None, program: list[str] | None = None) -> None:
-        """Start ``forewarn serve`` (or ``program``, given --db and --port) on this database and port."""
+    def start(self, cpus: str | None, program: list[str] | None = None, extra: Sequence[str] = ()) -> None:
+        """Start ``forewarn serve`` (or ``program``, given --db and --port, then ``extra``) on this database and
+        port."""
         self.log_path = self.db.with_name(f"{self.db.stem}-{self.port}.log")
         head = program or [sys.executable, "-m", "forewarn", "serve"]
-        cmd = [*head, "--db", str(self.db), "--port", str(self.port)]
+        cmd = [*head, "--db", str(self.db), "--port", str(self.port), *extra]
         if cpus:
             cmd = ["taskset", "-c", cpus, *cmd]
         with open(self.log_path, "ab") as log:
@@ -236,11 +237,18 @@ class Server:
                 self.proc.wait(timeout=10)
 
     def cpu_times(self) -> tuple[float, float]:
-        """User and system CPU seconds of the server process so far (all threads)."""
-        with open(f"/proc/{self.pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
+        """User and system CPU seconds so far of the server process (all threads) and of every process under it
+        (uvicorn's worker processes when it runs several)."""
         tick = os.sysconf("SC_CLK_TCK")
-        return int(fields[11]) / tick, int(fields[12]) / tick
+        user = system = 0
+        for pid in process_tree(self.pid):
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # ended between the listing and the read
+                continue
+            user, system = user + int(fields[11]), system + int(fields[12])
+        return user / tick, system / tick
 
     def cpu_s(self) -> float:
         return sum(self.cpu_times())
@@ -251,6 +259,19 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         return 0.0
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live process under it (children of each of its threads, recursively), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(FileNotFoundError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(FileNotFoundError), open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+    return out
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -841,6 +862,23 @@ def floor_lines(doc: dict[str, Any]) -> list[str]:
                      f"{_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | {_fmt(r['server_cpu_ms_per_filing'], 2)} | "
                      f"{r['errors']} | {r['other_processes_cpu_cores']:.2f} + {r['steal_cores']:.2f} |")
     lines.append("")
+    machine = doc.get("machine_floor") or []
+    if machine:
+        lines += [f"The whole machine ({doc['machine']['nproc']} cores, nothing pinned: the server processes and the "
+                  f"load generator may each run on every core; concurrency {MACHINE_CONCURRENCY}): bench/floor_app.py "
+                  "with one uvicorn worker process per core, then the real server (one process) with every core "
+                  "allowed. The floor rows bound what any number of server processes sharing nothing could answer "
+                  "here beside this load generator if the filing itself cost nothing:", "",
+                  "| route | server processes | requests/s | p50 (ms) | p99 (ms) | server CPU ms/request | "
+                  "server CPU (cores) | client CPU (cores) | errors | other processes + steal (cores) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in machine:
+            lines.append(f"| `{r['route']}` | {r['server_processes']} | {_fmt(r['filings_per_s'])} | "
+                         f"{_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
+                         f"{_fmt(r['server_cpu_ms_per_filing'], 2)} | {r['server_cpu_share_of_one_core']:.2f} | "
+                         f"{r['client_cpu_share_of_one_core']:.2f} | {r['errors']} | "
+                         f"{r['other_processes_cpu_cores']:.2f} + {r['steal_cores']:.2f} |")
+        lines.append("")
     return lines
 
 
@@ -1074,7 +1112,10 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
                 print("profiled deliveries", file=sys.stderr)
     doc["server"] = {"rss_mib_end": round(server.rss_mib(), 1), "access_log_lines": access_log_lines(server)}
     if args.floor_seconds > 0 and "non-overlapping" in args.workloads:
-        doc["floor"] = await floor_phase(args, server, headers, layout, counters["non-overlapping"])
+        doc["floor"] = await floor_phase(args, server, headers, layout)
+        if (os.cpu_count() or 1) >= 2:
+            doc["machine_floor"] = await machine_floor_phase(args, server, headers, layout,
+                                                             counters["non-overlapping"])
 
 
 FLOOR_ROUTES = {
@@ -1085,8 +1126,18 @@ FLOOR_ROUTES = {
 }
 
 
+def floor_request(layout: Layout) -> Callable[[int], tuple[str, dict[str, Any]]]:
+    """The i-th request body for a floor route: the non-overlapping filings over again (a floor route stores
+    nothing, so the bodies may repeat; the stored workload's own indices are left for the real filings)."""
+    size = CLUSTERS * (SLOTS // 2)
+
+    def make(i: int) -> tuple[str, dict[str, Any]]:
+        return layout.filing("non-overlapping", i % size)
+    return make
+
+
 async def floor_phase(args: argparse.Namespace, server: Server, headers: dict[str, dict[str, str]],
-                      layout: Layout, counter: Counter1) -> list[dict[str, Any]]:
+                      layout: Layout) -> list[dict[str, Any]]:
     """The same non-overlapping requests, at concurrency 10, to the routes of bench/floor_app.py (a second
     server on the same database, pinned like the first, started once the first is idle): each stops the filing
     earlier, so its rate bounds what ``POST /v1/operations`` could reach in this process on this core."""
@@ -1095,17 +1146,71 @@ async def floor_phase(args: argparse.Namespace, server: Server, headers: dict[st
     rows: list[dict[str, Any]] = []
     try:
         for route, what in FLOOR_ROUTES.items():
-            def make(i: int) -> tuple[str, dict[str, Any]]:
-                return layout.filing("non-overlapping", i)
-
             waited = await wait_quiet(floor, args.quiet_wait)
-            r = await run_filings(floor, headers, make, 10, args.floor_seconds, args.max_filings, counter, 0,
-                                  path=route)
+            r = await run_filings(floor, headers, floor_request(layout), 10, args.floor_seconds, args.max_filings,
+                                  Counter1(), 0, path=route)
             rows.append({"route": route, "what": what, **r, "waited_for_quiet_s": waited})
             print(f"floor {route} c=10: {r['ok']} ok, {r['errors']} errors, {r['filings_per_s']}/s, "
                   f"p50 {r['p50_ms']} ms, server cpu ms/request {r['server_cpu_ms_per_filing']}", file=sys.stderr)
     finally:
         floor.stop()
+    return rows
+
+
+MACHINE_FLOOR_ROUTES = ("/floor/empty", "/floor/validated")
+MACHINE_CONCURRENCY = 32
+
+
+def set_tree_affinity(pid: int, cpus: set[int]) -> None:
+    """Allow every thread of ``pid`` (and of the processes under it) on ``cpus``."""
+    for p in process_tree(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setaffinity(int(task), cpus)
+
+
+async def machine_floor_phase(args: argparse.Namespace, server: Server, headers: dict[str, dict[str, str]],
+                              layout: Layout, counter: Counter1) -> list[dict[str, Any]]:
+    """The whole machine, nothing pinned (server and load generator may each run on every core), concurrency
+    32: bench/floor_app.py with one uvicorn worker process per core on ``/floor/empty`` and ``/floor/validated``,
+    then the real server (one process) on ``POST /v1/operations``. The floor rows bound what any number of
+    server processes could answer on this machine, with this load generator beside them, if the filing itself
+    cost nothing; the last row is what the one-process server does with every core allowed."""
+    cores = set(range(os.cpu_count() or 1))
+    pinned = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    rows: list[dict[str, Any]] = []
+
+    def make(i: int) -> tuple[str, dict[str, Any]]:
+        return layout.filing("non-overlapping", i)
+
+    try:
+        floor = Server(server.db)
+        floor.start(None, [sys.executable, str(BENCH_DIR / "floor_app.py")], ["--workers", str(len(cores))])
+        try:
+            for route in MACHINE_FLOOR_ROUTES:
+                waited = await wait_quiet(floor, args.quiet_wait)
+                r = await run_filings(floor, headers, floor_request(layout), MACHINE_CONCURRENCY,
+                                      args.floor_seconds, args.max_filings, Counter1(), 0, path=route)
+                rows.append({"route": route, "what": FLOOR_ROUTES[route], "server_processes": len(cores), **r,
+                             "waited_for_quiet_s": waited})
+                print(f"machine floor {route} c={MACHINE_CONCURRENCY}: {r['ok']} ok, {r['errors']} errors, "
+                      f"{r['filings_per_s']}/s, server cores {r['server_cpu_share_of_one_core']}", file=sys.stderr)
+        finally:
+            floor.stop()
+        set_tree_affinity(server.pid, cores)
+        waited = await wait_quiet(server, args.quiet_wait)
+        r = await run_filings(server, headers, make, MACHINE_CONCURRENCY, args.floor_seconds, args.max_filings,
+                              counter, 0)
+        rows.append({"route": "/v1/operations", "what": "the whole filing, non-overlapping", "server_processes": 1,
+                     **r, "waited_for_quiet_s": waited})
+        print(f"machine /v1/operations c={MACHINE_CONCURRENCY}: {r['ok']} ok, {r['filings_per_s']}/s, server cores "
+              f"{r['server_cpu_share_of_one_core']}", file=sys.stderr)
+    finally:
+        os.sched_setaffinity(0, pinned)
+        if args.server_cpus:
+            set_tree_affinity(server.pid, {int(c) for c in args.server_cpus.split(",")})
     return rows
 
 
@@ -1133,6 +1238,21 @@ def findings(doc: dict[str, Any]) -> list[str]:
                    f"{v['filings_per_s']:,.0f}/s once the filing's request is authenticated, parsed and validated "
                    f"({v['server_cpu_ms_per_filing']} ms), {verdict} the {TARGET_NON_OVERLAPPING:,.0f}/s target "
                    "before any detection, persistence, ledger entry or delivery.")
+    machine = {r["route"]: r for r in doc.get("machine_floor") or []}
+    if "/floor/validated" in machine:
+        v = machine["/floor/validated"]
+        verdict = "below" if v["filings_per_s"] < TARGET_NON_OVERLAPPING else "above"
+        out.append(f"whole machine: {v['server_processes']} server processes answer "
+                   f"{v['filings_per_s']:,.0f} authenticated, parsed and validated requests/s "
+                   f"({v['server_cpu_share_of_one_core']:.2f} cores of server CPU, "
+                   f"{v['client_cpu_share_of_one_core']:.2f} of load generator), {verdict} the "
+                   f"{TARGET_NON_OVERLAPPING:,.0f}/s target before any detection, persistence, ledger entry or "
+                   "delivery.")
+    if "/v1/operations" in machine:
+        r = machine["/v1/operations"]
+        out.append(f"whole machine: the one-process server with every core allowed files {r['filings_per_s']:,.0f} "
+                   f"non-overlapping operations/s on {r['server_cpu_share_of_one_core']:.2f} cores "
+                   f"({r['server_cpu_ms_per_filing']} ms of CPU each).")
     return out
 
 

@@ -14,13 +14,16 @@ of the benchmark's server, so the same parties and tokens work. Each route takes
   shape, geodesic area and horizon checked), the first step of a filing.
 
 The rate of each is the most this one process could answer on one core if the filing itself cost nothing:
-an upper bound for ``POST /v1/operations`` measured in the same run. Not part of the product: it lives in
+an upper bound for ``POST /v1/operations`` measured in the same run. With ``--workers N`` uvicorn runs N such
+processes on one listening socket (the benchmark's whole-machine floor: what every core of this machine could
+answer if the filing itself cost nothing and the processes shared nothing). Not part of the product: it lives in
 ``bench/`` and adds its routes to an application built only here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +84,29 @@ def build(db: Path) -> FastAPI:
     return app
 
 
+DB_VARIABLE = "FOREWARN_FLOOR_DB"
+
+
+def app_from_environment() -> FastAPI:
+    """The application of each uvicorn worker process when ``--workers`` > 1 (uvicorn then needs a factory it
+    can import; the database path comes through the environment, which the workers inherit)."""
+    return build(Path(os.environ[DB_VARIABLE]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="server processes on the one socket (default 1)")
     args = parser.parse_args()
-    uvicorn.run(build(args.db), host="127.0.0.1", port=args.port, log_level="info")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers == 1:
+        uvicorn.run(build(args.db), host="127.0.0.1", port=args.port, log_level="info")
+        return
+    os.environ[DB_VARIABLE] = str(args.db)
+    uvicorn.run("floor_app:app_from_environment", factory=True, workers=args.workers, host="127.0.0.1",
+                port=args.port, log_level="info", app_dir=str(Path(__file__).resolve().parent))
 
 
 if __name__ == "__main__":
