@@ -73,6 +73,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -1059,11 +1060,8 @@ async def run(args: argparse.Namespace, server: Server, admin_creds: dict[str, A
             # the same filings while the 50 subscribers hold their streams open (they are owed nothing)
             waited = await wait_quiet(server, args.quiet_wait)
             async with idle_streams(server, headers, args.subscribers, last_seen) as received:
-                def make_i(i: int) -> tuple[str, dict[str, Any]]:
-                    return layout.filing("non-overlapping", i)
-
-                r = await run_filings(server, headers, make_i, 10, args.duration, args.max_filings,
-                                      counters["non-overlapping"], 0)
+                r = await run_filings(server, headers, partial(layout.filing, "non-overlapping"), 10, args.duration,
+                                      args.max_filings, counters["non-overlapping"], 0)
             r = {"workload": f"non-overlapping, {args.subscribers} idle SSE streams open", "stored_at_start": stored,
                  **r, "events_received_by_idle_streams": received[0], "waited_for_quiet_s": waited}
             stored += r["ok"]
@@ -1181,10 +1179,6 @@ async def machine_floor_phase(args: argparse.Namespace, server: Server, headers:
     pinned = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cores)
     rows: list[dict[str, Any]] = []
-
-    def make(i: int) -> tuple[str, dict[str, Any]]:
-        return layout.filing("non-overlapping", i)
-
     try:
         floor = Server(server.db)
         floor.start(None, [sys.executable, str(BENCH_DIR / "floor_app.py")], ["--workers", str(len(cores))])
@@ -1201,8 +1195,8 @@ async def machine_floor_phase(args: argparse.Namespace, server: Server, headers:
             floor.stop()
         set_tree_affinity(server.pid, cores)
         waited = await wait_quiet(server, args.quiet_wait)
-        r = await run_filings(server, headers, make, MACHINE_CONCURRENCY, args.floor_seconds, args.max_filings,
-                              counter, 0)
+        r = await run_filings(server, headers, partial(layout.filing, "non-overlapping"), MACHINE_CONCURRENCY,
+                              args.floor_seconds, args.max_filings, counter, 0)
         rows.append({"route": "/v1/operations", "what": "the whole filing, non-overlapping", "server_processes": 1,
                      **r, "waited_for_quiet_s": waited})
         print(f"machine /v1/operations c={MACHINE_CONCURRENCY}: {r['ok']} ok, {r['filings_per_s']}/s, server cores "

@@ -88,8 +88,8 @@ DB_VARIABLE = "FOREWARN_FLOOR_DB"
 
 
 def app_from_environment() -> FastAPI:
-    """The application of each uvicorn worker process when ``--workers`` > 1 (uvicorn then needs a factory it
-    can import; the database path comes through the environment, which the workers inherit)."""
+    """The application uvicorn builds in each server process (with ``--workers`` > 1 it needs a factory it can
+    import; the database path comes through the environment, which the worker processes inherit)."""
     return build(Path(os.environ[DB_VARIABLE]))
 
 
@@ -101,9 +101,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    if args.workers == 1:
-        uvicorn.run(build(args.db), host="127.0.0.1", port=args.port, log_level="info")
-        return
     os.environ[DB_VARIABLE] = str(args.db)
     uvicorn.run("floor_app:app_from_environment", factory=True, workers=args.workers, host="127.0.0.1",
                 port=args.port, log_level="info", app_dir=str(Path(__file__).resolve().parent))
