@@ -214,46 +214,6 @@ def test_openapi_and_docs_are_served(world: World) -> None:
     assert_error(world.client.put("/v1/operations"), 405, "method_not_allowed")
 
 
-def test_tokens_of_a_trusted_external_issuer(tmp_path: Path) -> None:
-    import json
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from fastapi.testclient import TestClient
-
-    from forewarn.api import create_app
-    from forewarn.model import Party
-    from forewarn.service import Forewarn
-    from forewarn.settings import Settings
-    from forewarn.store import SQLiteRepository
-    from tests.api_support import Clock
-
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ed_key = Ed25519PrivateKey.generate()
-    pem = rsa_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(ed_key.public_key()))
-    trusted = tmp_path / "trusted.json"
-    trusted.write_text(json.dumps({"keys": [jwk | {"kid": "partner-ed", "iss": "partner-idp"}],
-                                   "pem": [{"kid": "partner-rsa", "iss": "partner-idp", "pem": pem}]}))
-    db = tmp_path / "ext.sqlite"
-    settings = Settings(db=db, trusted_keys=trusted)
-    service = Forewarn(SQLiteRepository(db), settings)
-    service.put_party(Party(id="usa", name="USA"))
-    clock = Clock()
-    client = TestClient(create_app(settings, service=service, clock=clock, run_worker=False))
-    claims = {"iss": "partner-idp", "aud": "forewarn-api", "sub": "usa", "scope": "read",
-              "exp": int((clock.now + timedelta(minutes=5)).timestamp())}
-    for key, alg, kid in ((rsa_key, "RS256", "partner-rsa"), (ed_key, "EdDSA", "partner-ed")):
-        token = jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
-        assert client.get("/v1/operations", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    wrong_iss = jwt.encode(claims | {"iss": "forewarn"}, rsa_key, algorithm="RS256", headers={"kid": "partner-rsa"})
-    assert_error(client.get("/v1/operations", headers={"Authorization": f"Bearer {wrong_iss}"}), 401,
-                 "unauthenticated")
-    no_scope = jwt.encode(claims | {"scope": ""}, rsa_key, algorithm="RS256", headers={"kid": "partner-rsa"})
-    assert_error(client.get("/v1/operations", headers={"Authorization": f"Bearer {no_scope}"}), 403, "forbidden")
-
-
 def test_settings_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from forewarn.settings import Settings
 

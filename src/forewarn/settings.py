@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     audience: str = Field(default="forewarn-api", min_length=1, description="aud claim every token must carry")
     token_ttl_s: int = Field(default=3600, ge=60, le=86_400, description="lifetime of issued tokens, seconds")
     trusted_keys: Path | None = Field(
-        default=None, description="JSON file of external issuers' public keys (JWKS with iss, or PEM), optional"
+        default=None,
+        description="JSON file of external issuers' public keys, each bound to the parties it may assert, optional",
     )
     webhook_timeout_s: float = Field(default=5.0, gt=0, description="timeout of one webhook attempt, seconds")
     worker_poll_s: float = Field(

@@ -7,12 +7,12 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import jwt
 
-from forewarn.auth import IssuerKey, Principal, TokenVerifier, issue_token, load_trusted_keys
+from forewarn.auth import IssuerKey, Principal, TokenVerifier, TrustedKey, cap_scopes, issue_token, load_trusted_keys
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.records import Delivery
 from forewarn.service import DeliveryDesk, Forewarn
@@ -118,12 +118,15 @@ class Runtime:
     def authenticate(self, token: str) -> Principal:
         """The principal of a bearer token at ``clock()``. A token's signature, issuer and audience are checked
         once (the same text always carries the same signed claims, and trusted keys are only ever added); its
-        expiry is checked on every call."""
+        expiry is checked on every call. A token of a trusted external issuer carries only the scopes the party's
+        own credentials allow (:func:`forewarn.auth.cap_scopes`), read when the token is first seen."""
         now = self.clock()
         known = self.verified.get(token)
         if known is not None and known[1] > now.timestamp():
             return known[0]
         who = self.verifier.verify(token, now)
+        if who.external:
+            who = replace(who, scopes=cap_scopes(who.scopes, self.service.repo.list_credentials(who.party_id)))
         if len(self.verified) >= 4096:
             self.verified.clear()
         self.verified[token] = (who, float(jwt.decode(token, options={"verify_signature": False})["exp"]))
@@ -151,10 +154,10 @@ def issuer_key(service: Forewarn, now: datetime) -> IssuerKey:
 def build_runtime(settings: Settings, service: Forewarn, clock: Callable[[], datetime]) -> Runtime:
     key = issuer_key(service, clock())
     verifier = TokenVerifier(issuer=settings.issuer, audience=settings.audience)
-    verifier.add(key.kid, settings.issuer, key.private.public_key())
+    verifier.add(TrustedKey(kid=key.kid, issuer=settings.issuer, key=key.private.public_key()))
     if settings.trusted_keys is not None:
-        for kid, iss, public in load_trusted_keys(settings.trusted_keys):
-            verifier.add(kid, iss, public)
+        for trusted in load_trusted_keys(settings.trusted_keys):
+            verifier.add(trusted)
     hub = StreamHub()
     service.listeners.append(hub.notify)
     if isinstance(service.repo, SQLiteRepository):
