@@ -1281,16 +1281,15 @@ def _inprocess_worker(workload: str, count: int) -> dict[str, Any]:
     import pstats
 
     sys.path.insert(0, str(SRC_DIR))
-    from forewarn.api.schemas import OperationIn
-    from forewarn.model import Agreement, Operation, Party
-    from forewarn.service import Forewarn
-    from forewarn.settings import Settings
-    from forewarn.store import SQLiteRepository
+    from forewarn.core.model import Agreement, Operation, Party
+    from forewarn.http.schemas import OperationIn
+    from forewarn.service.compose import build_service
+    from forewarn.service.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="forewarn-bench-api-inproc-"))
     try:
         settings = Settings(db=work / "inproc.sqlite")
-        svc = Forewarn(SQLiteRepository.from_settings(settings), settings)
+        svc = build_service(settings)
         ids = [*FILERS, "n0", *(f"s{k:02d}" for k in range(50))]
         for pid in ids:
             svc.put_party(Party(id=pid, name=pid.upper()))

@@ -30,14 +30,14 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
-from forewarn.api import create_app
-from forewarn.api.deps import RT, Caller, SignedRequest
-from forewarn.api.routes import IdemKey
-from forewarn.api.schemas import OperationIn
-from forewarn.auth import Principal
-from forewarn.model import Operation
-from forewarn.records import NoticeOutcome
-from forewarn.settings import Settings
+from forewarn.core.credentials import Principal
+from forewarn.core.model import Operation
+from forewarn.core.records import NoticeOutcome
+from forewarn.http.app import create_app
+from forewarn.http.deps import RT, Caller, SignedRequest
+from forewarn.http.routes import IdemKey
+from forewarn.http.schemas import OperationIn
+from forewarn.service.settings import Settings
 
 floor = APIRouter(prefix="/floor", tags=["floor"])
 

@@ -7,7 +7,7 @@ reporting once a second at 200-250 m/s. The feed is cut into ingest calls of ``-
 
 Timed, in the same run, on the same positions:
 
-* ``ingest``: the real :meth:`forewarn.tracks.tracker.Tracker.ingest` (feed-quality screen, 4D conformance and
+* ``ingest``: the real :meth:`forewarn.service.tracking.Tracker.ingest` (feed-quality screen, 4D conformance and
   intrusion tests against every live volume, one SQLite transaction storing positions, track states, counters,
   alerts and their deliveries and ledger entries); prediction passes are left out (``bench/tactical.py`` times them);
 * anchors: ``quality`` (the feed-quality screen alone), ``conformance`` (the two 4D containment queries alone) and
@@ -37,16 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import BENCH_DIR, git, host_info, write_section
 
+from forewarn.core.model import Agreement, Operation, Party, SeparationMinima
 from forewarn.geo.volume import Volume4D
-from forewarn.model import Agreement, Operation, Party, SeparationMinima
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
+from forewarn.service.tracking import Tracker, TrackSettings
 from forewarn.store import SQLiteRepository
-from forewarn.store.tracks_sqlite import TrackStore
+from forewarn.store.sqlite.tracks import TrackStore
 from forewarn.tracks.conformance import Tolerance, VolumeLayer
 from forewarn.tracks.model import PositionBatch
 from forewarn.tracks.quality import FeedQuality
-from forewarn.tracks.tracker import Tracker, TrackSettings
 
 T0 = datetime(2015, 11, 17, 12, 0, tzinfo=UTC)
 M_PER_DEG_LAT = 110_950.0

@@ -10,7 +10,7 @@ same (query volume, stored operation, stored volume) pairs and writes the number
     bash bench/setup_postgis.sh                       # once: PostGIS + database forewarn_bench
     python bench/strategic.py --sizes 10000,100000,1000000 --queries 1000
 
-The predicate is the one of :mod:`forewarn.conflicts` with a single agreement binding 20 parties and no
+The predicate is the one of :mod:`forewarn.core.conflicts` with a single agreement binding 20 parties and no
 class minima (H metres, V metres, T seconds for every pair):
 
 * time      ``B.start < A.end + T and B.end > A.start - T``
@@ -19,7 +19,7 @@ class minima (H metres, V metres, T seconds for every pair):
   Forewarn's exact test uses: ``footprint.buffered(H)`` (a circle of radius r + H, a corridor of half-width
   w + H, :func:`forewarn.geo.geodesy.geodesic_buffer` of a polygon); B belongs to another party.
 
-What each backend's timed query includes: Forewarn, one call of :func:`forewarn.conflicts.detect`
+What each backend's timed query includes: Forewarn, one call of :func:`forewarn.core.conflicts.detect`
 (``measure=False``: search box, index lookup, party/agreement/time/altitude checks, one prepared buffer of each
 query volume and a vectorised intersects against it, Conflict records), on copies of the query operations
 without cached buffers; PostGIS and STRtree, ``footprint.buffered(H)`` of every query volume plus their search.
@@ -64,11 +64,11 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from common import git, host_info, write_section
-from forewarn.airspace import AgreementBook, Airspace
-from forewarn.conflicts import detect
+from forewarn.core.airspace import AgreementBook, Airspace
+from forewarn.core.conflicts import detect
+from forewarn.core.model import Agreement, Operation, SeparationMinima
 from forewarn.geo import geodesy
 from forewarn.geo.volume import CircleFootprint, CorridorFootprint, PolygonFootprint, Volume4D
-from forewarn.model import Agreement, Operation, SeparationMinima
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH_DIR / "results" / "strategic.json"

@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from forewarn.api import create_app
-from forewarn.auth import new_credential
-from forewarn.model import Agreement, Party, SeparationMinima
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.core.credentials import new_credential
+from forewarn.core.model import Agreement, Party, SeparationMinima
+from forewarn.http.app import create_app
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.conftest import T0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from forewarn.core.model import Agreement, Operation, SeparationMinima
 from forewarn.geo.volume import Volume4D
-from forewarn.model import Agreement, Operation, SeparationMinima
 from tests.conftest import T0
 
 

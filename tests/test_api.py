@@ -215,7 +215,7 @@ def test_openapi_and_docs_are_served(world: World) -> None:
 
 
 def test_settings_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from forewarn.settings import Settings
+    from forewarn.service.settings import Settings
 
     env_file = tmp_path / "forewarn.env"
     env_file.write_text("FOREWARN_PORT=9123\nFOREWARN_TOKEN_TTL_S=600\n")

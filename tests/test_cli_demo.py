@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from forewarn.cli import app
-from forewarn.conflicts import detect_brute_force
-from forewarn.scenario import builtin_scenario
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.cli.main import app
+from forewarn.core.conflicts import detect_brute_force
+from forewarn.service.filing import Forewarn
+from forewarn.service.scenario import builtin_scenario
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

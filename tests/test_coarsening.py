@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
 
+from forewarn.core.model import Agreement, Coarsening, PlanningDetail
 from forewarn.geo.coarsen import coarsen_band, coarsen_footprint, coarsen_volume, coarsen_window, snap_to_grid
 from forewarn.geo.volume import Volume4D
-from forewarn.model import Agreement, Coarsening, PlanningDetail
-from forewarn.scenario import builtin_scenario
+from forewarn.service.scenario import builtin_scenario
 from forewarn.units import FOOT_M
 
 GRIDS = [0.5, 1.0, 2.0, 3.0, 5.0, 6.0, 10.0, 15.0, 30.0, 60.0]
@@ -219,7 +219,7 @@ def test_coarsening_settings_are_validated() -> None:
 
 
 def test_released_fields_name_the_planning_detail_fields_and_the_builtin_scenario_still_loads() -> None:
-    from forewarn.model import PLANNING_DETAIL_FIELDS
+    from forewarn.core.model import PLANNING_DETAIL_FIELDS
 
     assert set(PLANNING_DETAIL_FIELDS) == set(PlanningDetail.model_fields)
     scenario = builtin_scenario("raqqa-2015")

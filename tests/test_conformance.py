@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forewarn.airspace import Airspace
-from forewarn.model import OperationState
+from forewarn.core.airspace import Airspace
+from forewarn.core.model import OperationState
 from forewarn.tracks.conformance import Tolerance, VolumeLayer, containing_brute_force
 from tests.builders import circle, operation, square
 from tests.conftest import T0
@@ -80,7 +80,7 @@ def test_crossed_by_finds_segments_through_footprints() -> None:
 
 
 def test_an_empty_agreement_book_binds_nobody() -> None:
-    from forewarn.airspace import AgreementBook
+    from forewarn.core.airspace import AgreementBook
 
     book = AgreementBook()
     assert book.binding("a", "b") == [] and book.minima("a", "b", "x", "y") is None

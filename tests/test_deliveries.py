@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from forewarn.core.model import Agreement, Party, PlanningDetail, SeparationMinima, Subscription
 from forewarn.errors import NotFound
 from forewarn.ledger.chain import utc_text
-from forewarn.model import Agreement, Party, PlanningDetail, SeparationMinima, Subscription
-from forewarn.service import DeliveryDesk, Forewarn
-from forewarn.settings import Settings
+from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
 from tests.conftest import T0
@@ -176,7 +176,7 @@ def test_a_flush_records_each_send_at_its_own_time_one_batch_per_chunk(svc: Fore
 def test_stream_hub_wakes_only_the_parties_that_got_deliveries() -> None:
     import asyncio
 
-    from forewarn.api.runtime import StreamHub
+    from forewarn.http.runtime import StreamHub
 
     async def scenario() -> tuple[bool, bool]:
         hub = StreamHub()

@@ -7,11 +7,11 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forewarn.airspace import AgreementBook, Airspace
-from forewarn.conflicts import detect, detect_brute_force
+from forewarn.core.airspace import AgreementBook, Airspace
+from forewarn.core.conflicts import detect, detect_brute_force
+from forewarn.core.model import Agreement, ClassPairMinima, Operation, SeparationMinima
 from forewarn.geo.index import VolumeIndex
 from forewarn.geo.volume import Volume4D
-from forewarn.model import Agreement, ClassPairMinima, Operation, SeparationMinima
 from tests.builders import agreement, operation, square
 from tests.conftest import T0
 

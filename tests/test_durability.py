@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from forewarn.settings import Settings
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
+
+pytestmark = pytest.mark.slow  # the fast tier: python -m pytest -m "not slow"
 
 FULL, NORMAL = 2, 1  # PRAGMA synchronous answers
 
@@ -38,7 +40,7 @@ def test_an_unknown_level_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_the_service_opens_its_store_at_the_configured_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from forewarn.api import create_app
+    from forewarn.http.app import create_app
 
     monkeypatch.setenv("FOREWARN_SQLITE_SYNCHRONOUS", "normal")
     app = create_app(Settings(db=tmp_path / "d.sqlite"), run_worker=False)

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from forewarn import service as service_module
 from forewarn.errors import ForewarnError
 from forewarn.ledger.keys import key_id_of
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.service import filing as service_module
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
 from tests.test_ledger import NOW, counts, make_service, register, signed_notice

@@ -16,16 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from forewarn.cli import app
+from forewarn.cli.main import app
+from forewarn.core.model import Agreement, Party, PlanningDetail, ProtectedSite, SeparationMinima
+from forewarn.core.policy import view_operation
 from forewarn.errors import ForewarnError
 from forewarn.ledger.canonical import canonical_json, parse_canonical, reference_canonical_json
 from forewarn.ledger.chain import GENESIS, LedgerEntry, content_digest, link_hash, sealed
 from forewarn.ledger.keys import PartySignature, key_id_of, raw_public, sign_request, verify_party_signature
-from forewarn.ledger.receipts import build_receipt, check_receipt
-from forewarn.model import Agreement, Party, PlanningDetail, ProtectedSite, SeparationMinima
-from forewarn.policy import view_operation
-from forewarn.service import DeliveryDesk, Forewarn
-from forewarn.settings import Settings
+from forewarn.ledger.receipts import check_receipt
+from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.receipts import build_receipt
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
 from tests.conftest import T0

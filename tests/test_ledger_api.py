@@ -229,7 +229,7 @@ def test_reading_released_planning_detail_is_a_recorded_disclosure(world: World)
 
 
 def test_a_recipient_shown_coarsened_times_holds_a_complete_receipt_without_the_exact_window(world: World) -> None:
-    from forewarn.model import Agreement, Coarsening, SeparationMinima
+    from forewarn.core.model import Agreement, Coarsening, SeparationMinima
 
     minima = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
     world.service.put_agreement(Agreement(id="mou", name="MoU", parties=["usa", "rus", "fra"], default_minima=minima,
@@ -252,7 +252,7 @@ def test_a_legacy_origin_entry_recording_the_exact_window_is_withheld_from_a_coa
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Notice entries written before e5e1bae carried the operation's exact window in clear (``start``, ``end``);
     a ledger holding them must not hand them to a recipient shown coarsened times."""
-    from forewarn.model import Agreement, Coarsening, SeparationMinima
+    from forewarn.core.model import Agreement, Coarsening, SeparationMinima
 
     minima = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
     world.service.put_agreement(Agreement(id="mou", name="MoU", parties=["usa", "rus", "fra"], default_minima=minima,

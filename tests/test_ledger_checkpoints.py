@@ -17,9 +17,10 @@ from forewarn.errors import InvalidInput
 from forewarn.ledger.canonical import canonical_json
 from forewarn.ledger.chain import content_digest, link_hash
 from forewarn.ledger.keys import sign_request
-from forewarn.ledger.receipts import build_receipt, check_receipt
-from forewarn.ledger.recorder import Draft, Ledger
-from forewarn.service import Forewarn
+from forewarn.ledger.receipts import check_receipt
+from forewarn.service.filing import Forewarn
+from forewarn.service.ledger import Draft, Ledger
+from forewarn.service.receipts import build_receipt
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
 from tests.test_ledger import NOW, make_service, register

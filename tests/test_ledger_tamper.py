@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from forewarn.auth import IssuerKey
-from forewarn.cli import app
+from forewarn.cli.main import app
 from forewarn.ledger.chain import LedgerEntry, ServiceSigner, seal
 from forewarn.ledger.keys import raw_public
-from forewarn.ledger.recorder import Ledger
-from forewarn.service import DeliveryDesk
+from forewarn.service.filing import DeliveryDesk
+from forewarn.service.ledger import Ledger
+from forewarn.service.tokens import IssuerKey
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
 from tests.test_ledger import NOW, make_service, register, signed_notice

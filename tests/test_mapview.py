@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from forewarn.mapview import PARTY_PALETTE, render_situation_html
+from forewarn.web.mapview import PARTY_PALETTE, render_situation_html
 
 HOSTILE = "<script>alert(1)</script>"
 VOID_ELEMENTS = {"meta", "link", "br", "hr", "img", "input", "col", "area", "base", "embed", "source", "wbr"}

@@ -1,4 +1,4 @@
-"""The disclosure gate (forewarn.policy) on the service: envelopes, coarsening, conflicts, proposals, deliveries,
+"""The disclosure gate (forewarn.core.policy) on the service: envelopes, coarsening, conflicts, proposals, deliveries,
 exports. The same rules are driven through the real HTTP API in tests/test_policy_api.py."""
 
 from __future__ import annotations
@@ -10,14 +10,10 @@ from pathlib import Path
 import pytest
 import shapely
 
-from forewarn.airspace import AgreementBook
-from forewarn.conflicts import describe_conflict, detect
-from forewarn.deliveries import plan_deliveries
-from forewarn.export import situation
-from forewarn.geo import geodesy
-from forewarn.geo.coarsen import coarsen_volume
-from forewarn.mapview import render_situation_html
-from forewarn.model import (
+from forewarn.core.airspace import AgreementBook
+from forewarn.core.conflicts import describe_conflict, detect
+from forewarn.core.deliveries import plan_deliveries
+from forewarn.core.model import (
     Agreement,
     Coarsening,
     Operation,
@@ -27,7 +23,7 @@ from forewarn.model import (
     PriorityRule,
     SeparationMinima,
 )
-from forewarn.policy import (
+from forewarn.core.policy import (
     WITHHELD_PROPOSALS,
     coarse_overlay,
     coarsening_for,
@@ -35,10 +31,14 @@ from forewarn.policy import (
     view_operation,
     view_outcome,
 )
-from forewarn.resolutions import ResolutionBounds
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.core.resolutions import ResolutionBounds
+from forewarn.geo import geodesy
+from forewarn.geo.coarsen import coarsen_volume
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
+from forewarn.service.situation import situation
 from forewarn.store import SQLiteRepository
+from forewarn.web.mapview import render_situation_html
 from tests.builders import circle, operation
 from tests.conftest import T0
 
@@ -282,7 +282,7 @@ def test_export_as_a_party(svc: Forewarn) -> None:
 def test_cli_list_and_export_as_a_party(svc: Forewarn, db_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from forewarn.cli import app
+    from forewarn.cli.main import app
 
     svc.notify(operation("rus-op", "rus", [RUS_VOLUME], detail=PlanningDetail(notes="RUS-NOTES")), NOW)
     rus = svc.repo.get_operation("rus-op")

@@ -19,7 +19,7 @@ report (JSON for every day the world touches, the HTML page), ``/v1/sites``, ``/
 and tracks are read again. Explicit worlds cover what random ones rarely make (a chain A-B-P; a nonconforming
 track near two parties not bound to each other).
 
-The oracle is written from the agreements alone (not from forewarn.policy): a party bound to no agreement
+The oracle is written from the agreements alone (not from forewarn.core.policy): a party bound to no agreement
 with the owner must see no trace of the owner (id, operations, tracks, call signs, positions, sites, markers,
 numbers; nor anything of the parties of earlier examples); a bound party must not see the call signs of tracks
 unless ``call_signs`` is released to it (call signs are planning detail), nor
@@ -52,10 +52,10 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from websockets.sync.client import connect as ws_connect
 
-from forewarn.auth import new_credential
+from forewarn.core.credentials import new_credential
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
-from forewarn.store.sqlite import SQLiteRepository
+from forewarn.store.sqlite.repository import SQLiteRepository
 from tests.server_support import Receiver, Server, add_party, sse_events
 
 FIELDS = ("purpose", "unit", "call_signs", "notes")
@@ -655,6 +655,7 @@ ENDANGERED = {  # A strays from its active operation into B's volume, near C's: 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(example=examples())
+@pytest.mark.slow
 def test_no_response_on_any_path_carries_what_the_policy_withholds(env: Env, example: dict[str, Any]) -> None:
     c, run = env.client, next(RUN)
     names = [f"r{run}q{i}z" for i in range(example["n"])]

@@ -1,4 +1,5 @@
-"""The gate: ruff and mypy (strict on src/) must pass; every setting is documented in the README."""
+"""The gate: ruff, mypy (strict on src/) and the import contract (import-linter, pyproject.toml) must pass; every
+setting is documented in the README."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.settings import Settings
+from forewarn.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("cmd", [
     [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
     [sys.executable, "-m", "mypy"],
-], ids=["ruff", "mypy"])
+    [str(Path(sys.executable).parent / "lint-imports")],
+], ids=["ruff", "mypy", "import-contract"])
 def test_linters_pass(cmd: list[str]) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -19,18 +19,20 @@ import numpy as np
 import pytest
 import shapely
 
+from forewarn.core.model import Operation, Party
 from forewarn.geo.volume import Volume4D
-from forewarn.model import Operation, Party
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
+from forewarn.service.tracking import Tracker, TrackSettings
 from forewarn.store import SQLiteRepository
-from forewarn.store.tracks_sqlite import TrackStore
+from forewarn.store.sqlite.tracks import TrackStore
 from forewarn.tracks import cpa
 from forewarn.tracks.feeds import read_feed
 from forewarn.tracks.model import PositionBatch
-from forewarn.tracks.tracker import Tracker, TrackSettings
 from tests.builders import agreement
 from tests.conftest import TRAFFIC_SAMPLES
+
+pytestmark = pytest.mark.slow  # the fast tier: python -m pytest -m "not slow"
 
 SAMPLES = TRAFFIC_SAMPLES
 QUICKSTART = SAMPLES / "quickstart.json.gz"

@@ -20,17 +20,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from forewarn.airspace import AgreementBook
-from forewarn.cli import app
+from forewarn.cli.main import app
+from forewarn.core.airspace import AgreementBook
+from forewarn.core.model import Operation, PlanningDetail
+from forewarn.core.policy import view_operation
+from forewarn.core.records import Delivery
 from forewarn.geo.volume import Volume4D
-from forewarn.model import Operation, PlanningDetail
-from forewarn.policy import view_operation
-from forewarn.records import Delivery
 from forewarn.report import Report, gather, make_report, render_html, write_report
 from forewarn.report.regions import _TABLE, OTHER, primary_region, region_shares, regions
-from forewarn.scenario import builtin_scenario, load_scenario
-from forewarn.service import DeliveryDesk, Forewarn
-from forewarn.settings import Settings
+from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.scenario import builtin_scenario, load_scenario
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.api_support import make_world, volume
 

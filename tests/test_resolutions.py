@@ -9,11 +9,11 @@ from typing import Literal
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from forewarn import resolutions
-from forewarn.airspace import AgreementBook, Airspace
+from forewarn.core import resolutions
+from forewarn.core.airspace import AgreementBook, Airspace
+from forewarn.core.model import Agreement, Operation
+from forewarn.core.resolutions import ResolutionBounds, _breakpoints, _clears, propose
 from forewarn.geo.index import VolumeIndex
-from forewarn.model import Agreement, Operation
-from forewarn.resolutions import ResolutionBounds, _breakpoints, _clears, propose
 from tests.conftest import T0
 from tests.test_detection import worlds
 
@@ -60,8 +60,8 @@ def test_a_change_that_makes_bands_just_touch_is_verified_not_passed_over() -> N
     7,930 m."""
     from datetime import timedelta
 
+    from forewarn.core.model import SeparationMinima
     from forewarn.geo.volume import Volume4D
-    from forewarn.model import SeparationMinima
 
     square = {"kind": "polygon", "coordinates": [[38, 35], [38.1, 35], [38.1, 35.1], [38, 35.1]]}
 

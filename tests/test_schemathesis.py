@@ -6,11 +6,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.api_support import make_world
+
+pytestmark = pytest.mark.slow  # the fast tier: python -m pytest -m "not slow"
 
 WORLD = make_world(Path(tempfile.mkdtemp(prefix="forewarn-fuzz-")))
 # the endless event stream is exercised against a real server in tests/test_server.py

@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from forewarn.api import create_app
-from forewarn.auth import new_credential
+from forewarn.core.credentials import new_credential
+from forewarn.core.model import Party
 from forewarn.errors import InvalidInput
-from forewarn.model import Party
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.http.app import create_app
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.api_support import Clock, volume
 from tests.test_api import assert_error

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from forewarn.notify.webhook import verify_signature
 from tests.server_support import Receiver, add_party, running, sse_events
+
+pytestmark = pytest.mark.slow  # the fast tier: python -m pytest -m "not slow"
 
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=4)
 
@@ -190,9 +193,9 @@ def _stored(db: Path) -> dict[str, int]:
 
 def _two_party_app(db: Path) -> Any:
     """The application on ``db`` (no delivery worker) with parties usa and fra bound by one agreement."""
-    from forewarn.api import create_app
-    from forewarn.model import Agreement, Party
-    from forewarn.settings import Settings
+    from forewarn.core.model import Agreement, Party
+    from forewarn.http.app import create_app
+    from forewarn.service.settings import Settings
 
     app = create_app(Settings(db=db), run_worker=False)
     rt = app.state.runtime
@@ -224,7 +227,7 @@ def _serving(app: Any) -> Iterator[str]:
 
 def test_a_delivery_committed_while_a_stream_reads_its_inbox_is_not_left_waiting(tmp_path: Path) -> None:
     """A notice that commits between a stream's inbox query and its wait must wake it (no lost wake-up)."""
-    from forewarn.model import Operation
+    from forewarn.core.model import Operation
 
     app = _two_party_app(tmp_path / "wake.sqlite")
     rt = app.state.runtime

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.conflicts import detect_brute_force
+from forewarn.core.conflicts import detect_brute_force
+from forewarn.core.model import Operation, OperationState, Party, PriorityRule, ProtectedSite
+from forewarn.core.resolutions import Resolution
 from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
-from forewarn.model import Operation, OperationState, Party, PriorityRule, ProtectedSite
-from forewarn.resolutions import Resolution
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import agreement, circle, operation, square
 from tests.conftest import T0

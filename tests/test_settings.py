@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from forewarn.errors import InvalidInput
-from forewarn.settings import load_settings
+from forewarn.service.settings import load_settings
 
 
 def test_load_settings_names_each_bad_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.model import OperationState, Party, ProtectedSite
-from forewarn.records import NoticeOutcome
+from forewarn.core.model import OperationState, Party, ProtectedSite
+from forewarn.core.records import NoticeOutcome
 from forewarn.store import Repository, SQLiteRepository
 from tests.builders import agreement, circle, operation
 from tests.conftest import T0
@@ -114,7 +114,7 @@ def test_data_persists_across_reopen(tmp_path: Path) -> None:
 
 
 def test_credentials_and_issuer_key(repo: Repository) -> None:
-    from forewarn.auth import new_credential, verify_secret
+    from forewarn.core.credentials import new_credential, verify_secret
 
     _seed(repo)
     cred, secret = new_credential("x", ["read"], T0)
@@ -130,7 +130,7 @@ def test_credentials_and_issuer_key(repo: Repository) -> None:
 
 
 def test_deliveries_outbox_queries(repo: Repository) -> None:
-    from forewarn.records import Delivery
+    from forewarn.core.records import Delivery
 
     _seed(repo)
 
@@ -169,7 +169,7 @@ def test_deliveries_outbox_queries(repo: Repository) -> None:
 
 
 def test_idempotency_and_subscriptions(repo: Repository) -> None:
-    from forewarn.model import Subscription
+    from forewarn.core.model import Subscription
 
     _seed(repo)
     assert repo.get_idempotent("x", "k") is None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from forewarn.auth import new_credential
+from forewarn.core.credentials import new_credential
 from tests.api_support import World, make_world, volume
 from tests.conftest import T0
 

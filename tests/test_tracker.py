@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from forewarn.core.model import Party
 from forewarn.errors import Forbidden, InvalidInput
-from forewarn.model import Party
-from forewarn.service import Forewarn
-from forewarn.settings import Settings
+from forewarn.service.filing import Forewarn
+from forewarn.service.settings import Settings
+from forewarn.service.tracking import Tracker, TrackSettings
 from forewarn.store import SQLiteRepository
-from forewarn.store.tracks_sqlite import TrackStore
+from forewarn.store.sqlite.tracks import TrackStore
 from forewarn.tracks.model import Position, PositionBatch
-from forewarn.tracks.tracker import Tracker, TrackSettings
 from tests.builders import agreement, circle, operation, square
 from tests.conftest import T0
 
@@ -217,7 +217,7 @@ def test_stored_chunks_give_back_exactly_the_accepted_positions(db_path: Path) -
 def test_intrusions_are_judged_on_the_volumes_as_the_intruder_is_shown_them(db_path: Path) -> None:
     """b's envelope is coarsened for a (30' grid): a is told of an intrusion as soon as it is inside the coarsened
     envelope (conservative for b, and probing positions cannot find b's exact boundary)."""
-    from forewarn.model import Coarsening
+    from forewarn.core.model import Coarsening
 
     svc = make(db_path)
     svc.put_agreement(agreement("ab", ["a", "b"], h=5000, v=300, t=600,

@@ -23,9 +23,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from forewarn.api import web
+from forewarn.http import web
 from tests.conftest import require_or_skip
 from tests.server_support import Server
+
+pytestmark = pytest.mark.slow  # the fast tier: python -m pytest -m "not slow"
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "web"

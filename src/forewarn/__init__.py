@@ -1,7 +1,7 @@
 """Forewarn: multi-party airspace deconfliction and advance notification.
 
 Parties tell each other ahead of time *where and when* they will be active, never *why*.
-The library core (``forewarn.geo``, ``forewarn.conflicts``, ``forewarn.model``) has no I/O;
+The library core (``forewarn.geo``, ``forewarn.core.conflicts``, ``forewarn.core.model``) has no I/O;
 the store, the CLI and the service are thin shells around it.
 """
 

@@ -1,5 +1,5 @@
 """``python -m forewarn`` runs the command line."""
 
-from forewarn.cli import main
+from forewarn.cli.main import main
 
 main()

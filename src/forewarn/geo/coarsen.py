@@ -11,21 +11,22 @@ Everything rounds **outward**, so the coarsened volume always contains the exact
 * time windows (UTC): :func:`coarsen_window` floors the start and ceils the end to multiples of ``step_s``
   seconds since the Unix epoch (900 s: quarter hours).
 
-:func:`coarsen_volume` applies an agreement's :class:`~forewarn.model.Coarsening` to a :class:`Volume4D`; the
+:func:`coarsen_volume` applies an agreement's :class:`~forewarn.core.model.Coarsening` to a :class:`Volume4D`; the
 result has a polygon footprint (a circle or a corridor would give its exact centre or route away).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from forewarn.geo.volume import PolygonFootprint, Volume4D
-from forewarn.model import Coarsening
 from forewarn.units import FOOT_M
 
 MAX_GRID_CELLS = 250_000
@@ -34,6 +35,31 @@ vertex still lies on the requested grid)."""
 
 VOLUME_LOWER_LIMIT_M = -500.0
 VOLUME_UPPER_LIMIT_M = 100_000.0
+
+
+class CoarseningRule(Protocol):
+    """What a coarsening sets (an agreement's ``Coarsening`` record has these attributes): the outward lon/lat
+    grid in arc-minutes (or None), whether to take the convex hull, the altitude step in feet and the time step
+    in seconds (0: exact)."""
+
+    @property
+    def grid_arcmin(self) -> float | None: ...
+    @property
+    def convex_hull(self) -> bool: ...
+    @property
+    def altitude_step_ft(self) -> float: ...
+    @property
+    def time_step_s(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A hashable copy of a :class:`CoarseningRule` (the cache key)."""
+
+    grid_arcmin: float | None
+    convex_hull: bool
+    altitude_step_ft: float
+    time_step_s: float
 
 
 def convex_hull(shape: BaseGeometry) -> shapely.Polygon:
@@ -124,7 +150,7 @@ def _bridge(parts: shapely.MultiPolygon) -> shapely.Polygon:
     return shapely.box(minx, miny, maxx, maxy)
 
 
-def coarsen_footprint(shape: BaseGeometry, coarsening: Coarsening) -> shapely.Polygon:
+def coarsen_footprint(shape: BaseGeometry, coarsening: CoarseningRule) -> shapely.Polygon:
     """The footprint as the other side sees it: the convex hull (if asked), then the outward grid (if asked)."""
     out: BaseGeometry = shape
     if coarsening.convex_hull:
@@ -167,13 +193,14 @@ def coarsen_window(start: datetime, end: datetime, step_s: float) -> tuple[datet
     return lo, hi
 
 
-def coarsen_volume(volume: Volume4D, coarsening: Coarsening) -> Volume4D:
+def coarsen_volume(volume: Volume4D, coarsening: CoarseningRule) -> Volume4D:
     """``volume`` as coarsened by ``coarsening``: a polygon footprint (unless the footprint is left exact),
     band and window rounded outward. Contains ``volume`` in all four dimensions."""
-    return _coarsen_cached(volume.model_dump_json(), coarsening.model_dump_json(), volume)
+    rule = _Rule(coarsening.grid_arcmin, coarsening.convex_hull, coarsening.altitude_step_ft, coarsening.time_step_s)
+    return _coarsen_cached(volume.model_dump_json(), rule, volume)
 
 
-def _coarsen(volume: Volume4D, coarsening: Coarsening) -> Volume4D:
+def _coarsen(volume: Volume4D, coarsening: CoarseningRule) -> Volume4D:
     lower, upper = coarsen_band(volume.lower_m, volume.upper_m, coarsening.altitude_step_ft)
     start, end = coarsen_window(volume.start, volume.end, coarsening.time_step_s)
     if coarsening.grid_arcmin is None and not coarsening.convex_hull:
@@ -185,14 +212,14 @@ def _coarsen(volume: Volume4D, coarsening: Coarsening) -> Volume4D:
     return out
 
 
-_CACHE: dict[tuple[str, str], Volume4D] = {}
+_CACHE: dict[tuple[str, _Rule], Volume4D] = {}
 
 
-def _coarsen_cached(volume_key: str, coarsening_key: str, volume: Volume4D) -> Volume4D:
-    key = (volume_key, coarsening_key)
+def _coarsen_cached(volume_key: str, rule: _Rule, volume: Volume4D) -> Volume4D:
+    key = (volume_key, rule)
     hit = _CACHE.get(key)
     if hit is None:
-        hit = _coarsen(volume, Coarsening.model_validate_json(coarsening_key))
+        hit = _coarsen(volume, rule)
         if len(_CACHE) >= 4096:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = hit

@@ -38,7 +38,7 @@ LonLat = Annotated[
 """A position: (longitude, latitude) in WGS84 degrees, GeoJSON order."""
 
 
-def _check_lonlat(point: LonLat) -> LonLat:
+def check_lonlat(point: LonLat) -> LonLat:
     lon, lat = point
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise ValueError(f"coordinate {point!r} is not a finite number")
@@ -62,7 +62,7 @@ class PolygonFootprint(_Frozen):
     @field_validator("coordinates")
     @classmethod
     def _valid_ring(cls, coords: list[LonLat]) -> list[LonLat]:
-        coords = [_check_lonlat(c) for c in coords]
+        coords = [check_lonlat(c) for c in coords]
         if len(coords) > 1 and coords[0] == coords[-1]:
             coords = coords[:-1]
         if len(set(coords)) < 3:
@@ -99,7 +99,7 @@ class CircleFootprint(_Frozen):
     @field_validator("center")
     @classmethod
     def _valid_center(cls, center: LonLat) -> LonLat:
-        return _check_lonlat(center)
+        return check_lonlat(center)
 
     def shape(self, polar_limit_deg: float = 85.0) -> BaseGeometry:
         return geodesy.geodesic_circle(self.center[0], self.center[1], self.radius_m, polar_limit_deg)
@@ -122,7 +122,7 @@ class CorridorFootprint(_Frozen):
     @field_validator("path")
     @classmethod
     def _valid_path(cls, path: list[LonLat]) -> list[LonLat]:
-        path = [_check_lonlat(c) for c in path]
+        path = [check_lonlat(c) for c in path]
         if len(set(path)) < 2:
             raise ValueError("a corridor needs at least 2 distinct points")
         return path

@@ -13,7 +13,8 @@ A receipt (``format: forewarn-receipt/1``) holds:
   reveals nothing of other entries;
 * ``service_keys``: the service's public keys (kid -> raw Ed25519, base64url).
 
-:func:`check_receipt` needs nothing but the receipt (and, better, a service public key pinned out of band):
+:func:`forewarn.service.receipts.build_receipt` builds one from the stored ledger; :func:`check_receipt` needs
+nothing but the receipt (and, better, a service public key pinned out of band):
 it recomputes every digest and hash, checks the chain is contiguous, every signature, that every full entry is
 covered by a checkpoint the receipt carries, and then states what is proven. Times are UTC.
 """
@@ -27,39 +28,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from forewarn.errors import NotFound
 from forewarn.ledger.chain import LedgerEntry, Link, checkpoint_problem, entry_problem, link_hash
 from forewarn.ledger.keys import load_public_key, raw_public
-from forewarn.ledger.recorder import Ledger
 
 FORMAT = "forewarn-receipt/1"
-
-
-def build_receipt(ledger: Ledger, delivery_id: str) -> dict[str, Any]:
-    """The receipt of one delivery (see module docstring); :class:`NotFound` if the ledger has no such delivery."""
-    trail = ledger.delivery_trail(delivery_id)
-    created = [e for e in trail if e.kind == "delivery_created" and e.subject == delivery_id]
-    if not created:
-        raise NotFound(f"the ledger records no delivery {delivery_id}", {"delivery_id": delivery_id})
-    origin_seq = int(created[0].body.get("origin_seq") or 0)
-    full = {e.seq: e for e in trail}
-    full |= {e.seq: e for e in ledger.repo.ledger_entries([origin_seq])} if origin_seq else {}
-    first, last = min(full), max(full)
-    checkpoint = ledger.repo.ledger_checkpoint(last)
-    if checkpoint is None:
-        raise NotFound(f"no signed entry covers the entries of delivery {delivery_id} (verify the ledger)",
-                       {"delivery_id": delivery_id})
-    links = [link for link in ledger.repo.ledger_links(first, max(last, checkpoint.seq)) if link.seq not in full]
-    keys = ledger.service_keys()
-    used = {e.service_key_id for e in full.values() if e.service_key_id}
-    used |= {link.service_key_id for link in links if link.service_key_id}
-    return {
-        "format": FORMAT,
-        "delivery_id": delivery_id,
-        "service_keys": {kid: raw_public(k) for kid, k in sorted(keys.items()) if kid in used},
-        "entries": [full[s].model_dump(mode="json") for s in sorted(full)],
-        "links": [link.model_dump(mode="json") for link in links],
-    }
 
 
 @dataclass

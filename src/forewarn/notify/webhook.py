@@ -20,8 +20,8 @@ import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from forewarn.auth import IssuerKey
-from forewarn.records import Delivery
+from forewarn.core.records import Delivery
+from forewarn.service.tokens import IssuerKey
 
 SIGNATURE_HEADER = "Forewarn-Signature"
 DELIVERY_HEADER = "Forewarn-Delivery-Id"

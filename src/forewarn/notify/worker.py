@@ -13,10 +13,10 @@ from datetime import datetime
 
 import httpx
 
-from forewarn.auth import IssuerKey
+from forewarn.core.policy import view_delivery
 from forewarn.notify.webhook import post
-from forewarn.policy import view_delivery
-from forewarn.service import DeliveryDesk
+from forewarn.service.filing import DeliveryDesk
+from forewarn.service.tokens import IssuerKey
 
 log = logging.getLogger("forewarn.worker")
 

@@ -5,11 +5,11 @@ cannot draw on data the party may not see. :func:`gather` builds it:
 
 * **operator** (``viewer`` None, the admin's report): every party, agreement, operation, notice and delivery.
 * **party P**: its agreements and the names of the parties they bind it to; its own operations in full; the
-  outcomes of its own notices as :func:`forewarn.policy.view_outcome` shows a filer (conflicts measured as P
+  outcomes of its own notices as :func:`forewarn.core.policy.view_outcome` shows a filer (conflicts measured as P
   may see the other side, proposals only for P's operation); other parties' operations only as
-  :func:`forewarn.policy.view_operation` shows them to P (envelope, possibly coarsened; released detail),
+  :func:`forewarn.core.policy.view_operation` shows them to P (envelope, possibly coarsened; released detail),
   and only once notified; other parties' notices only through the deliveries P received, read through
-  :func:`forewarn.policy.view_delivery` (what the agreements no longer allow is withheld again). For P's own
+  :func:`forewarn.core.policy.view_delivery` (what the agreements no longer allow is withheld again). For P's own
   notices it also sees the delivery record of each recipient -- who was sent it, when, acknowledged when,
   escalated when -- without the recipient's payload (which may hold the recipient's own conflicts and
   resolutions): whether a notice was received and acknowledged is part of the notifier's record.
@@ -26,14 +26,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from forewarn.airspace import AgreementBook
-from forewarn.conflicts import Conflict
+from forewarn.core.airspace import AgreementBook
+from forewarn.core.conflicts import Conflict
+from forewarn.core.model import Agreement, Operation, OperationState
+from forewarn.core.policy import view_delivery, view_operation, view_outcome
+from forewarn.core.records import Delivery, LeadTime
+from forewarn.core.resolutions import ResolutionSet
+from forewarn.core.sites import SiteWarning
 from forewarn.geo.volume import Volume4D
-from forewarn.model import Agreement, Operation, OperationState
-from forewarn.policy import view_delivery, view_operation, view_outcome
-from forewarn.records import Delivery, LeadTime
-from forewarn.resolutions import ResolutionSet
-from forewarn.sites import SiteWarning
 from forewarn.store.repository import Repository
 
 ALERT_KINDS = ("nonconforming", "conforming", "intrusion", "predicted_conflict", "predicted_entry", "cleared")

@@ -13,11 +13,11 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.auth import Credential
+from forewarn.core.credentials import Credential
+from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
+from forewarn.core.records import Delivery, NoticeOutcome
 from forewarn.ledger.chain import LedgerEntry, Link
 from forewarn.ledger.keys import PartyKey
-from forewarn.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
-from forewarn.records import Delivery, NoticeOutcome
 
 
 class StoredNotice(BaseModel):

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.airspace import AgreementBook
-from forewarn.policy import can_see
+from forewarn.core.airspace import AgreementBook
+from forewarn.core.policy import can_see
 
 AlertKind = Literal["nonconforming", "conforming", "intrusion", "predicted_conflict", "predicted_entry", "cleared"]
 OPENING_KINDS: frozenset[str] = frozenset({"nonconforming", "intrusion", "predicted_conflict", "predicted_entry"})

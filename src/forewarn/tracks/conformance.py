@@ -1,6 +1,6 @@
 """Where positions are with respect to the notified volumes: one vectorised 4D point-in-volume test.
 
-A :class:`VolumeLayer` holds the live volumes of an :class:`~forewarn.airspace.Airspace` as one shapely STRtree
+A :class:`VolumeLayer` holds the live volumes of an :class:`~forewarn.core.airspace.Airspace` as one shapely STRtree
 over their footprints, grown by a horizontal tolerance (geodesic, metres), plus NumPy columns of their altitude
 bands (metres) and windows (POSIX seconds, UTC). :meth:`VolumeLayer.containing` answers, for many positions at once,
 which volumes contain which positions:
@@ -23,9 +23,9 @@ import numpy.typing as npt
 import shapely
 from shapely.strtree import STRtree
 
-from forewarn.airspace import Airspace
-from forewarn.model import LIVE_STATES, OperationState
-from forewarn.policy import envelope_volumes
+from forewarn.core.airspace import Airspace
+from forewarn.core.model import LIVE_STATES, OperationState
+from forewarn.core.policy import envelope_volumes
 from forewarn.tracks.model import FloatArray
 
 IntArray = npt.NDArray[np.intp]
@@ -56,7 +56,7 @@ class VolumeLayer:
 
     def __init__(self, airspace: Airspace, tolerance: Tolerance = Tolerance(), shown_to: str | None = None) -> None:
         """``shown_to``: take each volume as that party is shown it (coarsened where an agreement says so, see
-        :func:`forewarn.policy.envelope_volumes`), so that what it is told cannot reveal more than it may see."""
+        :func:`forewarn.core.policy.envelope_volumes`), so that what it is told cannot reveal more than it may see."""
         self.tolerance = tolerance
         refs: list[VolumeRef] = []
         shapes = []

@@ -1,0 +1,102 @@
+"""Who is owed a delivery for a notice, and what each delivery carries (no I/O).
+
+Every party bound to the notifying party by an agreement that delivers ``all`` notices gets one delivery on
+its primary channel; under agreements that deliver only ``affected_or_subscribed`` notices, a party gets one
+when the notice affects it (a conflict with its operations or a warning on its protected sites) or meets one
+of its subscriptions (area x altitude band x window). A subscription never widens what a party may see: a
+party with no agreement with the notifier gets nothing. The payload is built
+through :mod:`forewarn.core.policy`; affected parties also get their conflicts and the resolutions proposed for
+their operations, and the registrant of a protected site its site warnings, all as the policy shows them
+(measured against coarsened volumes where an agreement coarsens the notifying party's envelope; proposals then
+recomputed against the coarsened picture when the live ``airspace`` is given, else withheld).
+
+Times: ``created_at`` is the commit time ``now``; the acknowledgement deadline is ``now`` plus the strictest
+(shortest) deadline of the agreements binding the two parties; the expected lead time is the operation's
+start minus ``now`` and is checked against the strictest (longest) minimum notice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from forewarn.core.airspace import AgreementBook, Airspace
+from forewarn.core.conflicts import volumes_conflict
+from forewarn.core.model import ZERO_MINIMA, Operation, Party, Subscription
+from forewarn.core.policy import lookup_in, view_conflict, view_operation, view_resolutions, view_site_warning
+from forewarn.core.records import Delivery, NoticeOutcome
+from forewarn.core.resolutions import ResolutionBounds
+
+
+def _subscribers(op: Operation, subscriptions: Sequence[Subscription]) -> dict[str, str]:
+    """party id -> first subscription id that one of ``op``'s volumes meets (4D, no minima)."""
+    out: dict[str, str] = {}
+    for sub in sorted(subscriptions, key=lambda s: s.id):
+        if sub.party_id == op.party_id or sub.party_id in out:
+            continue
+        if any(volumes_conflict(sub.volume, v, v.shape, ZERO_MINIMA) for v in op.volumes):
+            out[sub.party_id] = sub.id
+    return out
+
+
+def notice_payload(viewer: str, outcome: NoticeOutcome, op: Operation, book: AgreementBook,
+                   dump: dict[str, Any] | None = None, airspace: Airspace | None = None,
+                   bounds: ResolutionBounds | None = None) -> dict[str, Any] | None:
+    """What ``viewer`` is told of a notice, or ``None`` if it may see nothing of the operation. ``airspace`` (the
+    live picture, without ``op``'s new version) lets conflicts and proposals be shown as measured against a
+    coarsened ``op``; without it they are bounded or withheld (see :mod:`forewarn.core.policy`)."""
+    view = view_operation(viewer, op, book, dump)
+    if view is None:
+        return None
+    impact = next((i for i in outcome.impacts if i.party_id == viewer), None)
+    found = [c for c in outcome.conflicts if c.b.party_id == viewer]
+    lookup = lookup_in([op], airspace)
+    conflicts = [v for c in found if (v := view_conflict(viewer, c, lookup, book)) is not None]
+    own = {c.b.operation_id: lookup(c.b.operation_id, c.b.version) for c in found}
+    resolutions = view_resolutions(viewer, outcome.resolutions, own, found, book, outcome.at, airspace, [op], bounds)
+    return {
+        "type": "notice", "kind": outcome.kind, "notice_id": outcome.notice_id, "at": outcome.at.isoformat(),
+        "from_party": op.party_id, "operation": view,
+        "affected": bool(impact and impact.affected), "message": impact.message if impact else "",
+        "conflicts": [c.model_dump(mode="json") for c in conflicts],
+        "resolutions": [r.model_dump(mode="json") for r in resolutions],
+        "site_warnings": [view_site_warning(viewer, w, op, book).model_dump(mode="json")
+                          for w in outcome.site_warnings if w.registered_by == viewer],
+    }
+
+
+def plan_deliveries(
+    outcome: NoticeOutcome, op: Operation, book: AgreementBook, parties: dict[str, Party],
+    subscriptions: Sequence[Subscription], now: datetime, airspace: Airspace | None = None,
+    bounds: ResolutionBounds | None = None,
+) -> list[Delivery]:
+    """The deliveries a committed notice owes (see module docstring); ``airspace`` and ``bounds`` as in
+    :func:`notice_payload`."""
+    affected = {i.party_id for i in outcome.impacts if i.affected}
+    recipients: dict[str, str] = {}
+    for party_id in sorted(book.bound_parties(op.party_id)):
+        if party_id in affected or any(a.deliver == "all" for a in book.binding(party_id, op.party_id)):
+            recipients[party_id] = "agreement"
+    for party_id in _subscribers(op, subscriptions):
+        recipients.setdefault(party_id, "subscription")
+    lead = (op.start - now).total_seconds()
+    dump = op.model_dump(mode="json")
+    out: list[Delivery] = []
+    for party_id, reason in recipients.items():
+        payload = notice_payload(party_id, outcome, op, book, dump, airspace, bounds)
+        if payload is None or party_id not in parties:
+            continue
+        binding = book.binding(party_id, op.party_id)
+        min_notice = max((a.min_notice_s for a in binding), default=0.0)
+        ack_s = min((a.ack_deadline_s for a in binding), default=None)
+        payload.update(lead_time_s=lead, min_notice_s=min_notice, late=lead < min_notice)
+        out.append(Delivery(
+            id=str(uuid.uuid4()), notice_id=outcome.notice_id, party_id=party_id, reason=reason,
+            payload=payload, created_at=now,
+            ack_deadline=now + timedelta(seconds=ack_s) if ack_s is not None else None,
+            next_attempt_at=now if parties[party_id].webhook_url else None,
+            lead_time_s=lead, min_notice_s=min_notice, late=lead < min_notice,
+        ))
+    return out

@@ -1,0 +1,1 @@
+"""The HTTP face (FastAPI): create_app(settings), routers, authentication, one error shape."""

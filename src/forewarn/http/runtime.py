@@ -1,0 +1,169 @@
+"""What the HTTP layer holds: the service, the delivery desk, the token verifier, the issuer key, the clock,
+the background worker and the event-stream wake-ups. Built once by :func:`forewarn.http.app.create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import jwt
+
+from forewarn.core.credentials import Principal, cap_scopes
+from forewarn.core.records import Delivery
+from forewarn.notify.worker import DeliveryWorker
+from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.settings import Settings
+from forewarn.service.tokens import IssuerKey, TokenVerifier, TrustedKey, issue_token, load_trusted_keys
+from forewarn.service.tracking import Tracker
+from forewarn.store.sqlite.repository import SQLiteRepository
+from forewarn.store.sqlite.tracks import TrackStore
+
+Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event, str]
+"""An open event stream: its event loop, the event that wakes it, and its party."""
+
+
+@dataclass
+class StreamHub:
+    """Wakes the event streams (asyncio) of the parties that got deliveries in a commit (called from any thread),
+    and keeps an in-memory tail of each party's latest deliveries so that a woken stream need not read the table.
+
+    The tail is fed by :meth:`publish` after every commit that stored deliveries (``SQLiteRepository.
+    delivery_hooks``: commit order, under the writer lock). It is trusted only where it is provably complete:
+    ``complete_after`` is the sequence number after which every stored delivery went through :meth:`publish`
+    (moved up whenever the sequence numbers jump, e.g. another process wrote to the file), and a party's
+    ``floors`` entry the last sequence number its bounded tail dropped. A stream that has read the table up to a
+    position at or above both is served from the tail; otherwise it reads the table (see ``routes.stream``)."""
+
+    waiters: set[Waiter] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tail_size: int = 256
+    """Deliveries kept per party."""
+    tails: dict[str, deque[Delivery]] = field(default_factory=dict)
+    floors: dict[str, int] = field(default_factory=dict)
+    complete_after: int | None = None
+    last_seq: int | None = None
+
+    def register(self, party_id: str) -> Waiter:
+        entry = (asyncio.get_running_loop(), asyncio.Event(), party_id)
+        with self.lock:
+            self.waiters.add(entry)
+        return entry
+
+    def unregister(self, entry: Waiter) -> None:
+        with self.lock:
+            self.waiters.discard(entry)
+
+    def notify(self, parties: frozenset[str]) -> None:
+        with self.lock:
+            waiters = [w for w in self.waiters if w[2] in parties]
+        for loop, event, _ in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+    def publish(self, deliveries: list[Delivery]) -> None:
+        """Committed deliveries (``seq`` set, ascending): into the tails, then wake their parties' streams."""
+        with self.lock:
+            for d in deliveries:
+                if self.last_seq is None or d.seq != self.last_seq + 1:
+                    self.complete_after = d.seq - 1  # a jump: what lies before is known only to the table
+                self.last_seq = d.seq
+                tail = self.tails.setdefault(d.party_id, deque())
+                if len(tail) >= self.tail_size:
+                    self.floors[d.party_id] = tail.popleft().seq
+                tail.append(d)
+        self.notify(frozenset(d.party_id for d in deliveries))
+
+    def position(self) -> int | None:
+        """The last sequence number published; a read of the table started after this call sees everything up
+        to it (it was committed before it was published)."""
+        with self.lock:
+            return self.last_seq
+
+    def since(self, party_id: str, after: int, synced: int | None, channel: str) -> tuple[list[Delivery], int] | None:
+        """The party's deliveries on ``channel`` with ``seq > after`` from the tail, and the new position, for a
+        stream that has every delivery up to ``synced``; None when the tail cannot prove it is complete there
+        (read the table instead)."""
+        with self.lock:
+            if (synced is None or self.last_seq is None or self.complete_after is None
+                    or synced < self.complete_after or synced < self.floors.get(party_id, 0)):
+                return None
+            newer: list[Delivery] = []
+            for d in reversed(self.tails.get(party_id, ())):
+                if d.seq <= after:
+                    break
+                if d.channel == channel:
+                    newer.append(d)
+            newer.reverse()
+            return newer, self.last_seq
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    service: Forewarn
+    desk: DeliveryDesk
+    key: IssuerKey
+    verifier: TokenVerifier
+    clock: Callable[[], datetime]
+    hub: StreamHub
+    worker: DeliveryWorker | None = None
+    tracker: Tracker | None = None
+    """Live tracks (with the SQLite store)."""
+    verified: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    """Bearer tokens already verified -> (principal, expiry as UNIX seconds): see :meth:`authenticate`."""
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal of a bearer token at ``clock()``. A token's signature, issuer and audience are checked
+        once (the same text always carries the same signed claims, and trusted keys are only ever added); its
+        expiry is checked on every call. A token of a trusted external issuer carries only the scopes the party's
+        own credentials allow (:func:`forewarn.service.tokens.cap_scopes`), read when the token is first seen."""
+        now = self.clock()
+        known = self.verified.get(token)
+        if known is not None and known[1] > now.timestamp():
+            return known[0]
+        who = self.verifier.verify(token, now)
+        if who.external:
+            who = replace(who, scopes=cap_scopes(who.scopes, self.service.repo.list_credentials(who.party_id)))
+        if len(self.verified) >= 4096:
+            self.verified.clear()
+        self.verified[token] = (who, float(jwt.decode(token, options={"verify_signature": False})["exp"]))
+        return who
+
+    def token_for(self, party_id: str, scopes: list[str]) -> tuple[str, int]:
+        """A bearer token for ``party_id`` with ``scopes``, and its lifetime in seconds."""
+        ttl = self.settings.token_ttl_s
+        token = issue_token(self.key, self.settings.issuer, self.settings.audience, party_id, scopes, self.clock(),
+                            timedelta(seconds=ttl))
+        return token, ttl
+
+
+def issuer_key(service: Forewarn, now: datetime) -> IssuerKey:
+    """The service's signing key: loaded from the store, or generated and stored at the first start."""
+    stored = service.repo.get_issuer_key()
+    if stored is not None:
+        return IssuerKey.from_pem(*stored)
+    key = IssuerKey.generate()
+    with service.repo.transaction():
+        service.repo.put_issuer_key(key.kid, key.private_pem(), now)
+    return key
+
+
+def build_runtime(settings: Settings, service: Forewarn, clock: Callable[[], datetime]) -> Runtime:
+    key = issuer_key(service, clock())
+    verifier = TokenVerifier(issuer=settings.issuer, audience=settings.audience)
+    verifier.add(TrustedKey(kid=key.kid, issuer=settings.issuer, key=key.private.public_key()))
+    if settings.trusted_keys is not None:
+        for trusted in load_trusted_keys(settings.trusted_keys):
+            verifier.add(trusted)
+    hub = StreamHub()
+    service.listeners.append(hub.notify)
+    if isinstance(service.repo, SQLiteRepository):
+        service.repo.delivery_hooks.append(hub.publish)
+    tracker = (Tracker(service, TrackStore(service.repo), settings.track_settings())
+               if isinstance(service.repo, SQLiteRepository) else None)
+    return Runtime(settings=settings, service=service, desk=DeliveryDesk(service), key=key, verifier=verifier,
+                   clock=clock, hub=hub, tracker=tracker)

@@ -1,0 +1,1 @@
+"""The embedded SQLite backend of the store (the default)."""
