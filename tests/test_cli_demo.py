@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -210,6 +211,25 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     help_text = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60).stdout
     for command in ("demo", "check", "load", "export", "list", "file", "cancel", "serve", "party"):
         assert command in help_text
+
+
+def test_the_demo_reads_at_80_columns(tmp_path: Path) -> None:
+    """Issue 18: nothing of the demo is cut at 80 columns; the observer bound by no agreement is shown as told
+    nothing; each notice says where and when; a proposal that also clears earlier conflicts says so."""
+    exe = Path(sys.executable).parent / "forewarn"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "forewarn"]
+    proc = subprocess.run([*cmd, "demo", "--db", str(tmp_path / "d.sqlite"), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "COLUMNS": "80", "TERM": "dumb"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "…" not in out
+    assert "mou-coalition-russia  between coalition, france, russia" in out
+    assert re.search(r"Civil aviation observer \(no agreement\): bound by no agreement with Russian Aerospace "
+                     r"Forces: told nothing", out)
+    assert re.search(r"notified ru-kalibr-raqqa .*\n    within \d+\.\d\dE-\d+\.\d\dE \d+\.\d\dN-\d+\.\d\dN, "
+                     r"[\d,]+-[\d,]+ m \(FL\d{3}-FL\d{3}\), 17 Nov \d\d:\d\dZ to 17 Nov \d\d:\d\dZ", out)
+    assert "clears 2 conflict(s): the 1 found now and 1 found by earlier notices" in out
 
 
 def test_json_scenario_files_load_too(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -12,7 +12,7 @@ from forewarn.core.conflicts import Conflict
 from forewarn.core.model import Agreement, Operation, Party
 from forewarn.core.records import NoticeOutcome
 from forewarn.geo.volume import Volume4D
-from forewarn.units import m_to_fl
+from forewarn.units import FOOT_M, m_to_fl
 
 
 def hm(seconds: float) -> str:
@@ -42,17 +42,41 @@ def parties_table(parties: list[Party]) -> Table:
     return table
 
 
-def agreements_table(agreements: list[Agreement]) -> Table:
-    table = Table(title="Agreements", title_justify="left")
-    for col in ("id", "parties", "min notice", "ack deadline", "minima (h / v / t)", "priority", "sharing"):
-        table.add_column(col)
+def agreements_table(agreements: list[Agreement]) -> Group:
+    """The agreements, one block each (readable at 80 columns: nothing is cut): id and parties, then the lead
+    time, acknowledgement deadline, separation minima (metres, with feet), priority rule and sharing level."""
+    lines: list[Text] = [Text("Agreements", style="italic")]
     for a in agreements:
         m = a.default_minima
         priority = a.priority.rule + (f" ({' > '.join(a.priority.ranking)})" if a.priority.ranking else "")
-        table.add_row(a.id, ", ".join(a.parties), hm(a.min_notice_s), hm(a.ack_deadline_s),
-                      f"{m.horizontal_m:,.0f} m / {m.vertical_m:,.0f} m / {m.time_s:,.0f} s", priority,
-                      a.sharing.value)
-    return table
+        lines.append(Text.assemble((a.id, "bold"), f"  between {', '.join(a.parties)}"))
+        lines.append(Text(f"    minimum notice {hm(a.min_notice_s)}; acknowledge within {hm(a.ack_deadline_s)}"))
+        lines.append(Text(f"    separation minima: {m.horizontal_m:,.0f} m horizontal, {m.vertical_m:,.1f} m "
+                          f"({m.vertical_m / FOOT_M:,.0f} ft) vertical, {hm(m.time_s)} in time"))
+        lines.append(Text(f"    priority: {priority}; sharing: {a.sharing.value}"))
+    return Group(*lines)
+
+
+def where_when(op: Operation) -> str:
+    """Where and when an operation's volumes are: the lon/lat bounds of their footprints (WGS84 degrees), the
+    altitude band (metres above the WGS84 ellipsoid, with flight levels) and the time window (UTC)."""
+    lo = min(v.lower_m for v in op.volumes)
+    hi = max(v.upper_m for v in op.volumes)
+    start = min(v.start for v in op.volumes)
+    end = max(v.end for v in op.volumes)
+    bounds = [v.shape.bounds for v in op.volumes]
+    w, s_, e, n = (min(b[0] for b in bounds), min(b[1] for b in bounds), max(b[2] for b in bounds),
+                   max(b[3] for b in bounds))
+    return (f"within {_lon(w)}-{_lon(e)} {_lat(s_)}-{_lat(n)}, {lo:,.0f}-{hi:,.0f} m "
+            f"(FL{m_to_fl(lo):03.0f}-FL{m_to_fl(hi):03.0f}), {when(start)} to {when(end)}")
+
+
+def _lon(x: float) -> str:
+    return f"{abs(x):.2f}{'E' if x >= 0 else 'W'}"
+
+
+def _lat(y: float) -> str:
+    return f"{abs(y):.2f}{'N' if y >= 0 else 'S'}"
 
 
 def _side(c: Conflict, which: str, ops: dict[str, Operation]) -> str:
@@ -67,7 +91,11 @@ def _side(c: Conflict, which: str, ops: dict[str, Operation]) -> str:
 
 def print_outcome(console: Console, outcome: NoticeOutcome, ops: dict[str, Operation],
                   names: dict[str, str]) -> None:
-    """Print one notice (or check) outcome: lead times, impacts, conflicts, resolutions, site warnings."""
+    """Print one notice (or check) outcome: where and when, lead times, impacts (and the parties told nothing),
+    conflicts, resolutions, site warnings."""
+    op = ops.get(outcome.operation_id)
+    if op is not None and op.volumes:
+        console.print(Text(f"    {where_when(op)}", style="dim"))
     for lt in outcome.lead_times:
         style = "red" if lt.late else "green"
         console.print(Text(f"    lead time {hm(lt.lead_time_s)} against minimum {hm(lt.min_notice_s)} "
@@ -75,6 +103,10 @@ def print_outcome(console: Console, outcome: NoticeOutcome, ops: dict[str, Opera
     for imp in outcome.impacts:
         style = "yellow" if imp.affected else "green"
         console.print(Text(f"    -> {names.get(imp.party_id, imp.party_id)}: {imp.message}", style=style))
+    told = {imp.party_id for imp in outcome.impacts} | {outcome.party_id}
+    for party_id in sorted(set(names) - told):
+        console.print(Text(f"    -> {names[party_id]}: bound by no agreement with "
+                           f"{names.get(outcome.party_id, outcome.party_id)}: told nothing", style="dim"))
     for c in outcome.conflicts:
         o, s = c.overlap, c.separation
         alt = (f"altitude overlap {o.altitude_overlap_m:,.0f} m" if o.altitude_overlap_m >= 0
@@ -94,7 +126,10 @@ def print_outcome(console: Console, outcome: NoticeOutcome, ops: dict[str, Opera
         console.print(f"      priority: {c.priority_reason}; [bold]{c.adjusting_operation}[/] is asked to adjust "
                       f"(both sides are told)")
     for r in outcome.resolutions:
-        console.print(f"    proposed for [bold]{r.operation_id}[/] (clears {r.conflicts_cleared} conflict(s), "
+        here = sum(1 for c in outcome.conflicts if r.operation_id in (c.a.operation_id, c.b.operation_id))
+        earlier = (f": the {here} found now and {r.conflicts_cleared - here} found by earlier notices"
+                   if r.conflicts_cleared > here else "")
+        console.print(f"    proposed for [bold]{r.operation_id}[/] (clears {r.conflicts_cleared} conflict(s){earlier}, "
                       "each verified by re-running detection):")
         for opt in r.options:
             console.print(f"      - {opt.description}")
