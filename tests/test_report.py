@@ -267,6 +267,25 @@ def test_first_use_is_flagged_on_the_day_it_happened(store: Store) -> None:
         (r["agreement_id"], r["party_id"]) for r in rows(make_report(store.repo, DAY), "first_use")}
     flagged = [r for r in rows(make_report(store.repo, date(2015, 11, 16)), "first_use")]
     assert flagged and all(r["first_for_agreement"] for r in flagged)
+    # issue 18: a first use that is not the agreement's first says whose was, and when
+    opener = {r["agreement_id"]: f"{r['party_id']} at {r['at']}" for r in flagged}
+    for r in rows(make_report(store.repo, DAY), "first_use"):
+        assert not r["first_for_agreement"] and r["agreement_first_used"] == opener[r["agreement_id"]]
+
+
+def test_headline_figures_are_labelled_for_people(store: Store, tmp_path: Path) -> None:
+    """Issue 18: the HTML headline shows readable labels (not raw keys) and a median with no acknowledgement says
+    so instead of an empty cell; wide tables scroll inside the page."""
+    report = make_report(store.repo, DAY)
+    page = render_html(report)
+    headline = page.split('<table class="summary">', 1)[1].split("</table>", 1)[0]
+    assert "notices_late" not in headline and "median_ack_time_s" not in headline
+    assert "<td>notices later than the agreed minimum</td>" in headline
+    if report.summary["median_ack_time_s"] is None:
+        assert "<td>median time to acknowledge</td><td>none acknowledged</td>" in headline
+    else:
+        assert re.search(r"<td>median time to acknowledge</td><td>\d+ (min \d\d )?s</td>", headline)
+    assert page.count('<div class="wide"><table>') == len(report.tables)
 
 
 # ---------------------------------------------------------------------------------------------- the policy

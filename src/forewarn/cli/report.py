@@ -32,6 +32,7 @@ def report(
     flagged); acknowledgements; escalations; conflicts and how they were resolved; protected-site warnings;
     conformance incidents and predicted conflicts. HTML with plots (self-contained) plus CSV and JSON."""
     from forewarn.report import make_report, write_report  # matplotlib is imported only when a report is made
+    from forewarn.report.figures import summary_label, summary_text
 
     try:
         when = date.fromisoformat(day)
@@ -51,6 +52,6 @@ def report(
     view = f"party {party}" if party else "operator (full)"
     _out.print(f"report of {when.isoformat()} (UTC), {view} view")
     for key, value in result.summary.items():
-        _out.print(f"  {key:28} {'' if value is None else value}")
+        _out.print(f"  {summary_label(key) + ':':52} {summary_text(key, value)}")
     _out.print(f"written: [bold]{files['html'].resolve()}[/] (self-contained), report.json, summary.csv and "
                f"{len(result.tables)} table CSVs in {out.resolve()}")

@@ -154,9 +154,11 @@ def first_uses(vis: Visible) -> list[dict[str, Cell]]:
     rows: list[dict[str, Cell]] = []
     for (agreement_id, party_id), n in sorted(first.items(), key=lambda kv: (kv[1].at, kv[0])):
         if _in_day(n.at, vis.day):
+            opener = first_any[agreement_id]
             rows.append({"agreement_id": agreement_id, "party_id": party_id, "notice_id": n.id, "at": _iso(n.at),
                          "operation_id": n.operation_id, "activity_class": n.activity_class,
-                         "first_for_agreement": first_any[agreement_id].id == n.id})
+                         "first_for_agreement": opener.id == n.id,
+                         "agreement_first_used": f"{opener.party_id} at {_iso(opener.at)}"})
     return rows
 
 
@@ -340,8 +342,10 @@ def build_report(vis: Visible) -> Report:
     alerts = alert_table(vis)
     first = Table("first_use", "First use of an agreement's notification mechanism",
                   ("agreement_id", "party_id", "notice_id", "at", "operation_id", "activity_class",
-                   "first_for_agreement"), firsts,
-                  "the first notice a party ever filed under an agreement, when it falls in the day")
+                   "first_for_agreement", "agreement_first_used"), firsts,
+                  "the first notice a party ever filed under an agreement, when it falls in the day; "
+                  "first_for_agreement: also the first notice of any party under it (agreement_first_used says "
+                  "whose and when)")
     ack_times = [float(r["ack_time_s"]) for r in acks.rows if isinstance(r["ack_time_s"], float | int)]
     by_region: dict[str, int] = defaultdict(int)
     for row in activity.rows:
@@ -376,3 +380,43 @@ def build_report(vis: Visible) -> Report:
         notes.append("no alert deliveries (conformance, predictions) are recorded for this viewer")
     return Report(day=vis.day, party=vis.viewer, parties=dict(vis.parties), summary=summary, tables=tables,
                   notes=notes)
+
+
+SUMMARY_LABELS: dict[str, str] = {
+    "notices": "notices filed",
+    "notices_late": "notices later than the agreed minimum",
+    "operations_in_day": "operations active in the day",
+    "conflicts": "conflicts found",
+    "conflicts_adjusted": "conflicts resolved by an amendment or cancellation",
+    "site_warnings": "protected-site warnings",
+    "deliveries": "deliveries",
+    "acknowledged": "deliveries acknowledged",
+    "acknowledged_in_time": "acknowledged within the deadline",
+    "not_acknowledged": "deliveries not acknowledged",
+    "median_ack_time_s": "median time to acknowledge",
+    "escalations": "escalations to a backup channel",
+    "alerts": "live-track alerts",
+    "conformance_incidents": "conformance incidents",
+    "predicted_conflicts": "predicted conflicts (live tracks)",
+    "predicted_entries": "predicted entries into another party's volume",
+    "first_uses": "first uses of an agreement's mechanism",
+}
+"""Readable labels of the headline figures (the JSON and CSV keep the keys)."""
+
+
+def summary_label(key: str) -> str:
+    """The readable label of a headline figure (``operations_in_<region>`` included)."""
+    if key.startswith("operations_in_") and key not in SUMMARY_LABELS:
+        return f"operations in {key.removeprefix('operations_in_')}"
+    return SUMMARY_LABELS.get(key, key.replace("_", " "))
+
+
+def summary_text(key: str, value: Cell) -> str:
+    """A headline figure as text: durations (keys ending ``_s``) as minutes and seconds, a missing median as
+    'none acknowledged'."""
+    if value is None:
+        return "none acknowledged" if key == "median_ack_time_s" else "none"
+    if key.endswith("_s") and isinstance(value, int | float):
+        minutes, seconds = divmod(round(float(value)), 60)
+        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+    return str(value)

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from forewarn.report.data import day_window
-from forewarn.report.figures import Cell, Report, Table
+from forewarn.report.figures import Cell, Report, Table, summary_label, summary_text
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -204,6 +204,7 @@ table{border-collapse:collapse;font-size:.82em;margin:.5em 0} td,th{border:1px s
 th{background:#eaf2f8;text-align:left} tr.late td{background:#fdedec} tr.first td{background:#f4ecf7}
 .note{color:#566573;font-size:.85em} .summary td:first-child{font-weight:600} img{max-width:100%}
 .badge{background:#7d3c98;color:white;border-radius:3px;padding:0 4px;font-size:.8em}
+.wide{max-width:100%;overflow-x:auto} td{max-width:28em;overflow-wrap:anywhere;vertical-align:top}
 """
 
 
@@ -227,7 +228,7 @@ def _table_html(table: Table) -> str:
     rows = "".join(body) if body else f'<tr><td colspan="{len(table.columns)}">none</td></tr>'
     note = f'<p class="note">{html.escape(table.note)}</p>' if table.note else ""
     return (f"<h2>{html.escape(table.title)}</h2>{note}"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
 
 
 def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
@@ -241,9 +242,11 @@ def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
         f'<li><span class="badge">first use</span> {html.escape(str(r["party_id"]))} used the mechanism of '
         f'<code>{html.escape(str(r["agreement_id"]))}</code> for the first time at {html.escape(str(r["at"]))} '
         f'(notice {r["notice_id"]}, {html.escape(str(r["operation_id"]))})'
-        + (" - the first notice under this agreement" if r["first_for_agreement"] else "") + "</li>"
+        + (" - the first notice under this agreement" if r["first_for_agreement"]
+           else f" - the agreement was first used by {html.escape(str(r['agreement_first_used']))}") + "</li>"
         for r in firsts)
-    summary = "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in report.summary.items())
+    summary = "".join(f"<tr><td>{html.escape(summary_label(k))}</td><td>{html.escape(summary_text(k, v))}</td></tr>"
+                      for k, v in report.summary.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     figures = "".join(
         f'<h2>{html.escape(PLOT_TITLES.get(name, name))}</h2><img alt="{html.escape(name)} plot" '
