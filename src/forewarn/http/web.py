@@ -14,6 +14,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "web" / "static"
 """The page's files (package data)."""
@@ -32,6 +34,16 @@ _HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control":
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
+class PageFiles(StaticFiles):
+    """The page's files under ``/static/``, each answered with the page's security headers (the policy, nosniff,
+    no referrer), so ``/static/index.html`` is as protected as ``/``."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(_HEADERS)
+        return response
+
+
 def basemap_installed(static_dir: Path = STATIC_DIR) -> bool:
     """Whether the install step has generated the basemap."""
     return (static_dir / BASEMAP_FILE).is_file()
@@ -48,4 +60,4 @@ def install(app: FastAPI, static_dir: Path = STATIC_DIR) -> None:
 
     app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False, response_model=None)
     app.add_api_route("/index.html", to_index, methods=["GET"], include_in_schema=False, response_model=None)
-    app.mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static")
+    app.mount("/static", PageFiles(directory=static_dir, check_dir=False), name="static")
