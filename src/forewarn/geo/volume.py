@@ -148,9 +148,17 @@ def _altitude_from(data: dict[str, Any], name: str) -> None:
     if len(given) > 1:
         raise ValueError(f"give the {name} altitude once, in one unit (got {', '.join(given)})")
     if key_ft in data:
-        data[key_m] = float(data.pop(key_ft)) * FOOT_M
+        data[key_m] = _finite(data.pop(key_ft), key_ft) * FOOT_M
     elif key_fl in data:
-        data[key_m] = fl_to_m(float(data.pop(key_fl)))
+        data[key_m] = fl_to_m(_finite(data.pop(key_fl), key_fl))
+
+
+def _finite(value: Any, key: str) -> float:
+    """``value`` as a finite number (feet or flight level), or a ValueError naming ``key`` (a validation error,
+    never a crash: null, lists, objects, booleans and numeric strings are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}"[:200])
+    return float(value)
 
 
 class Volume4D(_Frozen):
