@@ -194,7 +194,8 @@ def test_page_parses_and_is_self_contained(collection: dict[str, Any], assets: M
     references = re.findall(r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?)([^"')\s>]*)""", markup, re.I)
     assert references == [], references
     assert "http://" not in markup and "https://" not in markup and "@import" not in markup
-    csp = next(attrs["content"] for tag, attrs in walker.elements if attrs.get("http-equiv") == "Content-Security-Policy")
+    csp = next(attrs["content"] for _, attrs in walker.elements
+               if attrs.get("http-equiv") == "Content-Security-Policy")
     assert csp is not None and csp.startswith("default-src 'none'")
     # the map is the page's own module, inlined, then started
     modules = [body for attrs, body in walker.scripts if attrs.get("type") == "module"]
@@ -212,7 +213,7 @@ def test_map_items_one_per_drawn_feature(collection: dict[str, Any], assets: Map
     assert items[1]["geometry"]["type"] == "MultiPolygon" and len(items[1]["geometry"]["coordinates"]) == 2
     assert items[0]["label"] == "ru-op-1" and items[0]["anchor"] == [38.9, 35.9]
     assert items[2]["buffer_m"] == 1500.0 and items[2]["label"] == HOSTILE
-    west, south, east, north = data["bounds"]
+    west, south, _east, north = data["bounds"]
     assert west == pytest.approx(38.9) and north == pytest.approx(36.3)
     assert south < 35.95 - 1.3 / 111.2  # the 1.5 km buffer of the site is inside the bounds
 

@@ -72,8 +72,9 @@ def load_assets(static_dir: Path = STATIC_DIR) -> MapAssets:
     basemap_path = static_dir / "basemap" / "countries-50m.geojson"
     leaflet = None
     if (leaflet_dir / "leaflet.js").is_file() and (leaflet_dir / "leaflet.css").is_file():
+        css = _offline_css((leaflet_dir / "leaflet.css").read_text(encoding="utf-8"))
         leaflet = Leaflet(js=_inline((leaflet_dir / "leaflet.js").read_text(encoding="utf-8"), leaflet_dir),
-                          css=_inline(_offline_css((leaflet_dir / "leaflet.css").read_text(encoding="utf-8")), leaflet_dir))
+                          css=_inline(css, leaflet_dir))
     basemap = json.loads(basemap_path.read_text(encoding="utf-8")) if basemap_path.is_file() else None
     return MapAssets(map_module=_inline(module_path.read_text(encoding="utf-8"), module_path), leaflet=leaflet,
                      basemap=basemap)
