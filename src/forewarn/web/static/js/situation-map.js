@@ -138,12 +138,16 @@ export class MapView {
     this.map.fitBounds(pad, { padding: [30, 30], animate: false, maxZoom: 13 });
   }
 
+  /** Remove everything drawn in `layer`, its labels included ("labels": every label). */
   clear(layer) {
     this.layers[layer].clearLayers();
+    if (layer === "labels") {
+      this.labels.clear();
+      return;
+    }
+    for (const m of this.labels.get(layer) || []) this.layers.labels.removeLayer(m);
     this.labels.set(layer, []);
-    if (layer !== "labels") this.corridors = this.corridors.filter((c) => this.layers[layer].hasLayer(c.body));
-    for (const m of this.labels.get("labels") || []) m.remove();
-    if (layer === "labels") this.labels.clear();
+    this.corridors = this.corridors.filter((c) => c.layer !== layer);
   }
 
   setVisible(layer, visible) {
@@ -187,7 +191,7 @@ export class MapView {
       const body = L.polyline(latlngs(fp.path), { ...this._opts(layer, `${cls} corridor`), lineCap: "round",
                                                   lineJoin: "round", opacity: 0.35, fill: false });
       this._add(layer, body, attrs);
-      this.corridors.push({ body, meanLat, halfWidth: fp.half_width_m });
+      this.corridors.push({ layer, body, meanLat, halfWidth: fp.half_width_m });
       this._corridorWidths();
       this._add(layer, L.polyline(latlngs(fp.path), { ...this._opts(layer, `${cls} corridor-axis`), weight: 1,
                                                         fill: false, interactive: false }), {});
