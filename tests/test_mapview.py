@@ -1,4 +1,6 @@
-"""Tests of the self-contained HTML situation map (real rendering, parsed with the stdlib HTML parser)."""
+"""Tests of the exported, self-contained HTML situation map (real rendering from the Jinja2 template with the
+package's real assets, parsed with the stdlib HTML parser). The browser tests of the same file (offline, in
+Chromium) are in tests/test_mapview_browser.py."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from forewarn.web.mapview import PARTY_PALETTE, render_situation_html
+from forewarn.web.mapview import MapAssets, load_assets, render_situation_html
+from tests.conftest import require_or_skip
 
 HOSTILE = "<script>alert(1)</script>"
 VOID_ELEMENTS = {"meta", "link", "br", "hr", "img", "input", "col", "area", "base", "embed", "source", "wbr"}
@@ -142,6 +145,15 @@ class _Walker(HTMLParser):
             self.text.append(data)
 
 
+@pytest.fixture(scope="module")
+def assets() -> MapAssets:
+    """The package's assets; Leaflet and the basemap come from ``npm ci && npm run assets``."""
+    found = load_assets()
+    if found.leaflet is None or found.basemap is None:
+        require_or_skip("map assets missing: npm ci && npm run assets")
+    return found
+
+
 def _walk(page: str) -> _Walker:
     walker = _Walker()
     walker.feed(page)
@@ -156,7 +168,8 @@ def _classes(attrs: dict[str, str | None]) -> set[str]:
 
 
 def _embedded(walker: _Walker) -> dict[str, Any]:
-    blocks = [body for attrs, body in walker.scripts if attrs.get("type") == "application/json"]
+    blocks = [body for attrs, body in walker.scripts
+              if attrs.get("type") == "application/json" and attrs.get("id") == "fw-data"]
     assert len(blocks) == 1
     assert "</" not in blocks[0]
     assert "<" not in blocks[0]
@@ -165,67 +178,69 @@ def _embedded(walker: _Walker) -> dict[str, Any]:
     return data
 
 
-def test_page_parses_and_is_self_contained(collection: dict[str, Any]) -> None:
-    page = render_situation_html(collection, title="Raqqa, 17 Nov 2015")
+def _outside_scripts(page: str) -> str:
+    """The page without the bodies of its inline scripts (Leaflet's code names its home page in a string)."""
+    return re.sub(r"(<script[^>]*>).*?(</script>)", r"\1\2", page, flags=re.S)
+
+
+def test_page_parses_and_is_self_contained(collection: dict[str, Any], assets: MapAssets) -> None:
+    page = render_situation_html(collection, title="Raqqa, 17 Nov 2015", assets=assets)
     walker = _walk(page)
     tags = [tag for tag, _ in walker.elements]
     assert tags[0] == "html"
     assert "link" not in tags
     assert all("src" not in attrs for tag, attrs in walker.elements if tag == "script")
-    references = re.findall(r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?)([^"')\s>]*)""", page, re.I)
-    assert all(not ref.startswith(("http:", "https:", "//")) for ref in references), references
-    assert all(ref.startswith("#") for ref in references), references
-    assert "http://" not in page
-    assert "https://" not in page
-    assert "@import" not in page
+    markup = _outside_scripts(page)
+    references = re.findall(r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?)([^"')\s>]*)""", markup, re.I)
+    assert references == [], references
+    assert "http://" not in markup and "https://" not in markup and "@import" not in markup
+    csp = next(attrs["content"] for _, attrs in walker.elements
+               if attrs.get("http-equiv") == "Content-Security-Policy")
+    assert csp is not None and csp.startswith("default-src 'none'")
+    # the map is the page's own module, inlined, then started
+    modules = [body for attrs, body in walker.scripts if attrs.get("type") == "module"]
+    assert len(modules) == 1 and assets.map_module in modules[0] and "exportPage();" in modules[0]
+    assert sum(1 for attrs, body in walker.scripts if assets.leaflet is not None and body == assets.leaflet.js) == 1
+    basemap = [body for attrs, body in walker.scripts if attrs.get("id") == "fw-basemap"]
+    assert json.loads(basemap[0]) == assets.basemap
 
 
-def test_svg_has_one_shape_per_volume_and_all_layers(collection: dict[str, Any]) -> None:
-    walker = _walk(render_situation_html(collection, title="t"))
-    tags = [tag for tag, _ in walker.elements]
-    assert tags.count("svg") >= 1
-    assert any(tag == "svg" and attrs.get("id") == "fw-map" for tag, attrs in walker.elements)
-    volume_shapes = [
-        attrs
-        for tag, attrs in walker.elements
-        if tag in ("path", "polygon") and "fw-volume" in _classes(attrs)
-    ]
-    assert len(volume_shapes) == 2  # one path per volume feature, the MultiPolygon included
-    assert {attrs["data-fid"] for attrs in volume_shapes} == {"0", "1"}
-    # Both volumes take part in the conflict, so both are outlined as such.
-    assert all("fw-in-conflict" in _classes(attrs) for attrs in volume_shapes)
-    # Colours come from the fixed palette by sorted party id: fr-forces < ru-vks.
-    fills = {attrs["data-fid"]: attrs.get("fill") for attrs in volume_shapes}
-    assert fills == {"1": PARTY_PALETTE[0], "0": PARTY_PALETTE[1]}
-    by_class = [_classes(attrs) for _, attrs in walker.elements]
-    assert sum("fw-site-marker" in c for c in by_class) == 1
-    assert sum("fw-buffer" in c for c in by_class) == 1
-    assert sum("fw-conflict" in c for c in by_class) == 1
-    assert sum("fw-site-warning" in c for c in by_class) == 1
-    layer_ids = {attrs.get("id") for _, attrs in walker.elements}
-    assert {"fw-layer-volumes", "fw-layer-sites", "fw-layer-conflicts", "fw-layer-warnings"} <= layer_ids
-    boxes = {attrs.get("data-layer") for tag, attrs in walker.elements if tag == "input"}
-    assert {"volumes", "sites", "conflicts", "warnings", "graticule"} <= boxes
+def test_map_items_one_per_drawn_feature(collection: dict[str, Any], assets: MapAssets) -> None:
+    data = _embedded(_walk(render_situation_html(collection, title="t", assets=assets)))
+    items = data["items"]
+    assert [(i["index"], i["kind"]) for i in items] == [
+        (0, "volume"), (1, "volume"), (2, "protected_site"), (3, "conflict"), (4, "site_warning")]
+    assert items[1]["geometry"]["type"] == "MultiPolygon" and len(items[1]["geometry"]["coordinates"]) == 2
+    assert items[0]["label"] == "ru-op-1" and items[0]["anchor"] == [38.9, 35.9]
+    assert items[2]["buffer_m"] == 1500.0 and items[2]["label"] == HOSTILE
+    west, south, _east, north = data["bounds"]
+    assert west == pytest.approx(38.9) and north == pytest.approx(36.3)
+    assert south < 35.95 - 1.3 / 111.2  # the 1.5 km buffer of the site is inside the bounds
 
 
-def test_legend_lists_both_parties(collection: dict[str, Any]) -> None:
-    walker = _walk(render_situation_html(collection, title="t"))
-    text = " ".join(walker.text)
-    assert "Russian Aerospace Forces" in text
-    assert "French forces" in text
-    party_boxes = [attrs for tag, attrs in walker.elements if tag == "input" and "data-party" in attrs]
-    assert len(party_boxes) == 2
+def test_one_palette_one_legend(assets: MapAssets) -> None:
+    """Colours say what a thing is: one entry per kind, parties are not told apart by colour (issue 18)."""
+    module = assets.map_module
+    legend = re.search(r"export const LEGEND = \[(.*?)\];", module, re.S)
+    assert legend is not None
+    labels = re.findall(r'label: "([^"]+)"', legend.group(1))
+    assert labels[:2] == ["own notices", "notices of other parties"]
+    assert "draft notice (not filed)" in labels
+    palette = dict(re.findall(r'^  (\w+): "(#[0-9a-f]{6})"', module, re.M))
+    kinds = ["own", "others", "conflict", "site", "warning", "track", "draft"]
+    assert len({palette[k] for k in kinds}) == len(kinds)  # seven things, seven colours
+    assert "PARTY_COLOURS" not in module
 
 
-def test_untrusted_values_are_escaped(collection: dict[str, Any]) -> None:
+def test_untrusted_values_are_escaped(collection: dict[str, Any], assets: MapAssets) -> None:
     title = 'Ops "picture" <img src=x onerror=alert(2)>'
-    page = render_situation_html(collection, title=title)
+    page = render_situation_html(collection, title=title, assets=assets)
     assert HOSTILE not in page
     assert "</script><b>" not in page
     assert "<img" not in page
     walker = _walk(page)
-    # Only the two scripts the page itself ships are there; the hostile ones stayed text.
-    assert [tag for tag, _ in walker.elements].count("script") == 2
+    # Only the scripts the page itself ships are there (data, basemap, Leaflet, the map); the hostile ones stayed text.
+    assert [tag for tag, _ in walker.elements].count("script") == 4
     assert HOSTILE in " ".join(walker.text)  # shown to the reader, as text
     data = _embedded(walker)
     assert data["title"] == title
@@ -246,8 +261,6 @@ def test_embedded_json_round_trips(collection: dict[str, Any]) -> None:
     assert volume_rows["Upper"] == "9,000 m (FL295)"
     assert volume_rows["End (UTC)"] == "2015-11-17 08:00:00Z"
     assert volume_rows["Party"] == "Russian Aerospace Forces (ru-vks)"
-    assert data["related"]["3"] == [0, 1]
-    assert data["related"]["4"] == [0, 2]
 
 
 def test_summary_tables_list_conflicts_and_warnings(collection: dict[str, Any]) -> None:
@@ -267,7 +280,8 @@ def test_empty_collection_renders(empty: dict[str, Any]) -> None:
     page = render_situation_html(empty, title="Nothing yet")
     walker = _walk(page)
     assert "Nothing to show" in " ".join(walker.text)
-    assert not any(tag == "svg" and attrs.get("id") == "fw-map" for tag, attrs in walker.elements)
+    assert not any(attrs.get("id") == "fw-map" for tag, attrs in walker.elements)
+    assert not any(attrs.get("type") == "module" for attrs, _ in walker.scripts)
     assert _embedded(walker)["features"] == []
 
 
@@ -307,7 +321,7 @@ def test_unknown_kinds_and_missing_properties_do_not_crash() -> None:
     assert sorted(data["details"]) == ["4", "5", "6"]
     assert "4 features not drawn" in " ".join(walker.text)
     assert ["Resolution", "none proposed"] in data["details"]["6"]
-    assert any("fw-site-area" in _classes(attrs) for _, attrs in walker.elements)
+    assert [item["geometry"]["type"] for item in data["items"]] == ["Polygon", "Polygon", "Point"]
 
 
 def test_only_skipped_features_render_as_empty() -> None:
@@ -318,3 +332,78 @@ def test_only_skipped_features_render_as_empty() -> None:
     walker = _walk(render_situation_html(collection, title="t"))
     assert "Nothing to show" in " ".join(walker.text)
     assert len(_embedded(walker)["features"]) == 1
+
+
+def test_without_leaflet_the_tables_remain_and_say_what_to_run(collection: dict[str, Any]) -> None:
+    bare = MapAssets(map_module=load_assets().map_module, leaflet=None, basemap=None)
+    walker = _walk(render_situation_html(collection, title="t", assets=bare))
+    text = " ".join(walker.text)
+    assert "Map library not installed" in text and "npm run assets" in text
+    assert "Conflicts (1)" in text
+    assert not any(attrs.get("type") == "module" for attrs, _ in walker.scripts)
+
+
+# ---------------------------------------------------------------------------------------------- in a browser
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Any:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        require_or_skip("Chromium missing: apt-get install chromium (/usr/bin/chromium)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.mark.slow
+def test_export_renders_offline_with_zoom_and_escaped_text(
+    collection: dict[str, Any], assets: MapAssets, chromium: Any, tmp_path: Any
+) -> None:
+    """The exported file in Chromium with the network off: Leaflet runs, the basemap countries and every feature
+    are drawn, zoom works, and hostile names are text (no script of theirs runs)."""
+    collection["features"][0]["properties"]["party_name"] = HOSTILE
+    page_file = tmp_path / "situation.html"
+    page_file.write_text(render_situation_html(collection, title=HOSTILE, assets=assets), encoding="utf-8")
+    context = chromium.new_context(offline=True, viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: problems.append(f"dialog {d.message}"))
+    page.goto(page_file.as_uri())
+    page.wait_for_function("document.body.dataset.map === 'ready'", timeout=15_000)
+    assert page.evaluate("typeof L === 'object' && L.version") == "1.9.4"
+    assert page.locator("#layer-basemap path.land").count() == 1
+    assert page.locator("#layer-basemap path.border").count() == 1
+    assert page.locator("#layer-others [data-op]").count() == 2  # one path per volume, the MultiPolygon included
+    assert page.locator("#layer-conflicts .conflict-point").count() == 1
+    assert page.locator("#layer-alerts .site-warning").count() == 1
+    assert page.locator("#layer-sites .site").count() == 1
+    assert page.locator("#fw-legend input[data-layer]").count() == 7
+    assert page.locator(".fw-label", has_text=HOSTILE).count() == 1  # the site's name, shown as text
+    assert page.locator("h1").inner_text() == HOSTILE
+    # zoom: Leaflet's + button, then the wheel
+    zoom = page.evaluate("forewarnMap.map.getZoom()")
+    page.click(".leaflet-control-zoom-in")
+    page.wait_for_function("z => forewarnMap.map.getZoom() > z", arg=zoom + 0.25)
+    box = page.locator("#fw-map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    zoomed = page.evaluate("forewarnMap.map.getZoom()")
+    page.mouse.wheel(0, 400)
+    page.wait_for_function("z => forewarnMap.map.getZoom() < z", arg=zoomed)
+    page.evaluate("() => new Promise(r => forewarnMap.map._animatingZoom ? forewarnMap.map.once('zoomend', r) : r())")
+    # a click on a volume shows its properties, the hostile party name as text
+    page.evaluate("forewarnMap.fit([[38.9, 35.9], [39.1, 36.1]])")
+    xy = page.evaluate("forewarnMap.screenPoint(38.95, 35.95)")
+    page.mouse.click(xy["x"], xy["y"])
+    assert HOSTILE in page.locator("#fw-details-body").inner_text()
+    assert page.evaluate("document.querySelectorAll('script').length") == 4
+    assert requests == [page_file.as_uri()]
+    assert problems == []
+    context.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -127,7 +128,7 @@ class Session:
     def click_map(self, lon: float, lat: float) -> None:
         """Click the map at a WGS84 point (the point must be on the map, not under a control)."""
         xy = self.page.evaluate("([lon, lat]) => forewarnMap.screenPoint(lon, lat)", [lon, lat])
-        hit = self.page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('#mapsvg') !== null",
+        hit = self.page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('#mapview') !== null",
                                  [xy["x"], xy["y"]])
         assert hit, f"({lon}, {lat}) is not on the map at {xy}"
         self.page.mouse.click(xy["x"], xy["y"])
@@ -282,7 +283,7 @@ def test_page_flow(server: ScenarioServer, browser: Any) -> None:
 
     # the time slider: at a minute of the day only the volumes active then are drawn
     def drawn(op_id: str) -> int:
-        count: int = fr.page.locator(f"#mapsvg [data-op='{op_id}']").count()
+        count: int = fr.page.locator(f"#mapview [data-op='{op_id}']").count()
         return count
 
     for at, coalition_on, russia_on in [(t_co - timedelta(minutes=30), False, False),
@@ -421,12 +422,17 @@ def test_web_install_serves_page_without_basemap(tmp_path: Path) -> None:
 
 def test_page_files_reference_only_the_origin() -> None:
     """No file of the page names another host: scripts, styles and data come from the service itself."""
-    texts = [p.read_text(encoding="utf-8") for p in web.STATIC_DIR.rglob("*")
-             if p.is_file() and p.suffix in (".html", ".js", ".css")]
-    assert len(texts) >= 5
-    for text in texts:
+    files = [p for p in web.STATIC_DIR.rglob("*") if p.is_file() and p.suffix in (".html", ".js", ".css")]
+    ours = [p.read_text(encoding="utf-8") for p in files if "vendor" not in p.parts]
+    assert len(ours) >= 5
+    for text in ours:
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text and "//cdn" not in text
+    # the vendored Leaflet names a host only in its attribution link (the map turns that prefix off) and comments
+    leaflet = web.STATIC_DIR / "vendor" / "leaflet" / "leaflet.js"
+    if leaflet.is_file():
+        text = leaflet.read_text(encoding="utf-8").replace("http://www.w3.org/2000/svg", "")
+        assert set(re.findall(r"https?://[^\s\"'<>)]+", text)) == {"https://leafletjs.com"}
 
 
 def test_live_tracks_alerts_and_report(server: ScenarioServer, browser: Any) -> None:
@@ -454,7 +460,7 @@ def test_live_tracks_alerts_and_report(server: ScenarioServer, browser: Any) -> 
             "track_id": "RFR7001", "t_s": t0 + 10 * k, "lat_deg": 36.0, "lon_deg": lon, "alt_m": 6100.0,
             "gs_mps": 250.0, "track_deg": 90.0, "vs_mps": 0.0, "callsign": "RFR7001"}])
         assert r.status_code == 200, r.text
-    marker = fr.page.locator("#layer-tracks circle[data-track='RFR7001']")
+    marker = fr.page.locator("#layer-tracks [data-track='RFR7001']")
     expect(marker).to_have_count(1, timeout=15_000)
     xy = fr.page.evaluate("forewarnMap.screenPoint(38.95, 36.0)")
     expect(fr.page.locator("#layer-alerts .alert-marker").first).to_be_visible(timeout=15_000)
@@ -474,3 +480,25 @@ def test_live_tracks_alerts_and_report(server: ScenarioServer, browser: Any) -> 
     fr.close()
     assert all(urlsplit(u).hostname in ("127.0.0.1", None) or u.startswith(("blob:", "data:")) for u in requests), \
         requests
+
+
+def test_opens_on_the_latest_day_with_activity(tmp_path: Path, browser: Any) -> None:
+    """Issue 18: with only the past 2015 scenario in the database, the page opens on 17 Nov 2015 (not on "now
+    and upcoming", which would hide everything) and draws that day's notices; the legend names things by what
+    they are (own notices, notices of other parties), never by party."""
+    from playwright.sync_api import expect
+
+    _requirements()
+    srv = ScenarioServer(tmp_path / "forewarn.sqlite")
+    srv.start()
+    try:
+        ru = Session(browser, srv, "russia", [])
+        expect(ru.page.locator("#day")).to_have_value("2015-11-17")
+        expect(ru.page.locator("#layer-own [data-op]").first).to_be_attached()
+        assert ru.page.locator("#layer-others [data-op]").count() >= 1  # the coalition's envelopes shared with it
+        legend = ru.page.locator("#map-legend").inner_text()
+        assert "own notices" in legend and "notices of other parties" in legend and "draft notice" in legend
+        ru.shot("12-opens-on-2015")
+        ru.close()
+    finally:
+        srv.stop()

@@ -1,26 +1,10 @@
-// Geometry for display only (detection and every figure shown come from the service): Web Mercator projection
-// of WGS84 lon/lat degrees, spherical circles, and the units and times the page prints.
+// Geometry for display only (detection and every figure shown come from the service): spherical distances and
+// circles on WGS84 lon/lat degrees, and the units and times the page prints. The map projection (Web Mercator)
+// is Leaflet's, in situation-map.js.
 
 export const EARTH_RADIUS_M = 6371008.8; // mean Earth radius (display only)
 export const FOOT_M = 0.3048;
 const DEG = Math.PI / 180;
-const MAX_LAT = 85;
-
-/** Web Mercator in degree-like units: x = longitude (deg), y = -mercator northing (deg), north up in SVG. */
-export function project(lon, lat) {
-  const phi = Math.max(-MAX_LAT, Math.min(MAX_LAT, lat)) * DEG;
-  return [lon, -Math.log(Math.tan(Math.PI / 4 + phi / 2)) / DEG];
-}
-
-export function unproject(x, y) {
-  return [x, (2 * Math.atan(Math.exp(-y * DEG)) - Math.PI / 2) / DEG];
-}
-
-/** Metres on the ground at latitude ``lat`` as projected units (Web Mercator is conformal: same in x and y). */
-export function metresToUnits(m, lat) {
-  return (m / (EARTH_RADIUS_M * Math.cos(lat * DEG))) / DEG;
-}
-
 /** The point ``distance_m`` metres from (lon, lat) along ``azimuth_deg`` (sphere; display only). */
 export function destination(lon, lat, azimuthDeg, distanceM) {
   const d = distanceM / EARTH_RADIUS_M;

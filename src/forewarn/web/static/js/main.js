@@ -3,13 +3,12 @@
 
 import { api, ApiError, claims, fullInbox, openStream, session, signIn } from "./api.js";
 import { dayKey, esc, fmtClock, fmtTime, footprintPoints } from "./geo.js";
-import { MapView } from "./map.js";
+import { legend, MapView } from "./situation-map.js";
 import { NoticeForm } from "./notice.js";
 import { deliveryHtml, operationHtml, siteHtml } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const BASEMAP_URL = "/static/basemap/countries-50m.geojson";
-const PARTY_COLOURS = ["#c2410c", "#7c3aed", "#0f766e", "#a16207", "#0e7490", "#4d7c0f", "#6b21a8"];
 
 const state = {
   party: null,
@@ -28,7 +27,8 @@ const state = {
   fitted: false,
 };
 
-const map = new MapView($("mapsvg"));
+const map = new MapView($("mapview"));
+legend($("map-legend"), map);
 window.forewarnMap = map; // for tests and the console: screenPoint(lon, lat), fit(points)
 const form = new NoticeForm(map, {
   party: () => state.party,
@@ -217,9 +217,18 @@ function defaultDay() {
   return starts[0].slice(0, 10);
 }
 
+/** The day the page opens on: "now and upcoming" while an operation is not over yet; when every operation is in
+ * the past (the built-in 2015 scenario), the latest UTC day that has activity. */
+function openingDay() {
+  const live = state.operations.filter((o) => o.state !== "cancelled");
+  const ends = live.flatMap((o) => o.volumes.map((v) => Date.parse(v.end))).filter((t) => Number.isFinite(t));
+  if (!ends.length || ends.some((t) => t > Date.now())) return "upcoming";
+  return dayKey(new Date(Math.max(...ends) - 1));
+}
+
 function renderTimebar() {
   const days = allDays();
-  if (!state.dayChosen) state.day = "upcoming";
+  if (!state.dayChosen) state.day = openingDay();
   if (!isRange() && !days.includes(state.day)) days.push(state.day);
   $("day").replaceChildren(...["upcoming", "all", ...days].map((d) => {
     const o = document.createElement("option");
@@ -356,11 +365,6 @@ function renderTicks() {
 }
 
 // ---------------------------------------------------------------------------------------------- map
-function partyColour(id) {
-  const others = [...new Set(state.operations.map((o) => o.party_id))].filter((p) => p !== state.party).sort();
-  const i = others.indexOf(id);
-  return PARTY_COLOURS[(i < 0 ? others.length : i) % PARTY_COLOURS.length];
-}
 
 function allConflicts() {
   const out = [...state.outcomeConflicts];
@@ -393,8 +397,7 @@ function renderMap() {
     op.volumes.forEach((v, i) => {
       if (!visibleVolume(v)) return;
       const cls = `vol ${own ? "own" : "others"} st-${op.state}${inConflict.get(op.id)?.has(i) ? " conflicted" : ""}`;
-      const node = map.footprint(own ? "own" : "others", v.footprint, cls, { "data-op": op.id, "data-volume": i });
-      if (!own) node.style.setProperty("--party", partyColour(op.party_id));
+      map.footprint(own ? "own" : "others", v.footprint, cls, { "data-op": op.id, "data-volume": i });
       const pts = footprintPoints(v.footprint);
       if (i === 0) map.label(own ? "own" : "others", pts[0], op.id, `label op-label ${own ? "own" : "others"}`, 12);
       if (inConflict.get(op.id)?.has(i)) {
@@ -428,7 +431,6 @@ function renderMap() {
 
 function renderTracks() {
   map.clear("tracks");
-  for (const node of map.layers.labels.querySelectorAll('[data-layer="tracks"]')) node.remove();
   for (const t of state.tracks.values()) {
     if (t.trail.length > 1) map.line("tracks", t.trail, "track-trail");
     const own = t.party_id === state.party;
@@ -482,12 +484,6 @@ map.onClick = (lonlat, e) => {
   if (close) close.addEventListener("click", () => { info.hidden = true; });
 };
 
-for (const box of document.querySelectorAll("#map-legend input[data-layer]")) {
-  box.addEventListener("change", () => {
-    const layer = box.dataset.layer;
-    map.setVisible(layer, box.checked);
-  });
-}
 $("zoom-in").addEventListener("click", () => map.zoomBy(1.6));
 $("zoom-out").addEventListener("click", () => map.zoomBy(1 / 1.6));
 $("zoom-fit").addEventListener("click", () => fitToOperations());
