@@ -1,8 +1,10 @@
-"""The Repository contract. Every backend must pass it: add a backend to ``BACKENDS`` to run it there too."""
+"""The Repository contract. Every backend must pass it: the ``repo`` fixture runs each test on SQLite and on
+PostgreSQL (a fresh database per test session; skipped without a server, a failure with
+FOREWARN_REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,14 +16,17 @@ from forewarn.store import Repository, SQLiteRepository
 from tests.builders import agreement, circle, operation
 from tests.conftest import T0
 
-BACKENDS: dict[str, Callable[[Path], Repository]] = {
-    "sqlite": lambda tmp: SQLiteRepository(tmp / "contract.sqlite"),
-}
+BACKENDS = ("sqlite", "postgres")
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
-    yield BACKENDS[request.param](tmp_path)
+    if request.param == "sqlite":
+        sqlite = SQLiteRepository(tmp_path / "contract.sqlite")
+        yield sqlite
+        sqlite.close()
+    else:
+        yield request.getfixturevalue("postgres_repo")
 
 
 def _seed(repo: Repository) -> None:

@@ -22,11 +22,10 @@ from rich.table import Table
 
 from forewarn.cli.errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
-from forewarn.service.compose import open_repository
+from forewarn.service.compose import open_repository, open_track_store
 from forewarn.service.filing import Forewarn
 from forewarn.service.settings import load_settings
 from forewarn.service.tracking import Tracker
-from forewarn.store.sqlite.tracks import TrackStore
 from forewarn.tracks.feeds import FORMATS, read_feed
 
 console = Console(highlight=False, soft_wrap=True)
@@ -54,7 +53,7 @@ def replay(
         settings = load_settings(db)
         repo = open_repository(settings)
         service = Forewarn(repo, settings)
-        tracker = Tracker(service, TrackStore(repo), settings.track_settings())
+        tracker = Tracker(service, open_track_store(repo), settings.track_settings())
         feed = read_feed(path, fmt)
         batch = feed.batch
         order = np.argsort(batch.t_s, kind="stable")

@@ -15,12 +15,11 @@ import jwt
 from forewarn.core.credentials import Principal, cap_scopes
 from forewarn.core.records import Delivery
 from forewarn.notify.worker import DeliveryWorker
+from forewarn.service.compose import open_track_store
 from forewarn.service.filing import DeliveryDesk, Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tokens import IssuerKey, TokenVerifier, TrustedKey, issue_token, load_trusted_keys
 from forewarn.service.tracking import Tracker
-from forewarn.store.sqlite.repository import SQLiteRepository
-from forewarn.store.sqlite.tracks import TrackStore
 
 Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event, str]
 """An open event stream: its event loop, the event that wakes it, and its party."""
@@ -161,9 +160,7 @@ def build_runtime(settings: Settings, service: Forewarn, clock: Callable[[], dat
             verifier.add(trusted)
     hub = StreamHub()
     service.listeners.append(hub.notify)
-    if isinstance(service.repo, SQLiteRepository):
-        service.repo.delivery_hooks.append(hub.publish)
-    tracker = (Tracker(service, TrackStore(service.repo), settings.track_settings())
-               if isinstance(service.repo, SQLiteRepository) else None)
+    service.repo.delivery_hooks.append(hub.publish)
+    tracker = Tracker(service, open_track_store(service.repo), settings.track_settings())
     return Runtime(settings=settings, service=service, desk=DeliveryDesk(service), key=key, verifier=verifier,
                    clock=clock, hub=hub, tracker=tracker)

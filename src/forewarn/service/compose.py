@@ -1,19 +1,36 @@
 """The composition root: the one place that builds the store and the service from settings.
 
 Faces (the CLI, the HTTP application, the benchmarks) ask here for what they need instead of constructing a
-backend themselves, so the choice of backend is made once.
+backend themselves, so the choice of backend is made once: PostgreSQL when ``database_url`` is set
+(``FOREWARN_DATABASE_URL``), else the SQLite file ``db``.
 """
 
 from __future__ import annotations
 
 from forewarn.service.filing import Forewarn
 from forewarn.service.settings import Settings
+from forewarn.store.postgres.repository import PostgresRepository
+from forewarn.store.postgres.tracks import PostgresTrackStore
+from forewarn.store.repository import Repository, TrackStorage
 from forewarn.store.sqlite.repository import SQLiteRepository
+from forewarn.store.sqlite.tracks import TrackStore
 
 
-def open_repository(settings: Settings) -> SQLiteRepository:
-    """The store the settings name (``db``), at their durability (``sqlite_synchronous``)."""
+def open_repository(settings: Settings) -> SQLiteRepository | PostgresRepository:
+    """The store the settings name: the PostgreSQL database ``database_url`` if set, else the SQLite file ``db``
+    at its durability (``sqlite_synchronous``)."""
+    if settings.database_url:
+        return PostgresRepository(settings.database_url)
     return SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous)
+
+
+def open_track_store(repo: Repository) -> TrackStorage:
+    """The live-track tables of the same store as ``repo`` (writes join its transactions)."""
+    if isinstance(repo, PostgresRepository):
+        return PostgresTrackStore(repo)
+    if isinstance(repo, SQLiteRepository):
+        return TrackStore(repo)
+    raise TypeError(f"no track store for {type(repo).__name__}")
 
 
 def build_service(settings: Settings) -> Forewarn:

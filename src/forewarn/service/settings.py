@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOREWARN_", extra="forbid")
 
     db: Path = Field(default=Path("forewarn.sqlite"), description="SQLite database file")
+    database_url: str = Field(
+        default="", pattern=r"^$|^postgres(ql)?://", description="PostgreSQL database (postgresql://user@host:port/"
+        "name, PostGIS installable): the store instead of the SQLite file FOREWARN_DB; empty: SQLite")
     sqlite_synchronous: Literal["full", "normal"] = Field(
         default="full", description="full: a 2xx filing survives a machine crash (an fsync per commit); normal: only "
         "a process crash (a power loss may lose the last commits), for lower latency")

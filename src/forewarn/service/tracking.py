@@ -30,7 +30,8 @@ from pyproj import Geod
 from forewarn.core.model import OperationState
 from forewarn.core.records import Delivery
 from forewarn.errors import Forbidden, InvalidInput, NotFound
-from forewarn.store.sqlite.tracks import TrackRecord, TrackStore
+from forewarn.store.repository import TrackStorage
+from forewarn.store.sqlite.tracks import TrackRecord
 from forewarn.tracks import cpa
 from forewarn.tracks.alerts import AlertKind, TrackAlert, alert_payload, recipients
 from forewarn.tracks.conformance import Tolerance, VolumeLayer
@@ -97,7 +98,7 @@ def _dt(t_s: float) -> datetime:
 class Tracker:
     """Live tracks of every party (see module docstring)."""
 
-    def __init__(self, service: Forewarn, store: TrackStore, settings: TrackSettings | None = None) -> None:
+    def __init__(self, service: Forewarn, store: TrackStorage, settings: TrackSettings | None = None) -> None:
         self.service = service
         self.store = store
         self.settings = settings or TrackSettings()

@@ -6,10 +6,10 @@ Times are timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,6 +18,11 @@ from forewarn.core.model import Agreement, Operation, OperationState, Party, Pro
 from forewarn.core.records import Delivery, NoticeOutcome
 from forewarn.ledger.chain import LedgerEntry, Link
 from forewarn.ledger.keys import PartyKey
+from forewarn.tracks.alerts import TrackAlert
+from forewarn.tracks.model import PositionBatch
+
+if TYPE_CHECKING:
+    from forewarn.store.sqlite.tracks import StoredPositions, TrackRecord
 
 
 class StoredNotice(BaseModel):
@@ -36,6 +41,14 @@ class StoredNotice(BaseModel):
 
 class Repository(Protocol):
     """Store of parties, agreements, sites, operation versions and notices."""
+
+    delivery_hooks: list[Callable[[list[Delivery]], None]]
+    """Called after each COMMIT that stored deliveries, with them (``seq`` set), in commit order (the event
+    streams' in-memory tail). A hook that raises is logged and never undoes the commit."""
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        ...
 
     def transaction(self) -> AbstractContextManager[None]:
         """One atomic unit of work: all writes inside commit together or not at all."""
@@ -188,3 +201,21 @@ class Repository(Protocol):
     def list_party_keys(self, party_id: str | None = None) -> list[PartyKey]:
         """Keys with their history, by party then ``valid_from``."""
         ...
+
+
+class TrackStorage(Protocol):
+    """Store of live tracks beside a :class:`Repository` (its writes join the repository's transactions): accepted
+    positions, each track's latest state, alerts and feed-quality counters. Units of :mod:`forewarn.tracks.model`."""
+
+    def add_positions(self, party_id: str, source: str, batch: PositionBatch,
+                      flags: Sequence[str | None] | None = None) -> None: ...
+    def count_positions(self, party_id: str | None = None) -> int: ...
+    def positions(self, party_id: str | None = None, t_from: float | None = None,
+                  t_to: float | None = None) -> list[StoredPositions]: ...
+    def put_tracks(self, records: Iterable[TrackRecord]) -> None: ...
+    def list_tracks(self, party_ids: Iterable[str] | None = None) -> list[TrackRecord]: ...
+    def add_alerts(self, alerts: Sequence[TrackAlert]) -> None: ...
+    def open_alerts(self) -> list[TrackAlert]: ...
+    def list_alerts(self, party_id: str | None = None, since: datetime | None = None) -> list[TrackAlert]: ...
+    def add_quality(self, source: str, counts: dict[str, int]) -> None: ...
+    def quality(self) -> dict[str, dict[str, int]]: ...

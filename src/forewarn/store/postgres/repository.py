@@ -1,0 +1,15 @@
+"""The PostgreSQL/PostGIS backend of the Repository: one class assembled from the table groups.
+
+See :mod:`forewarn.store.postgres.connection` for transactions, locking and migrations.
+"""
+
+from __future__ import annotations
+
+from forewarn.store.postgres.documents import DocumentTables
+from forewarn.store.postgres.ledger import LedgerTables
+from forewarn.store.postgres.outbox import OutboxTables
+
+
+class PostgresRepository(DocumentTables, OutboxTables, LedgerTables):
+    """The Repository on PostgreSQL (``postgresql://`` URL); PostGIS must be installable in the database (the
+    first migration runs ``CREATE EXTENSION IF NOT EXISTS postgis``)."""
