@@ -36,6 +36,7 @@ from forewarn.tracks.alerts import AlertKind, TrackAlert, alert_payload, recipie
 from forewarn.tracks.conformance import Tolerance, VolumeLayer
 from forewarn.tracks.model import Position, PositionBatch
 from forewarn.tracks.quality import FeedQuality, QualityConfig
+from forewarn.units import feet_to_m, nm_to_m
 
 if TYPE_CHECKING:
     from forewarn.service.filing import Forewarn
@@ -51,8 +52,11 @@ class TrackSettings:
 
     tolerance: Tolerance = field(default_factory=lambda: Tolerance(horizontal_m=185.0, vertical_m=30.0))
     """How far outside its operation's volumes a track may be and still conform (0.1 NM, 100 ft)."""
-    endanger: Tolerance = field(default_factory=lambda: Tolerance(horizontal_m=9260.0, vertical_m=305.0))
-    """A nonconforming track endangers the parties whose notified volumes are this close (5 NM, 1,000 ft)."""
+    endanger: Tolerance = field(default_factory=lambda: Tolerance(horizontal_m=nm_to_m(5), vertical_m=feet_to_m(1000),
+                                                                  separation=True))
+    """A nonconforming track endangers the parties whose notified volumes are closer than this (5 NM, 1,000 ft =
+    304.8 m; a separation minimum under the boundary rule of :mod:`forewarn.units`: one flight level above a
+    volume's top is not closer)."""
     lookahead_s: float = 300.0
     stale_s: float = 60.0
     """Tracks not heard from for this long (behind the freshest track) are left out of prediction."""
