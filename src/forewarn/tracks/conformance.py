@@ -139,18 +139,22 @@ class VolumeLayer:
         order = np.lexsort((vol, pos))
         return pos[order].astype(np.intp), vol[order].astype(np.intp)
 
-    def crossed_by(self, lon0: FloatArray, lat0: FloatArray, lon1: FloatArray,
-                   lat1: FloatArray) -> tuple[IntArray, IntArray]:
-        """Pairs (segment index, volume index) whose footprint (grown by the tolerance) meets the straight lon/lat
-        segment from (lon0, lat0) to (lon1, lat1): a conservative horizontal screen for predicted entries (callers
-        then test sampled points of the path in 4D with :meth:`containing`)."""
-        if not len(self.refs) or not len(lon0):
+    def crossed_by(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, IntArray]:
+        """Pairs (path index, volume index) whose footprint (grown by the tolerance) meets the path: row k of the
+        (paths, samples) arrays ``lon``/``lat`` (WGS84 degrees) is one path, taken as the polyline through its
+        samples. Every footprint that contains a sample meets that polyline, so the screen is conservative for
+        callers that then test those samples in 4D with :meth:`containing` (the samples are points of the
+        geodesic path, whatever the straight lon/lat line between its ends does)."""
+        lon = np.atleast_2d(lon)
+        lat = np.atleast_2d(lat)
+        if not len(self.refs) or not lon.size:
             empty = np.empty(0, dtype=np.intp)
             return empty, empty
-        coords = np.stack([np.column_stack([lon0, lat0]), np.column_stack([lon1, lat1])], axis=1)
-        lines = shapely.linestrings(coords)
-        seg, vol = self.tree.query(lines, predicate="intersects")
-        return seg.astype(np.intp), vol.astype(np.intp)
+        coords = np.stack([lon, lat], axis=2)
+        geoms = shapely.points(coords[:, 0, :]) if coords.shape[1] == 1 else shapely.linestrings(coords)
+        seg, vol = self.tree.query(geoms, predicate="intersects")
+        order = np.lexsort((vol, seg))
+        return seg[order].astype(np.intp), vol[order].astype(np.intp)
 
 
 def containing_brute_force(layer: VolumeLayer, lon: FloatArray, lat: FloatArray, alt_m: FloatArray,
