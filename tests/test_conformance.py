@@ -73,8 +73,7 @@ def test_vectorised_equals_brute_force(points: list[tuple[float, float, float, f
 def test_crossed_by_finds_segments_through_footprints() -> None:
     layer = VolumeLayer(_airspace())
     # west-east segment through both squares and the circle; a segment far south meets nothing
-    seg, vol = layer.crossed_by(np.array([37.5, 37.5]), np.array([35.05, 30.0]), np.array([39.0, 39.0]),
-                                np.array([35.05, 30.0]))
+    seg, vol = layer.crossed_by(np.array([[37.5, 39.0], [37.5, 39.0]]), np.array([[35.05, 35.05], [30.0, 30.0]]))
     assert {(int(s), layer.refs[v].operation_id, layer.refs[v].volume_index) for s, v in zip(seg, vol, strict=True)} \
         == {(0, "sq", 0), (0, "sq", 1), (0, "ci", 0)}
 

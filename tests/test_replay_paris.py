@@ -51,7 +51,7 @@ def _world(db: Path, t0: datetime) -> tuple[Forewarn, dict[str, Operation]]:
     for pid in ("east", "west", "mil"):
         svc.put_party(Party(id=pid, name=pid, kind="civil" if pid != "mil" else "military"))  # type: ignore[arg-type]
     for a, b in (("east", "west"), ("east", "mil"), ("west", "mil")):
-        svc.put_agreement(agreement(f"{a}-{b}", [a, b], h=9260, v=305, t=600))
+        svc.put_agreement(agreement(f"{a}-{b}", [a, b], h=9260, v=304.8, t=600))
     start, end = t0 - timedelta(minutes=10), t0 + timedelta(minutes=MINUTES + 10)
     filed = t0 - timedelta(hours=2)
     ops = {
@@ -168,7 +168,7 @@ def test_paris_replay_matches_brute_force(db_path: Path) -> None:
             track_id=labels, t_s=last[:, 0], lat_deg=last[:, 1], lon_deg=last[:, 2], alt_m=last[:, 3],
             gs_mps=last[:, 4], track_deg=last[:, 5], vs_mps=last[:, 6]),
             lambda label: 0 if label.startswith("east/") else 1, at_s=ref)
-        hits = cpa.predict_conflicts_brute(vectors, cpa.Minima(9260.0, 305.0), lookahead_s=SETTINGS.lookahead_s)
+        hits = cpa.predict_conflicts_brute(vectors, cpa.Minima(9260.0, 304.8), lookahead_s=SETTINGS.lookahead_s)
         names = [str(x) for x in (vectors.track_id if vectors.track_id is not None else [])]
         predicted = {tuple(sorted((names[i], names[j]))) for i, j in hits.pairs()}
         for pair in sorted(predicted):

@@ -3,10 +3,14 @@
 Two volumes A and B of different parties bound by an agreement conflict when, under the strictest minima
 (h metres, v metres, t seconds) of the agreements binding them, all three hold:
 
-* time:     ``B.start < A.end + t`` and ``B.end > A.start - t``   (windows are half-open [start, end))
-* altitude: ``B.lower < A.upper + v`` and ``B.upper > A.lower - v`` (bands are half-open [lower, upper))
-* space:    B's footprint meets A's footprint buffered geodesically by h (h > 0), or their interiors
-            overlap (h = 0; touching edges are not a conflict).
+* time:     ``B.start < A.end + t - eps_t`` and ``B.end > A.start - t + eps_t``
+* altitude: ``B.lower < A.upper + v - eps`` and ``B.upper > A.lower - v + eps``
+* space:    B's footprint meets A's footprint buffered geodesically by ``h - eps`` (h > eps), or their
+            interiors overlap (h <= eps; touching edges are not a conflict).
+
+This is the boundary rule of :mod:`forewarn.units` (``gap < minimum - tolerance``, ``eps`` = 1 cm, ``eps_t`` = 1 ms):
+a separation equal to the minimum is never a conflict (volumes stacked exactly 1,000 ft apart under a 1,000 ft
+minimum are separated, whatever the rounding of their flight-level conversion); a gap 1 cm under it always is.
 
 :func:`detect` answers with the 4D index (prefilter with the largest minima, exact test on survivors);
 :func:`detect_brute_force` answers by testing every stored volume. They must agree exactly.
@@ -25,6 +29,7 @@ from forewarn.core.airspace import AgreementBook, Airspace, search_box
 from forewarn.core.model import Agreement, Operation, PriorityRule, SeparationMinima
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
+from forewarn.units import TIME_TOLERANCE_S, effective_minimum
 
 
 class Overlap(BaseModel):
@@ -192,18 +197,21 @@ def detect(
 
 def in_time_and_band(a: Volume4D, b: Volume4D, minima: SeparationMinima) -> bool:
     """The time and altitude parts of the 4D test (see the module docstring)."""
-    t, v = minima.time_s, minima.vertical_m
+    t = effective_minimum(minima.time_s, TIME_TOLERANCE_S)
+    v = effective_minimum(minima.vertical_m)
     return (b.start_s < a.end_s + t and b.end_s > a.start_s - t
             and b.lower_m < a.upper_m + v and b.upper_m > a.lower_m - v)
 
 
 def horizontal_hits(a: Volume4D, shapes: list[BaseGeometry], h: float) -> list[bool]:
-    """For each footprint, whether it meets A's footprint buffered geodesically by ``h`` metres (h > 0), or
-    overlaps A's interior (h = 0); one vectorised shapely call against the prepared buffer."""
+    """For each footprint, whether it comes closer than ``h`` metres to A's footprint under the boundary rule:
+    meets A's footprint buffered geodesically by ``h - 1 cm`` (h > 1 cm), or overlaps A's interior (smaller h);
+    one vectorised shapely call against the prepared buffer."""
     if not shapes:
         return []
-    if h > 0:
-        return [bool(x) for x in shapely.intersects(a.buffered(h), shapes)]
+    reach = effective_minimum(h)
+    if reach > 0:
+        return [bool(x) for x in shapely.intersects(a.buffered(reach), shapes)]
     shape_a = a.shape
     return [bool(x) for x in shapely.intersects(shape_a, shapes) & ~shapely.touches(shape_a, shapes)]
 

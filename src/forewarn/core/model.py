@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from forewarn.geo.volume import LonLat, Volume4D, check_lonlat
+from forewarn.units import FOOT_M, NAUTICAL_MILE_M, feet_to_m, nm_to_m
 
 IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 """Identifiers: lowercase letters, digits and ``_.:-``, 1-64 characters, starting with a letter or digit."""
@@ -56,13 +57,32 @@ class Party(Record):
 class SeparationMinima(Record):
     """Separation minima between two volumes: horizontal (m), vertical (m) and time (s).
 
-    Two volumes conflict when they come closer than *all three* at once: horizontal distance below
-    ``horizontal_m`` and vertical gap below ``vertical_m`` and time gap below ``time_s``.
+    Two volumes conflict when they come closer than *all three* at once, under the boundary rule of
+    :mod:`forewarn.units` (``gap < minimum - tolerance``: 1 cm for distances, 1 ms for times), so a separation
+    equal to the minimum is never a loss. Minima may be given in the agreement's own units, converted exactly:
+    ``horizontal_nm`` (1 NM = 1,852 m) for ``horizontal_m``, ``vertical_ft`` (1 ft = 0.3048 m: 1,000 ft is
+    304.8 m) for ``vertical_m``.
     """
 
     horizontal_m: float = Field(ge=0, le=500_000, allow_inf_nan=False)
     vertical_m: float = Field(ge=0, le=20_000, allow_inf_nan=False)
     time_s: float = Field(ge=0, le=86_400 * 7, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key_m, key_other, factor in (("horizontal_m", "horizontal_nm", NAUTICAL_MILE_M),
+                                             ("vertical_m", "vertical_ft", FOOT_M)):
+                if key_other in data:
+                    if key_m in data:
+                        raise ValueError(f"give {key_m} or {key_other}, not both")
+                    value = data.pop(key_other)
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        raise ValueError(f"{key_other} must be a number, got {value!r}")
+                    data[key_m] = float(value) * factor
+        return data
 
     def merged(self, other: SeparationMinima) -> SeparationMinima:
         """The stricter of two minima, field by field."""
@@ -193,7 +213,7 @@ class Agreement(Record):
     parties: list[str] = Field(min_length=2)
     min_notice_s: float = Field(default=3600, ge=0, le=30 * 86_400, allow_inf_nan=False)
     ack_deadline_s: float = Field(default=900, gt=0, le=30 * 86_400, allow_inf_nan=False)
-    default_minima: SeparationMinima = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
+    default_minima: SeparationMinima = SeparationMinima(horizontal_m=nm_to_m(5), vertical_m=feet_to_m(1000), time_s=600)
     class_minima: list[ClassPairMinima] = Field(default_factory=list)
     priority: PriorityRule = PriorityRule()
     sharing: SharingLevel = SharingLevel.SAFETY_ENVELOPE

@@ -37,6 +37,7 @@ from forewarn.tracks.alerts import AlertKind, TrackAlert, alert_payload, recipie
 from forewarn.tracks.conformance import Tolerance, VolumeLayer
 from forewarn.tracks.model import Position, PositionBatch
 from forewarn.tracks.quality import FeedQuality, QualityConfig
+from forewarn.units import feet_to_m, nm_to_m
 
 if TYPE_CHECKING:
     from forewarn.service.filing import Forewarn
@@ -52,8 +53,11 @@ class TrackSettings:
 
     tolerance: Tolerance = field(default_factory=lambda: Tolerance(horizontal_m=185.0, vertical_m=30.0))
     """How far outside its operation's volumes a track may be and still conform (0.1 NM, 100 ft)."""
-    endanger: Tolerance = field(default_factory=lambda: Tolerance(horizontal_m=9260.0, vertical_m=305.0))
-    """A nonconforming track endangers the parties whose notified volumes are this close (5 NM, 1,000 ft)."""
+    endanger: Tolerance = field(default_factory=lambda: Tolerance(horizontal_m=nm_to_m(5), vertical_m=feet_to_m(1000),
+                                                                  separation=True))
+    """A nonconforming track endangers the parties whose notified volumes are closer than this (5 NM, 1,000 ft =
+    304.8 m; a separation minimum under the boundary rule of :mod:`forewarn.units`: one flight level above a
+    volume's top is not closer)."""
     lookahead_s: float = 300.0
     stale_s: float = 60.0
     """Tracks not heard from for this long (behind the freshest track) are left out of prediction."""
@@ -456,21 +460,27 @@ class Tracker:
                  layer: VolumeLayer) -> list[TrackAlert]:
         """:meth:`_predicted_entries` for the tracks ``rows_of`` (rows of ``v``) against ``layer``."""
         horizon = self.settings.lookahead_s
-        lon0, lat0, trk, gs = v.lon_deg[rows_of], v.lat_deg[rows_of], v.track_deg[rows_of], v.gs_mps[rows_of]
-        lon1, lat1, _ = GEOD.fwd(lon0, lat0, trk, gs * horizon)
-        seg, vol = layer.crossed_by(lon0, lat0, np.asarray(lon1), np.asarray(lat1))
-        seg = rows_of[seg]
+        steps = np.arange(0.0, horizon + 1e-9, self.settings.entry_step_s)
+        n, s = len(rows_of), len(steps)
+        dt_all = np.tile(steps, n)
+        rows_all = np.repeat(rows_of, s)
+        lon_all, lat_all, _ = GEOD.fwd(v.lon_deg[rows_all], v.lat_deg[rows_all], v.track_deg[rows_all],
+                                       v.gs_mps[rows_all] * dt_all)
+        lon_all, lat_all = np.asarray(lon_all).reshape(n, s), np.asarray(lat_all).reshape(n, s)
+        # the screen is the polyline through the very samples tested below: conservative by construction
+        path, vol = layer.crossed_by(lon_all, lat_all)
+        seg = rows_of[path]
         keep = [k for k in range(len(seg)) if self._bound(states[seg[k]].party_id, layer.refs[vol[k]].party_id)]
         if not keep:
             return []
-        seg, vol = seg[keep], vol[keep]
-        steps = np.arange(0.0, horizon + 1e-9, self.settings.entry_step_s)
-        cand = np.repeat(np.arange(len(seg)), len(steps))
+        path, seg, vol = path[keep], seg[keep], vol[keep]
+        cand = np.repeat(np.arange(len(seg)), s)
         dt = np.tile(steps, len(seg))
         rows = seg[cand]
-        lon, lat, _ = GEOD.fwd(v.lon_deg[rows], v.lat_deg[rows], v.track_deg[rows], v.gs_mps[rows] * dt)
+        lon = lon_all[path].ravel()
+        lat = lat_all[path].ravel()
         alt = v.alt_m[rows] + v.vs_mps[rows] * dt
-        pos, hit_vol = layer.containing(np.asarray(lon), np.asarray(lat), alt, ref_s + dt)
+        pos, hit_vol = layer.containing(lon, lat, alt, ref_s + dt)
         first: dict[int, float] = {}
         for p, w in zip(pos.tolist(), hit_vol.tolist(), strict=True):
             k = int(cand[p])

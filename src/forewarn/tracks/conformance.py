@@ -6,8 +6,18 @@ bands (metres) and windows (POSIX seconds, UTC). :meth:`VolumeLayer.containing` 
 which volumes contain which positions:
 
     contained  <=>  footprint grown by ``horizontal_m`` covers (lon, lat)
-               and  lower_m - vertical_m <= alt_m < upper_m + vertical_m
+               and  lower_m - vertical_m - 0.01 <= alt_m < upper_m + vertical_m + 0.01
                and  start_s - time_s <= t_s < end_s + time_s
+
+That is a tolerance as an *allowance* (conformance: a position exactly at the tolerance conforms, within 1 cm). A
+tolerance may instead be a *separation minimum* (``Tolerance(separation=True)``, the ``endanger`` radius): a position
+is near a volume iff its gap is under the minimum by more than 1 cm, the boundary rule of :mod:`forewarn.units`:
+
+    near       <=>  footprint grown by ``horizontal_m - 0.01`` covers (lon, lat)
+               and  lower_m - (vertical_m - 0.01) < alt_m < upper_m + (vertical_m - 0.01)
+               and  start_s - time_s <= t_s < end_s + time_s
+
+so an aircraft one flight level (1,000 ft) above a volume's top is not near it under a 1,000 ft minimum.
 
 Positions without an altitude (NaN) are judged on the horizontal and time tests alone (a feed that lacks altitude
 cannot prove a track left the band). Altitudes of feeds are compared with the volumes' bands as given (see
@@ -16,6 +26,7 @@ cannot prove a track left the band). Altitudes of feeds are compared with the vo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,17 +38,38 @@ from forewarn.core.airspace import Airspace
 from forewarn.core.model import LIVE_STATES, OperationState
 from forewarn.core.policy import envelope_volumes
 from forewarn.tracks.model import FloatArray
+from forewarn.units import DISTANCE_TOLERANCE_M, effective_minimum
 
 IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How far outside a volume a position may be and still count as inside (metres, metres, seconds)."""
+    """How far outside a volume a position may be and still count as inside (metres, metres, seconds).
+
+    ``separation``: the distances are a separation minimum, not an allowance (see the module docstring).
+    """
 
     horizontal_m: float = 0.0
     vertical_m: float = 0.0
     time_s: float = 0.0
+    separation: bool = False
+
+    def grow_m(self) -> float:
+        """The horizontal growth of the footprints, metres (the minimum less 1 cm for a separation)."""
+        return max(effective_minimum(self.horizontal_m), 0.0) if self.separation else self.horizontal_m
+
+    def band(self, lower_m: FloatArray, upper_m: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The altitude limits (metres) positions are compared with: see the module docstring."""
+        v = effective_minimum(self.vertical_m) if self.separation else self.vertical_m + DISTANCE_TOLERANCE_M
+        return lower_m - v, upper_m + v
+
+    def in_band(self, alt: FloatArray, low: FloatArray, high: FloatArray) -> BoolArray:
+        """Whether altitudes (metres, NaN: unknown, counts as in) lie within the limits of :meth:`band`."""
+        above = (low < alt) if self.separation else (low <= alt)
+        out: BoolArray = np.isnan(alt) | (above & (alt < high))
+        return out
 
 
 @dataclass(frozen=True)
@@ -67,7 +99,7 @@ class VolumeLayer:
             volumes = op.volumes if shown_to is None else envelope_volumes(shown_to, op, airspace.book)
             for i, volume in enumerate(volumes):
                 refs.append(VolumeRef(op.id, op.party_id, i, op.activity_class, op.state))
-                shapes.append(volume.buffered(tolerance.horizontal_m))
+                shapes.append(volume.buffered(tolerance.grow_m()))
                 lower.append(volume.lower_m)
                 upper.append(volume.upper_m)
                 start.append(volume.start_s)
@@ -99,26 +131,30 @@ class VolumeLayer:
         tol = self.tolerance
         alt = alt_m[pos]
         t = t_s[pos]
-        low, high = self.lower_m[vol] - tol.vertical_m, self.upper_m[vol] + tol.vertical_m
-        in_band = np.isnan(alt) | ((low <= alt) & (alt < high))
+        low, high = tol.band(self.lower_m[vol], self.upper_m[vol])
+        in_band = tol.in_band(alt, low, high)
         in_window = (self.start_s[vol] - tol.time_s <= t) & (t < self.end_s[vol] + tol.time_s)
         keep = in_band & in_window
         pos, vol = pos[keep], vol[keep]
         order = np.lexsort((vol, pos))
         return pos[order].astype(np.intp), vol[order].astype(np.intp)
 
-    def crossed_by(self, lon0: FloatArray, lat0: FloatArray, lon1: FloatArray,
-                   lat1: FloatArray) -> tuple[IntArray, IntArray]:
-        """Pairs (segment index, volume index) whose footprint (grown by the tolerance) meets the straight lon/lat
-        segment from (lon0, lat0) to (lon1, lat1): a conservative horizontal screen for predicted entries (callers
-        then test sampled points of the path in 4D with :meth:`containing`)."""
-        if not len(self.refs) or not len(lon0):
+    def crossed_by(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, IntArray]:
+        """Pairs (path index, volume index) whose footprint (grown by the tolerance) meets the path: row k of the
+        (paths, samples) arrays ``lon``/``lat`` (WGS84 degrees) is one path, taken as the polyline through its
+        samples. Every footprint that contains a sample meets that polyline, so the screen is conservative for
+        callers that then test those samples in 4D with :meth:`containing` (the samples are points of the
+        geodesic path, whatever the straight lon/lat line between its ends does)."""
+        lon = np.atleast_2d(lon)
+        lat = np.atleast_2d(lat)
+        if not len(self.refs) or not lon.size:
             empty = np.empty(0, dtype=np.intp)
             return empty, empty
-        coords = np.stack([np.column_stack([lon0, lat0]), np.column_stack([lon1, lat1])], axis=1)
-        lines = shapely.linestrings(coords)
-        seg, vol = self.tree.query(lines, predicate="intersects")
-        return seg.astype(np.intp), vol.astype(np.intp)
+        coords = np.stack([lon, lat], axis=2)
+        geoms = shapely.points(coords[:, 0, :]) if coords.shape[1] == 1 else shapely.linestrings(coords)
+        seg, vol = self.tree.query(geoms, predicate="intersects")
+        order = np.lexsort((vol, seg))
+        return seg[order].astype(np.intp), vol[order].astype(np.intp)
 
 
 def containing_brute_force(layer: VolumeLayer, lon: FloatArray, lat: FloatArray, alt_m: FloatArray,
@@ -132,7 +168,8 @@ def containing_brute_force(layer: VolumeLayer, lon: FloatArray, lat: FloatArray,
             if not shape.intersects(point):
                 continue
             a = float(alt_m[p])
-            band = np.isnan(a) or layer.lower_m[v] - tol.vertical_m <= a < layer.upper_m[v] + tol.vertical_m
+            low, high = tol.band(layer.lower_m[v:v + 1], layer.upper_m[v:v + 1])
+            band = math.isnan(a) or ((low[0] < a if tol.separation else low[0] <= a) and a < high[0])
             window = layer.start_s[v] - tol.time_s <= float(t_s[p]) < layer.end_s[v] + tol.time_s
             if band and window:
                 out.add((p, v))

@@ -4,9 +4,12 @@ Every track is extrapolated along a straight line at its current ground speed, t
 (the state-based baseline). Two tracks of different groups (parties) are **in conflict** when, at some time
 ``t`` in ``[0, lookahead_s)``, they are both closer than the horizontal minimum and closer than the vertical
 minimum of their pair of groups: ``tin < tout``, ``tout > 0`` and ``tin < lookahead_s``, where ``(tin, tout)`` is
-the intersection of the open intervals in which the horizontal distance is under ``horizontal_m`` and the
-altitude difference is under ``vertical_m``. Pairs already in loss of separation are conflicts (``t_los_s == 0``)
-as long as they have not separated yet.
+the intersection of the open intervals in which the horizontal distance is under ``horizontal_m - 0.01`` and the
+altitude difference is under ``vertical_m - 0.01`` (metres): the boundary rule of :mod:`forewarn.units`, so that
+aircraft on adjacent flight levels (exactly 1,000 ft = 304.8 m apart, however FL x 100 x 0.3048 rounds) are
+separated under a 1,000 ft minimum, and 999 ft apart are not. Pairs already in loss of separation are conflicts
+(``t_los_s == 0``) as long as they have not separated yet. Longitudes must lie in [-180, 180] and latitudes in
+[-90, 90] (``ValueError`` otherwise).
 
 Units and datums: latitude/longitude in WGS84 degrees, altitudes in metres (compared as given; see
 :mod:`forewarn.tracks.model`), speeds in metres per second, angles in degrees clockwise from true north, times in
@@ -34,8 +37,13 @@ Two distance models:
     ``bluesky.traffic.asas.statebased.StateBased.detect`` formula by formula (spherical Earth of radius
     6,371,000 m, equirectangular ``kwikqdrdist`` per pair at the pair's mean latitude, the clamps of relative
     speeds under 1e-3 m/s and vertical speed differences under 1e-6 m/s, ``tin <= tout``, ``tout > 0``,
-    ``tin < lookahead``). It reports the same pairs as ``StateBased.detect`` and its compiled twin
-    ``cstatebased.detect`` (checked by the tests on random traffic); one global minima only.
+    ``tin < lookahead``), with BlueSky's strict comparisons (no boundary tolerance). It reports the same pairs as
+    ``StateBased.detect`` and its compiled twin ``cstatebased.detect`` (checked by the tests on random traffic),
+    with one deliberate difference: when the vertical speeds differ by under 1e-6 m/s the vertical test is
+    ``|dalt| < vertical_m`` throughout (as the C++ ``detect_ver``), symmetric in the two aircraft, where NumPy's
+    clamp of the difference to +1e-6 m/s makes a pair within ``lookahead x 1e-6`` m of the minimum a conflict in
+    one input order and not the other. One global minima only. See docs/tracks.md for where BlueSky's two
+    detectors differ from each other (antimeridian, zero relative speed).
 
 Scaling: a broad phase (:mod:`forewarn.tracks.broadphase`, a uniform grid) keeps only the pairs whose swept boxes
 (position over a time slice of the look-ahead, padded by half the minima; altitude swept by the vertical speed)
@@ -58,6 +66,7 @@ import pyproj
 
 from forewarn.tracks.broadphase import candidate_pairs
 from forewarn.tracks.model import PositionBatch
+from forewarn.units import DISTANCE_TOLERANCE_M, FOOT_M, NAUTICAL_MILE_M
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -65,10 +74,10 @@ BoolArray = npt.NDArray[np.bool_]
 
 Model = Literal["geodesic", "bluesky"]
 
-NM_M = 1852.0
-"""One nautical mile in metres."""
-FT_M = 0.3048
-"""One foot in metres."""
+NM_M = NAUTICAL_MILE_M
+"""One nautical mile in metres (exact)."""
+FT_M = FOOT_M
+"""One foot in metres (exact)."""
 BLUESKY_EARTH_RADIUS_M = 6_371_000.0
 """Radius of BlueSky's spherical Earth (``bluesky.tools.geo.kwikqdrdist_matrix``)."""
 
@@ -456,15 +465,16 @@ def _bluesky_candidates(prep: _Prepared, codes: IntArray) -> tuple[IntArray, Int
 @numba.njit(cache=True, nogil=True)
 def _narrow_geodesic(
     p: FloatArray, up: FloatArray, vel: FloatArray, alt: FloatArray, vs: FloatArray, ci: IntArray, cj: IntArray,
-    hmin: FloatArray, vmin: FloatArray, t: float, oi: IntArray, oj: IntArray, out: FloatArray, los: BoolArray,
+    hmin: FloatArray, vmin: FloatArray, t: float, tol: float, oi: IntArray, oj: IntArray, out: FloatArray,
+    los: BoolArray,
 ) -> int:  # pragma: no cover - compiled by numba (cross-checked against predict_conflicts_brute)
     m = 0
     for k in range(len(ci)):
         i = ci[k]
         j = cj[k]
-        r = hmin[k]
-        vm = vmin[k]
-        if not (r == r and vm == vm):  # NaN: this pair of groups is not checked
+        r = hmin[k] - tol  # the boundary rule: closer than the minimum iff gap < minimum - tol
+        vm = vmin[k] - tol
+        if not (r > 0.0 and vm > 0.0):  # NaN (this pair of groups is not checked) or a minimum under tol
             continue
         # altitude first: cheapest rejection
         dz = alt[j] - alt[i]
@@ -530,8 +540,8 @@ def _narrow_geodesic(
         out[m, 1] = tc
         out[m, 2] = np.sqrt(max(c + 2.0 * b * tc + a * tc * tc, 0.0))
         out[m, 3] = abs(dz + dvz * tc)
-        out[m, 4] = r
-        out[m, 5] = vm
+        out[m, 4] = hmin[k]
+        out[m, 5] = vmin[k]
         los[m] = c < r * r and abs(dz) < vm
         m += 1
     return m
@@ -553,9 +563,16 @@ def _narrow_bluesky(
         hpz = vmin[k]
         dalt = alt[j] - alt[i]
         dvs_raw = vs[j] - vs[i]
-        dvs = 1e-6 if abs(dvs_raw) < 1e-6 else dvs_raw
-        tcrosshi = (dalt + hpz) / -dvs
-        tcrosslo = (dalt - hpz) / -dvs
+        if abs(dvs_raw) < 1e-6:
+            # symmetric in i, j (as BlueSky's C++ detect_ver): in vertical conflict throughout iff |dalt| < hpz.
+            # NumPy's clamp to +1e-6 m/s would make a pair within lookahead x 1e-6 m of hpz depend on input order.
+            if not abs(dalt) < hpz:
+                continue
+            tcrosshi = -np.inf
+            tcrosslo = np.inf
+        else:
+            tcrosshi = (dalt + hpz) / -dvs_raw
+            tcrosslo = (dalt - hpz) / -dvs_raw
         # tinconf >= tinver and toutconf <= toutver: pairs failing these fail BlueSky's test too (cheap first)
         if not (max(tcrosshi, tcrosslo) > 0.0 and min(tcrosshi, tcrosslo) < t):
             continue
@@ -613,7 +630,11 @@ def _check(state: TrackState, lookahead_s: float, model: str) -> None:
         if not np.all(np.isfinite(getattr(state, name))):
             raise ValueError(f"{name} has missing (NaN) or infinite values: drop those tracks first")
     if np.any(np.abs(state.lat_deg) > 90.0):
-        raise ValueError("lat_deg outside [-90, 90]")
+        bad = float(state.lat_deg[np.argmax(np.abs(state.lat_deg))])
+        raise ValueError(f"lat_deg must lie in [-90, 90] (WGS84 degrees), got {bad}")
+    if np.any(np.abs(state.lon_deg) > 180.0):
+        bad = float(state.lon_deg[np.argmax(np.abs(state.lon_deg))])
+        raise ValueError(f"lon_deg must lie in [-180, 180] (WGS84 degrees), got {bad}: wrap longitudes first")
     if np.any(state.gs_mps < 0.0):
         raise ValueError("gs_mps must be >= 0")
 
@@ -660,7 +681,7 @@ def predict_conflicts(
         los = np.empty(len(i), dtype=np.bool_)
         if model == "geodesic":
             m = _narrow_geodesic(prep.p, prep.up, prep.vel, state.alt_m, state.vs_mps, i, j, hmin, vmin,
-                                 lookahead_s, oi, oj, cols, los)
+                                 lookahead_s, DISTANCE_TOLERANCE_M, oi, oj, cols, los)
         else:
             m = _narrow_bluesky(state.lat_deg, state.lon_deg, prep.vel, state.alt_m, state.vs_mps, i, j, hmin, vmin,
                                 lookahead_s, oi, oj, cols, los)
@@ -700,7 +721,8 @@ def predict_conflicts_brute(
             if not (math.isfinite(hmin) and math.isfinite(vmin)):
                 continue
             if model == "geodesic":
-                row = _brute_geodesic_pair(state, p, up, vel, i, j, hmin, vmin, lookahead_s)
+                row = _brute_geodesic_pair(state, p, up, vel, i, j, hmin - DISTANCE_TOLERANCE_M,
+                                           vmin - DISTANCE_TOLERANCE_M, lookahead_s)
             else:
                 row = _brute_bluesky_pair(state, i, j, hmin, vmin, lookahead_s)
             if row is not None:
@@ -715,6 +737,9 @@ def predict_conflicts_brute(
 
 def _brute_geodesic_pair(state: TrackState, p: FloatArray, up: FloatArray, vel: FloatArray, i: int, j: int,
                          hmin: float, vmin: float, t: float) -> tuple[float, float, float, float, bool] | None:
+    """One pair by scalar maths; ``hmin``/``vmin`` are the effective minima (the agreed ones less the tolerance)."""
+    if not (hmin > 0.0 and vmin > 0.0):
+        return None
     m = [up[i][k] + up[j][k] for k in range(3)]
     norm = math.sqrt(sum(x * x for x in m))
     m = [x / norm for x in m]
@@ -778,8 +803,12 @@ def _brute_bluesky_pair(state: TrackState, i: int, j: int, rpz: float, hpz: floa
     half = math.sqrt(max(0.0, rpz * rpz - dcpa2)) / math.sqrt(dv2)
     dalt = float(state.alt_m[j] - state.alt_m[i])
     dvs_raw = float(state.vs_mps[j] - state.vs_mps[i])
-    dvs = 1e-6 if abs(dvs_raw) < 1e-6 else dvs_raw
-    hi_, lo_ = (dalt + hpz) / -dvs, (dalt - hpz) / -dvs
+    if abs(dvs_raw) < 1e-6:
+        if not abs(dalt) < hpz:
+            return None
+        hi_, lo_ = -math.inf, math.inf
+    else:
+        hi_, lo_ = (dalt + hpz) / -dvs_raw, (dalt - hpz) / -dvs_raw
     tin = max(min(hi_, lo_), tcpa - half)
     tout = min(max(hi_, lo_), tcpa + half)
     if not (tin <= tout and tout > 0.0 and tin < t):
