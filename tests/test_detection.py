@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forewarn.core.airspace import AgreementBook, Airspace
-from forewarn.core.conflicts import detect, detect_brute_force
+from forewarn.core.conflicts import detect, detect_brute_force, horizontal_hits
 from forewarn.core.model import Agreement, ClassPairMinima, Operation, SeparationMinima
 from forewarn.geo.index import VolumeIndex
+from forewarn.geo.kernels import HIT, MISS, UNSURE
 from forewarn.geo.volume import Volume4D
 from tests.builders import agreement, operation, square
 from tests.conftest import T0
@@ -164,3 +166,63 @@ def test_shifted_volumes_do_not_keep_stale_cached_times() -> None:
     later = v.shifted(seconds=3600, metres=100)
     assert later.start_s == v.start_s + 3600 and later.end_s == v.end_s + 3600
     assert later.lower_m == v.lower_m + 100 and later.shape is v.shape
+
+
+@st.composite
+def pair_footprints(draw: st.DrawFn) -> tuple[Volume4D, Volume4D, float]:
+    """Two volumes at the same time and altitude whose footprints lie anywhere from overlapping to ~30 km apart,
+    and a horizontal minimum, so that many pairs fall near the buffer's edge."""
+    a = draw(volumes())
+    b = draw(volumes())
+    h = draw(st.sampled_from([0.0, 1e-7, 1.0, 500.0, 1852.0, 5000.0, 9260.0, 20_000.0]))
+    same = {"lower_m": 0.0, "upper_m": 300.0, "start": T0, "end": T0 + timedelta(hours=1)}
+    return a.model_copy(update=same), b.model_copy(update=same), h
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pair_footprints())
+def test_compiled_screen_is_conservative(pair: tuple[Volume4D, Volume4D, float]) -> None:
+    # HIT must mean the exact test conflicts, MISS that it does not; only UNSURE may go either way
+    a, b, h = pair
+    air = Airspace(book=AgreementBook([agreement("ag", ["x", "y"], h=h, v=0, t=0)]))
+    air.put(operation("theirs", "y", [b], notified_at=T0))
+    screened = air.screen(operation("mine", "x", [a]))
+    exact = horizontal_hits(a, [b.shape], h)[0]
+    verdict = screened[0][2] if screened else MISS
+    assert verdict == UNSURE or verdict == (HIT if exact else MISS)
+
+
+def test_screen_leaves_few_pairs_to_the_exact_test() -> None:
+    # squares 0.05 degree apart in longitude at 35N (about 4,565 m): clear misses and hits, one pair near the edge
+    west = square(38.0, 35.0, 0.1)
+    verdicts = {}
+    for h in (3000.0, 4565.0, 6000.0):
+        air = Airspace(book=AgreementBook([agreement("ag", ["x", "y"], h=h, v=0, t=0)]))
+        air.put(operation("theirs", "y", [square(38.15, 35.0, 0.1)], notified_at=T0))
+        found = air.screen(operation("mine", "x", [west]))
+        verdicts[h] = found[0][2] if found else MISS
+    assert verdicts == {3000.0: MISS, 4565.0: UNSURE, 6000.0: HIT}
+
+
+@pytest.mark.parametrize("lat", [76.0, 79.5, 83.0])
+def test_high_latitudes_agree_with_brute_force(lat: float) -> None:
+    # beyond the frame's trusted latitudes every pair not clearly overlapping goes to the exact test
+    a = square(20.0, lat, 0.3)
+    stored = [operation(f"op{i}", "y", [square(20.0 + 0.35 * i, lat + 0.02 * i, 0.3)], notified_at=T0)
+              for i in range(4)]
+    book = AgreementBook([agreement("ag", ["x", "y"], h=9260.0)])
+    air = Airspace(book=book)
+    air.put_many(stored)
+    mine = operation("mine", "x", [a])
+    assert detect(mine, air, T0) == detect_brute_force(mine, stored, book, T0)
+
+
+def test_footprints_either_side_of_the_antimeridian_are_far_apart() -> None:
+    # lon/lat footprints never wrap: 179.95E and 179.95W are 359.9 degrees apart, as for the exact test
+    east, west = square(179.85, 10.0, 0.1), square(-179.95, 10.0, 0.1)
+    book = AgreementBook([agreement("ag", ["x", "y"], h=0.0)])
+    air = Airspace(book=book)
+    stored = [operation("theirs", "y", [west], notified_at=T0)]
+    air.put_many(stored)
+    mine = operation("mine", "x", [east])
+    assert detect(mine, air, T0) == detect_brute_force(mine, stored, book, T0) == []

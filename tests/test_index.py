@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forewarn.geo.index import Box4D, VolumeIndex
+from forewarn.geo.packed import pack
 
 
 def random_box(rng: np.random.Generator, big: bool = False) -> Box4D:
@@ -79,3 +82,27 @@ def test_property_query_equals_scan(entries: list[tuple[float, ...]], q: tuple[f
     index.insert_many(boxes.items())
     query = Box4D(q[0], q[1], min(q[0] + q[2], 180), min(q[1] + q[3], 90), 0, 2e4, 0, 2e6)
     assert sorted(index.query(query)) == sorted(k for k, b in boxes.items() if _meets(b, query))
+
+
+def test_packed_footprints_come_back_with_the_same_coordinates_after_churn() -> None:
+    holed = shapely.Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 1), (2, 2), (1, 2)]])
+    multi = shapely.MultiPolygon([shapely.box(10, 10, 11, 11), holed])
+    shapes = {"holed": holed, "multi": multi, "square": shapely.box(5, 5, 6, 6)}
+    index: VolumeIndex[str] = VolumeIndex(cell_deg=1.0)
+    for key, shape in shapes.items():
+        minx, miny, maxx, maxy = shape.bounds
+        index.insert(key, Box4D(minx, miny, maxx, maxy, 0, 1, 0, 1), tag=7, owner=3, shape=shape)
+    index.remove("square")
+    index.pack()  # compaction moves the remaining rings
+    index.insert("late", Box4D(5, 5, 6, 6, 0, 1, 0, 1), shape=shapes["square"])
+    for key in ("holed", "multi"):
+        back = index.shape(index.slot(key))
+        assert back.geom_type == shapes[key].geom_type
+        assert shapely.equals_exact(back, shapes[key], tolerance=0.0)
+        assert index.tag_of(index.slot(key)) == 7
+    assert shapely.equals_exact(index.shape(index.slot("late")), shapes["square"], tolerance=0.0)
+
+
+def test_packing_refuses_non_polygons() -> None:
+    with pytest.raises(ValueError, match="Polygon"):
+        pack([shapely.LineString([(0, 0), (1, 1)])])

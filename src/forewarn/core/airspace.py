@@ -9,11 +9,15 @@ import gc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+import shapely
+from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from forewarn.core.model import ZERO_MINIMA, Agreement, Operation, SeparationMinima
-from forewarn.geo import geodesy
+from forewarn.geo import geodesy, kernels
 from forewarn.geo.index import Box4D, VolumeIndex
+from forewarn.geo.packed import pack
 from forewarn.geo.volume import Volume4D
 
 VolumeKey = tuple[str, int]
@@ -126,39 +130,87 @@ def _box(
     )
 
 
+QueryArrays = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                    NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
+
+
+def query_arrays(operation: Operation, largest: SeparationMinima) -> QueryArrays:
+    """What the compiled screen needs of the query operation: per volume its search box, exact (start_s, end_s,
+    lower_m, upper_m), packed footprint rings (lon/lat), and a bound on its radius or half-width (m): half the
+    diagonal of its bounding box at the largest metres per degree of WGS84 (111,320 m lon, 111,695 m lat)."""
+    vols = operation.volumes
+    shapes = [v.shape for v in vols]
+    packed = pack(shapes)
+    boxes = np.asarray([search_box(v, largest).row() for v in vols], dtype=np.float64)
+    vals = np.asarray([(v.start_s, v.end_s, v.lower_m, v.upper_m) for v in vols], dtype=np.float64)
+    bounds = np.asarray([s.bounds for s in shapes], dtype=np.float64)
+    size = 0.5 * np.hypot((bounds[:, 2] - bounds[:, 0]) * 111_320.0, (bounds[:, 3] - bounds[:, 1]) * 111_695.0)
+    ring_start = np.concatenate([[0], np.cumsum(packed.ring_sizes)]).astype(np.int64)
+    vol_rings = np.concatenate([[0], np.cumsum(packed.rings_per_shape)]).astype(np.int64)
+    xy = packed.xy
+    return (boxes, vals, np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), ring_start, vol_rings,
+            size)
+
+
 @dataclass
 class Airspace:
-    """Live operations (latest version each), their footprint shapes, the 4D index and the agreements."""
+    """Live operations (latest version each), the 4D index with their footprints packed, and the agreements.
+
+    Each stored volume carries in the index a *tag* (the number of its (party, activity class)) and an *owner*
+    (the number of its operation), so that the compiled screen checks party and agreement as integers.
+    """
 
     book: AgreementBook = field(default_factory=AgreementBook)
     index: VolumeIndex[VolumeKey] = field(default_factory=VolumeIndex)
     operations: dict[str, Operation] = field(default_factory=dict)
-    shapes: dict[VolumeKey, BaseGeometry] = field(default_factory=dict)
     revision: int = 0
     """Incremented by every change of the live operations (caches of derived views compare it)."""
+    _tags: dict[tuple[str, str], int] = field(default_factory=dict)
+    _owners: dict[str, int] = field(default_factory=dict)
+    _tables: dict[tuple[str, str], tuple[int, int, NDArray[np.float64]]] = field(default_factory=dict)
+
+    def _tag(self, operation: Operation) -> int:
+        return self._tags.setdefault((operation.party_id, operation.activity_class), len(self._tags))
+
+    def _owner(self, operation_id: str) -> int:
+        return self._owners.setdefault(operation_id, len(self._owners))
 
     def put(self, operation: Operation) -> None:
         """Add or replace an operation's volumes (call only for live operations)."""
         self.remove(operation.id)
         self.revision += 1
         self.operations[operation.id] = operation
+        tag, owner = self._tag(operation), self._owner(operation.id)
         for i, volume in enumerate(operation.volumes):
             shape = volume.shape
-            self.shapes[(operation.id, i)] = shape
-            self.index.insert((operation.id, i), volume_box(shape, volume))
+            self.index.insert((operation.id, i), volume_box(shape, volume), tag=tag, owner=owner, shape=shape)
 
     def put_many(self, operations: Iterable[Operation]) -> None:
-        """Load many live operations at once (index packed once)."""
+        """Load many live operations at once (index packed once, compiled kernels warmed)."""
         self.revision += 1
-        items = []
+        keys: list[VolumeKey] = []
+        shapes: list[BaseGeometry] = []
+        rows: list[tuple[float, float, float, float]] = []
+        tags: list[int] = []
+        owners: list[int] = []
         for operation in operations:
             self.remove(operation.id)
             self.operations[operation.id] = operation
+            tag, owner = self._tag(operation), self._owner(operation.id)
             for i, volume in enumerate(operation.volumes):
-                shape = volume.shape
-                self.shapes[(operation.id, i)] = shape
-                items.append(((operation.id, i), volume_box(shape, volume)))
-        self.index.insert_many(items)
+                keys.append((operation.id, i))
+                shapes.append(volume.shape)
+                rows.append((volume.lower_m, volume.upper_m, volume.start_s, volume.end_s))
+                tags.append(tag)
+                owners.append(owner)
+        boxes = np.empty((len(keys), 8))
+        if keys:
+            boxes[:, :4] = shapely.bounds(np.asarray(shapes, dtype=object))
+            boxes[:, 4:] = np.asarray(rows)
+        self.index.insert_arrays(keys, boxes, np.asarray(tags, dtype=np.int64), np.asarray(owners, dtype=np.int64),
+                                 pack(shapes))
+        del shapes
+        kernels.warm()
         # the live picture is long-lived: keep its (many) objects out of the cyclic collector's full scans,
         # which otherwise stall queries for ~100 ms at a million volumes
         gc.collect()
@@ -172,8 +224,39 @@ class Airspace:
         self.revision += 1
         for i in range(len(old.volumes)):
             self.index.remove((operation_id, i))
-            self.shapes.pop((operation_id, i), None)
+
+    def shape(self, key: VolumeKey) -> BaseGeometry:
+        """The footprint of a stored volume (rebuilt from the index's packed rings: the same coordinates)."""
+        return self.index.shape(self.index.slot(key))
 
     def volume(self, key: VolumeKey) -> tuple[Operation, Volume4D, BaseGeometry]:
         op = self.operations[key[0]]
-        return op, op.volumes[key[1]], self.shapes[key]
+        return op, op.volumes[key[1]], self.shape(key)
+
+    def tag_table(self, party: str, activity_class: str) -> NDArray[np.float64]:
+        """(horizontal m, vertical m, time s) per tag for a volume of ``party`` and ``activity_class``; horizontal
+        -1 where no conflict is possible (same party, or no agreement binds them). Cached per agreement revision."""
+        hit = self._tables.get((party, activity_class))
+        if hit is not None and hit[0] == self.book.revision and hit[1] == len(self._tags):
+            return hit[2]
+        table = np.full((max(1, len(self._tags)), 3), -1.0)
+        for (their_party, their_class), tag in self._tags.items():
+            if their_party == party:
+                continue
+            bound = self.book.minima(party, their_party, activity_class, their_class)
+            if bound is not None:
+                m = bound[0]
+                table[tag] = (m.horizontal_m, m.vertical_m, m.time_s)
+        self._tables[(party, activity_class)] = (self.book.revision, len(self._tags), table)
+        return table
+
+    def screen(self, operation: Operation) -> list[tuple[int, VolumeKey, int]]:
+        """One compiled call: (query volume index, stored volume key, HIT or UNSURE) of every stored volume that
+        may conflict with ``operation`` (MISS pairs are left out). See :mod:`forewarn.geo.kernels`."""
+        largest = self.book.largest_for(operation.party_id)
+        q = query_arrays(operation, largest)
+        table = self.tag_table(operation.party_id, operation.activity_class)
+        idx = self.index
+        qi, slots, verdicts = kernels.detect_pairs(idx.grid(), *idx.stored(len(q[0])), *q,
+                                                   self._owners.get(operation.id, -1), table)
+        return [(i, idx.key(s), v) for i, s, v in zip(qi.tolist(), slots.tolist(), verdicts.tolist(), strict=True)]

@@ -25,9 +25,10 @@ import shapely
 from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.core.airspace import AgreementBook, Airspace, search_box
+from forewarn.core.airspace import AgreementBook, Airspace
 from forewarn.core.model import Agreement, Operation, PriorityRule, SeparationMinima
 from forewarn.geo import geodesy
+from forewarn.geo.kernels import UNSURE
 from forewarn.geo.volume import Volume4D
 from forewarn.units import TIME_TOLERANCE_S, effective_minimum
 
@@ -160,38 +161,32 @@ def detect(
 ) -> list[Conflict]:
     """Conflicts of ``operation`` with the live operations of ``airspace`` (index-accelerated).
 
-    Per volume: the index returns the stored volumes whose 4D boxes meet the search box; party, agreement, time
-    and altitude are checked in Python; the survivors are tested against the volume's prepared geodesic buffer
-    in one vectorised shapely call per minima group. The operation itself (same id) is ignored, so an amendment
-    is checked against everyone else. With ``measure=False`` the overlap figures are skipped (faster).
+    One compiled call (:meth:`Airspace.screen`) walks the grid, tests the 4D boxes, the party, agreement, time and
+    altitude as numbers and screens the footprints with a conservative distance test; the few pairs it cannot
+    decide within its stated tolerance (:mod:`forewarn.geo.kernels`) get the exact shapely test here. Conflict
+    records are built only for the pairs reported. The operation itself (same id) is ignored, so an amendment is
+    checked against everyone else. With ``measure=False`` the overlap figures are skipped (faster).
     """
     book = airspace.book
-    largest = book.largest_for(operation.party_id)
     if not book.bound_parties(operation.party_id):
         return []
     found: list[Conflict] = []
-    for i, a in enumerate(operation.volumes):
-        groups: dict[SeparationMinima, list[tuple[tuple[str, int], Agreement]]] = {}
-        for key in airspace.index.query(search_box(a, largest)):
-            theirs = airspace.operations[key[0]]
-            if theirs.id == operation.id or theirs.party_id == operation.party_id:
-                continue
-            bound = book.minima(operation.party_id, theirs.party_id, operation.activity_class, theirs.activity_class)
-            if bound is None or not in_time_and_band(a, theirs.volumes[key[1]], bound[0]):
-                continue
-            groups.setdefault(bound[0], []).append((key, bound[1]))
-        hits: list[tuple[tuple[str, int], SeparationMinima, Agreement]] = []
-        for minima, items in groups.items():
-            shapes = [airspace.shapes[key] for key, _ in items]
-            mask = horizontal_hits(a, shapes, minima.horizontal_m)
-            hits.extend((key, minima, ag) for (key, ag), hit in zip(items, mask, strict=True) if hit)
-        for key, minima, agreement in sorted(hits, key=lambda h: h[0]):
-            theirs, b, shape_b = airspace.volume(key)
-            if measure:
-                found.append(describe_conflict(operation, i, a, a.shape, theirs, key[1], b, shape_b, minima,
-                                               agreement, now))
-            else:
-                found.append(_unmeasured(operation, i, theirs, key[1], minima, agreement, now))
+    pairs = sorted(airspace.screen(operation))
+    for i, key, verdict in pairs:
+        a = operation.volumes[i]
+        theirs = airspace.operations[key[0]]
+        bound = book.minima(operation.party_id, theirs.party_id, operation.activity_class, theirs.activity_class)
+        if bound is None:  # cannot happen: the screen only reports bound pairs
+            continue
+        minima, agreement = bound
+        if verdict == UNSURE and not horizontal_hits(a, [airspace.shape(key)], minima.horizontal_m)[0]:
+            continue
+        if measure:
+            _, b, shape_b = airspace.volume(key)
+            found.append(describe_conflict(operation, i, a, a.shape, theirs, key[1], b, shape_b, minima,
+                                           agreement, now))
+        else:
+            found.append(_unmeasured(operation, i, theirs, key[1], minima, agreement, now))
     return found
 
 

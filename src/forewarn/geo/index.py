@@ -1,41 +1,49 @@
-"""The spatio-temporal index: a uniform lon/lat grid whose cells are sorted by start time.
+"""The spatio-temporal index: a uniform lon/lat grid whose cells are sorted by start time, held as packed arrays.
 
 Design (what a query costs and why):
 
 * Every entry is a 4D box: lon/lat bounding box (degrees, WGS84), altitude band [lower, upper) in metres,
-  time window [start, end) in seconds since the Unix epoch (UTC).
+  time window [start, end) in seconds since the Unix epoch (UTC); one row of ``boxes`` (n, 8). An entry may also
+  carry a *tag* and an *owner* (integers the caller defines: for the airspace, a party/class code and an
+  operation number) and its footprint as packed lon/lat rings (:mod:`forewarn.geo.packed`).
 * The *packed* part is a CSR layout: the entries of each grid cell are stored contiguously in a few slices by
   duration class, each sorted by start time, with its longest duration. A query visits only the cells its box
   touches and, in each slice, binary-searches the entries whose start lies in ``(q.start - longest, q.end)``:
-  time partitioning without fixed buckets.
-* Entries added since the last pack live in a small *delta* (cell -> list of slots), entries whose box
-  spans many cells in a *big* list scanned linearly; removals clear an ``alive`` flag. When the delta
-  outgrows an eighth of the packed part the index repacks (amortised O(1) per insert).
-* Survivors of the cell/time lookup go through one vectorised NumPy filter on the exact 4D box. The caller
-  then runs the exact geometric test (shapely) on what is left.
+  time partitioning without fixed buckets. The walk is one compiled call (:func:`forewarn.geo.kernels.walk`).
+* Entries added since the last pack, and entries whose box spans many cells, are in an *extra* list scanned
+  linearly; removals clear an ``alive`` flag. When the unpacked entries outgrow a sixteenth of the packed part
+  the index repacks (amortised O(1) per insert).
 
 Box semantics match the conflict predicate: lon/lat boxes are closed (touching boxes are returned, the exact
 geometric test decides), altitude and time intervals are half-open, so ``[a, b)`` and ``[b, c)`` do not
-overlap.
+overlap. Not thread-safe: a query writes the duplicate stamps.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
+
+from forewarn.geo import kernels
+from forewarn.geo.packed import PackedShapes, pack, unpack
 
 K = TypeVar("K", bound=Hashable)
+G = TypeVar("G", bound=np.generic)
 
-_FIELDS = ("minx", "miny", "maxx", "maxy", "lower", "upper", "start", "end")
 _CELL_STRIDE = 1 << 21
 
 DURATION_CLASS_EDGES_S = [1800.0, 7200.0, 21600.0]
 """Entries of a cell are kept in separate time-sorted slices by duration (< 30 min, < 2 h, < 6 h, longer)."""
+
+
+StoredArrays = tuple[NDArray[np.float64], NDArray[np.bool_], int, NDArray[np.int64], int, NDArray[np.int64],
+                     NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]
+"""boxes (n, 8), alive, n, duplicate stamps, first stamp, tags, owners, lon, lat, ring starts, slot rings."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class Box4D:
     start: float
     end: float
 
+    def row(self) -> tuple[float, float, float, float, float, float, float, float]:
+        return (self.minx, self.miny, self.maxx, self.maxy, self.lower, self.upper, self.start, self.end)
+
 
 class VolumeIndex(Generic[K]):
     """Grid + time-sorted cells over 4D boxes, keyed by any hashable key (e.g. (operation, volume))."""
@@ -59,20 +70,35 @@ class VolumeIndex(Generic[K]):
         self._fixed_cell = cell_deg
         self.cell_deg = cell_deg or 0.25
         self.big_cell_count = big_cell_count
-        self._cap = 0
         self._n = 0
-        self._cols: dict[str, NDArray[np.float64]] = {f: np.empty(0) for f in _FIELDS}
+        self._boxes = np.empty((0, 8))
         self._alive = np.zeros(0, dtype=bool)
+        self._tags = np.zeros(0, dtype=np.int64)
+        self._owners = np.zeros(0, dtype=np.int64)
+        self._seen = np.zeros(0, dtype=np.int64)
+        self._stamp = 0
+        # footprints: slot s owns rings slot_rings[s] .. slot_rings[s+1]-1;
+        # ring r owns the lon/lat xs, ys[ring_start[r]:ring_start[r+1]]
+        self._xs = np.empty(0)
+        self._ys = np.empty(0)
+        self._nxy = 0
+        self._ring_start = np.zeros(1, dtype=np.int64)
+        self._new_part = np.zeros(0, dtype=bool)
+        self._nring = 0
+        self._slot_rings = np.zeros(1, dtype=np.int64)
         self._keys: list[K | None] = []
         self._slot_of: dict[K, int] = {}
         self._packed_n = 0
-        self._cell_range: dict[int, list[tuple[int, int, float]]] = {}
+        self._grid: tuple[float, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],
+                          NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]] | None = None
+        self._cell_keys = np.empty(0, dtype=np.int64)
+        self._cell_g = np.zeros(1, dtype=np.int64)
+        self._groups = np.empty((0, 2), dtype=np.int64)
+        self._longest = np.empty(0)
         self._cell_slots = np.empty(0, dtype=np.int64)
         self._cell_starts = np.empty(0)
-        self._delta: dict[int, list[int]] = {}
-        self._delta_count = 0
-        self._big: list[int] = []
-        self._big_arr: NDArray[np.int64] | None = None
+        self._extra: list[int] = []
+        self._unpacked = 0
 
     # ------------------------------------------------------------------ building
     def __len__(self) -> int:
@@ -81,63 +107,72 @@ class VolumeIndex(Generic[K]):
     def __contains__(self, key: object) -> bool:
         return key in self._slot_of
 
-    def _grow(self, need: int) -> None:
-        if need <= self._cap:
-            return
-        cap = max(1024, need, self._cap * 2)
-        for f in _FIELDS:
-            col = np.empty(cap)
-            col[: self._n] = self._cols[f][: self._n]
-            self._cols[f] = col
-        alive = np.zeros(cap, dtype=bool)
-        alive[: self._n] = self._alive[: self._n]
-        self._alive = alive
-        self._cap = cap
+    def _grow(self, slots: int, rings: int, coords: int) -> None:
+        n = self._n
+        self._boxes = _grown(self._boxes, n + slots, n)
+        self._alive = _grown(self._alive, n + slots, n)
+        self._tags = _grown(self._tags, n + slots, n)
+        self._owners = _grown(self._owners, n + slots, n)
+        self._seen = _grown(self._seen, n + slots, n)
+        self._slot_rings = _grown(self._slot_rings, n + slots + 1, n + 1)
+        self._ring_start = _grown(self._ring_start, self._nring + rings + 1, self._nring + 1)
+        self._new_part = _grown(self._new_part, self._nring + rings, self._nring)
+        self._xs = _grown(self._xs, self._nxy + coords, self._nxy)
+        self._ys = _grown(self._ys, self._nxy + coords, self._nxy)
 
-    def _cells(self, minx: float, miny: float, maxx: float, maxy: float) -> tuple[int, int, int, int]:
-        c = self.cell_deg
-        return (
-            math.floor((minx + 180.0) / c),
-            math.floor((miny + 90.0) / c),
-            math.floor((maxx + 180.0) / c),
-            math.floor((maxy + 90.0) / c),
-        )
+    def _append(self, keys: Sequence[K], boxes: NDArray[np.float64], tags: NDArray[np.int64] | None,
+                owners: NDArray[np.int64] | None, shapes: PackedShapes | None) -> int:
+        """Store entries in new slots (replacing old entries of the same keys); return the first new slot."""
+        for key in keys:
+            if key in self._slot_of:
+                self.remove(key)
+        m = len(keys)
+        nring = 0 if shapes is None else len(shapes.ring_sizes)
+        ncoord = 0 if shapes is None else len(shapes.xy)
+        self._grow(m, nring, ncoord)
+        first = self._n
+        self._boxes[first:first + m] = boxes
+        self._alive[first:first + m] = True
+        self._tags[first:first + m] = 0 if tags is None else tags
+        self._owners[first:first + m] = -1 if owners is None else owners
+        r0 = self._nring
+        per_slot = np.zeros(m, dtype=np.int64) if shapes is None else shapes.rings_per_shape
+        self._slot_rings[first + 1:first + m + 1] = r0 + np.cumsum(per_slot)
+        if shapes is not None:
+            self._ring_start[r0 + 1:r0 + nring + 1] = self._nxy + np.cumsum(shapes.ring_sizes)
+            self._new_part[r0:r0 + nring] = shapes.new_part
+            self._xs[self._nxy:self._nxy + ncoord] = shapes.xy[:, 0]
+            self._ys[self._nxy:self._nxy + ncoord] = shapes.xy[:, 1]
+            self._nring += nring
+            self._nxy += ncoord
+        for i, key in enumerate(keys):
+            self._keys.append(key)
+            self._slot_of[key] = first + i
+        self._n += m
+        return first
 
-    def _add(self, key: K, box: Box4D) -> int:
-        """Store ``key``'s box in a new slot (replacing an old entry of the same key) and return the slot."""
-        if key in self._slot_of:
-            self.remove(key)
-        self._grow(self._n + 1)
-        slot = self._n
-        self._n += 1
-        for f in _FIELDS:
-            self._cols[f][slot] = getattr(box, f)
-        self._alive[slot] = True
-        self._keys.append(key)
-        self._slot_of[key] = slot
-        return slot
-
-    def insert(self, key: K, box: Box4D) -> None:
-        """Add (or replace) the entry ``key`` with its 4D box."""
-        self._place(self._add(key, box), box)
-        if self._delta_count > max(4096, self._packed_n // 8):
+    def insert(self, key: K, box: Box4D, *, tag: int = 0, owner: int = -1,
+               shape: BaseGeometry | None = None) -> None:
+        """Add (or replace) the entry ``key`` with its 4D box (and optionally its tag, owner and footprint)."""
+        slot = self._append([key], np.asarray([box.row()]), np.asarray([tag]), np.asarray([owner]),
+                            None if shape is None else pack([shape]))
+        self._extra.append(slot)
+        self._grid = None
+        self._unpacked += 1
+        if self._unpacked > max(2048, self._packed_n // 16):
             self.pack()
-
-    def _place(self, slot: int, box: Box4D) -> None:
-        ix0, iy0, ix1, iy1 = self._cells(box.minx, box.miny, box.maxx, box.maxy)
-        if (ix1 - ix0 + 1) * (iy1 - iy0 + 1) > self.big_cell_count:
-            self._big.append(slot)
-            self._big_arr = None
-            return
-        for ix in range(ix0, ix1 + 1):
-            for iy in range(iy0, iy1 + 1):
-                self._delta.setdefault(ix * _CELL_STRIDE + iy, []).append(slot)
-        self._delta_count += 1
 
     def insert_many(self, items: Iterable[tuple[K, Box4D]]) -> None:
         """Add many entries, then pack once."""
-        for key, box in items:
-            self._add(key, box)
+        pairs = list(items)
+        if pairs:
+            self._append([k for k, _ in pairs], np.asarray([b.row() for _, b in pairs]), None, None, None)
+        self.pack()
+
+    def insert_arrays(self, keys: Sequence[K], boxes: NDArray[np.float64], tags: NDArray[np.int64],
+                      owners: NDArray[np.int64], shapes: PackedShapes) -> None:
+        """Add many entries given as arrays (boxes (m, 8) in :class:`Box4D` field order), then pack once."""
+        self._append(keys, np.asarray(boxes, dtype=np.float64), tags, owners, shapes)
         self.pack()
 
     def remove(self, key: K) -> None:
@@ -147,125 +182,154 @@ class VolumeIndex(Generic[K]):
             self._alive[slot] = False
             self._keys[slot] = None
 
+    def slot(self, key: K) -> int:
+        return self._slot_of[key]
+
+    def key(self, slot: int) -> K:
+        found = self._keys[slot]
+        if found is None:
+            raise KeyError(slot)
+        return found
+
+    def shape(self, slot: int) -> BaseGeometry:
+        """The footprint stored with slot ``slot``, rebuilt from its packed rings (same coordinates)."""
+        r0, r1 = int(self._slot_rings[slot]), int(self._slot_rings[slot + 1])
+        if r0 == r1:
+            raise KeyError(f"slot {slot} has no footprint")
+        c0, c1 = int(self._ring_start[r0]), int(self._ring_start[r1])
+        xy = np.column_stack([self._xs[c0:c1], self._ys[c0:c1]])
+        return unpack(xy, np.diff(self._ring_start[r0:r1 + 1]), self._new_part[r0:r1])
+
+    def tag_of(self, slot: int) -> int:
+        return int(self._tags[slot])
+
     def pack(self) -> None:
         """Compact dead slots and rebuild the CSR cells from every live entry."""
         live = np.flatnonzero(self._alive[: self._n])
-        cols = {f: self._cols[f][live].copy() for f in _FIELDS}
-        keys = [self._keys[i] for i in live.tolist()]
-        n = len(live)
-        self._cap = 0
-        self._n = 0
-        self._cols = {f: np.empty(0) for f in _FIELDS}
-        self._alive = np.zeros(0, dtype=bool)
-        self._grow(n)
-        for f in _FIELDS:
-            self._cols[f][:n] = cols[f]
-        self._alive[:n] = True
-        self._n = n
-        self._keys = keys
-        self._slot_of = {k: i for i, k in enumerate(keys) if k is not None}
+        self._compact(live)
+        n = self._n
+        boxes = self._boxes[:n]
         if self._fixed_cell is None and n:
-            extent = np.maximum(cols["maxx"] - cols["minx"], cols["maxy"] - cols["miny"])
+            extent = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
             self.cell_deg = float(np.clip(2.0 * np.median(extent), 0.02, 5.0))
         c = self.cell_deg
-        ix0 = np.floor((cols["minx"] + 180.0) / c).astype(np.int64)
-        iy0 = np.floor((cols["miny"] + 90.0) / c).astype(np.int64)
-        ix1 = np.floor((cols["maxx"] + 180.0) / c).astype(np.int64)
-        iy1 = np.floor((cols["maxy"] + 90.0) / c).astype(np.int64)
+        ix0 = np.floor((boxes[:, 0] + 180.0) / c).astype(np.int64)
+        iy0 = np.floor((boxes[:, 1] + 90.0) / c).astype(np.int64)
+        ix1 = np.floor((boxes[:, 2] + 180.0) / c).astype(np.int64)
+        iy1 = np.floor((boxes[:, 3] + 90.0) / c).astype(np.int64)
         nx, ny = ix1 - ix0 + 1, iy1 - iy0 + 1
         count = nx * ny
         big = count > self.big_cell_count
-        self._big = np.flatnonzero(big).tolist()
-        self._big_arr = None
+        self._extra = np.flatnonzero(big).tolist()
         small = np.flatnonzero(~big)
         reps = count[small]
         slots = np.repeat(small, reps)
         # offset of each repeated row within its entry's cell block, then its (dx, dy)
-        first = np.repeat(np.cumsum(reps) - reps, reps)
-        offset = np.arange(len(slots)) - first
-        dx = offset // ny[slots]
-        dy = offset % ny[slots]
-        cell = (ix0[slots] + dx) * _CELL_STRIDE + (iy0[slots] + dy)
-        starts = cols["start"][slots]
-        durations = cols["end"][slots] - starts
+        offset = np.arange(len(slots)) - np.repeat(np.cumsum(reps) - reps, reps)
+        cell = (ix0[slots] + offset // ny[slots]) * _CELL_STRIDE + (iy0[slots] + offset % ny[slots])
+        starts = boxes[slots, 6]
+        durations = boxes[slots, 7] - starts
         # duration classes: a short entry's slice need not reach back as far as the longest one of its cell
-        dclass = np.searchsorted(DURATION_CLASS_EDGES_S, durations)
-        group = cell * (len(DURATION_CLASS_EDGES_S) + 1) + dclass
+        group = cell * (len(DURATION_CLASS_EDGES_S) + 1) + np.searchsorted(DURATION_CLASS_EDGES_S, durations)
         order = np.lexsort((starts, group))
-        cell, group, slots, starts, durations = cell[order], group[order], slots[order], starts[order], durations[order]
-        self._cell_slots = slots.astype(np.int64)
-        self._cell_starts = starts
-        self._cell_range = {}
-        if len(cell):
-            bounds = np.flatnonzero(np.diff(group)) + 1
-            lo = np.concatenate([[0], bounds])
-            hi = np.concatenate([bounds, [len(group)]])
-            longest = np.maximum.reduceat(durations, lo)
-            for k, a, b, d in zip(cell[lo].tolist(), lo.tolist(), hi.tolist(), longest.tolist(), strict=True):
-                self._cell_range.setdefault(int(k), []).append((int(a), int(b), float(d)))
+        cell, group, starts, durations = cell[order], group[order], starts[order], durations[order]
+        self._cell_slots = slots[order].astype(np.int64)
+        self._cell_starts = np.ascontiguousarray(starts)
+        bounds = np.flatnonzero(np.diff(group)) + 1
+        lo = np.concatenate([[0], bounds]).astype(np.int64) if len(cell) else np.empty(0, dtype=np.int64)
+        hi = np.concatenate([bounds, [len(group)]]).astype(np.int64) if len(cell) else lo
+        self._groups = np.ascontiguousarray(np.column_stack([lo, hi]))
+        self._longest = np.maximum.reduceat(durations, lo) if len(cell) else np.empty(0)
+        group_cell = cell[lo]
+        self._cell_keys, first = np.unique(group_cell, return_index=True)
+        self._cell_g = np.append(first, len(group_cell)).astype(np.int64)
         self._packed_n = n
-        self._delta = {}
-        self._delta_count = 0
+        self._unpacked = 0
+        self._grid = None
+
+    def _compact(self, live: NDArray[np.int64]) -> None:
+        n = len(live)
+        r0, r1 = self._slot_rings[live], self._slot_rings[live + 1]
+        rings = _ranges(r0, r1 - r0)
+        c0, c1 = self._ring_start[rings], self._ring_start[rings + 1]
+        coords = _ranges(c0, c1 - c0)
+        self._boxes = np.ascontiguousarray(self._boxes[live])
+        self._alive = np.ones(n, dtype=bool)
+        self._tags = self._tags[live].copy()
+        self._owners = self._owners[live].copy()
+        self._seen = np.zeros(n, dtype=np.int64)
+        self._stamp = 0
+        self._slot_rings = np.concatenate([[0], np.cumsum(r1 - r0)]).astype(np.int64)
+        self._ring_start = np.concatenate([[0], np.cumsum(c1 - c0)]).astype(np.int64)
+        self._new_part = self._new_part[rings].copy()
+        self._xs = self._xs[coords]
+        self._ys = self._ys[coords]
+        self._nring, self._nxy = len(rings), len(coords)
+        keys = [self._keys[i] for i in live.tolist()]
+        self._keys = keys
+        self._slot_of = {k: i for i, k in enumerate(keys) if k is not None}
+        self._n = n
 
     # ------------------------------------------------------------------ querying
+    def grid(self) -> tuple[float, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],
+                            NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+        """The grid as the arrays :func:`forewarn.geo.kernels.walk` takes (cached until the next change)."""
+        if self._grid is None:
+            self._grid = (self.cell_deg, self._cell_keys, self._cell_g, self._groups, self._longest,
+                          self._cell_slots, self._cell_starts, np.asarray(self._extra, dtype=np.int64))
+        return self._grid
+
+    def next_stamps(self, count: int) -> int:
+        """Reserve ``count`` duplicate-removal stamps for a compiled query; return the first."""
+        self._stamp += count
+        return self._stamp - count + 1
+
     def query(self, box: Box4D) -> list[K]:
         """Keys of the live entries whose 4D box meets ``box`` (see module docstring for semantics)."""
-        slots = self.query_slots(box)
         keys = self._keys
-        return [k for k in (keys[i] for i in slots.tolist()) if k is not None]
+        return [k for k in (keys[i] for i in self.query_slots(box).tolist()) if k is not None]
 
     def query_slots(self, box: Box4D) -> NDArray[np.int64]:
         """Slots (internal positions) of the matching live entries, sorted."""
-        ix0, iy0, ix1, iy1 = self._cells(box.minx, box.miny, box.maxx, box.maxy)
-        ncells = (ix1 - ix0 + 1) * (iy1 - iy0 + 1)
-        if ncells > max(256, len(self._cell_range) // 2):
-            candidates = np.arange(self._n, dtype=np.int64)
-        else:
-            parts: list[NDArray[np.int64]] = []
-            ranges, starts, cslots, delta = self._cell_range, self._cell_starts, self._cell_slots, self._delta
-            for ix in range(ix0, ix1 + 1):
-                base = ix * _CELL_STRIDE
-                for iy in range(iy0, iy1 + 1):
-                    ck = base + iy
-                    for lo, hi, longest in ranges.get(ck, ()):
-                        seg = starts[lo:hi]
-                        a = lo + int(np.searchsorted(seg, box.start - longest, "right"))
-                        b = lo + int(np.searchsorted(seg, box.end, "left"))
-                        if b > a:
-                            parts.append(cslots[a:b])
-                    extra = delta.get(ck)
-                    if extra:
-                        parts.append(np.asarray(extra, dtype=np.int64))
-            if self._big:
-                if self._big_arr is None:
-                    self._big_arr = np.asarray(self._big, dtype=np.int64)
-                parts.append(self._big_arr)
-            if not parts:
-                return np.empty(0, dtype=np.int64)
-            candidates = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        return self._filter(candidates, box)
+        q = np.asarray(box.row(), dtype=np.float64)
+        found = kernels.walk(q, *self.grid(), self._boxes, self._alive, self._n, self._seen, self.next_stamps(1))
+        return np.sort(found)
 
-    def _filter(self, cand: NDArray[np.int64], box: Box4D) -> NDArray[np.int64]:
-        c = self._cols
-        mask = (
-            self._alive[cand]
-            & (c["minx"][cand] <= box.maxx)
-            & (c["maxx"][cand] >= box.minx)
-            & (c["miny"][cand] <= box.maxy)
-            & (c["maxy"][cand] >= box.miny)
-            & (c["lower"][cand] < box.upper)
-            & (c["upper"][cand] > box.lower)
-            & (c["start"][cand] < box.end)
-            & (c["end"][cand] > box.start)
-        )
-        return np.unique(cand[mask])
+    def stored(self, stamps: int) -> StoredArrays:
+        """The stored entries as :func:`forewarn.geo.kernels.detect_pairs` takes them after the grid, with
+        ``stamps`` duplicate-removal stamps reserved (valid until the next change)."""
+        return (self._boxes, self._alive, self._n, self._seen, self.next_stamps(stamps), self._tags, self._owners,
+                self._xs, self._ys, self._ring_start, self._slot_rings)
 
     def brute_force(self, box: Box4D) -> list[K]:
         """The same answer as :meth:`query` by scanning every entry (for tests and benchmarks)."""
-        slots = self._filter(np.arange(self._n, dtype=np.int64), box)
-        return [k for k in (self._keys[i] for i in slots.tolist()) if k is not None]
+        b, q = self._boxes[: self._n], box
+        mask = (self._alive[: self._n] & (b[:, 0] <= q.maxx) & (b[:, 2] >= q.minx) & (b[:, 1] <= q.maxy)
+                & (b[:, 3] >= q.miny) & (b[:, 4] < q.upper) & (b[:, 5] > q.lower) & (b[:, 6] < q.end)
+                & (b[:, 7] > q.start))
+        return [k for k in (self._keys[i] for i in np.flatnonzero(mask).tolist()) if k is not None]
 
     def memory_bytes(self) -> int:
         """Approximate bytes held by the NumPy arrays of the index (not the keys)."""
-        total = sum(a.nbytes for a in self._cols.values()) + self._alive.nbytes
-        return total + self._cell_slots.nbytes + self._cell_starts.nbytes
+        arrays = (self._boxes, self._alive, self._tags, self._owners, self._seen, self._slot_rings,
+                  self._ring_start, self._new_part, self._xs, self._ys, self._cell_slots, self._cell_starts,
+                  self._groups, self._longest, self._cell_keys, self._cell_g)
+        return sum(a.nbytes for a in arrays)
+
+
+def _grown(a: NDArray[G], need: int, used: int) -> NDArray[G]:
+    """``a`` with room for ``need`` rows (doubling), its first ``used`` rows kept."""
+    if need <= len(a):
+        return a
+    out = np.zeros((max(1024, need, 2 * len(a)), *a.shape[1:]), dtype=a.dtype)
+    out[:used] = a[:used]
+    return out
+
+
+def _ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Concatenation of ``arange(s, s + c)`` for each start s and count c."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts.astype(np.int64), counts) + offsets
