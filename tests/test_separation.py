@@ -9,8 +9,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from forewarn.core.airspace import Airspace
-from forewarn.core.conflicts import volumes_conflict
+from forewarn.core.airspace import AgreementBook, Airspace
+from forewarn.core.conflicts import detect, volumes_conflict
 from forewarn.core.model import Agreement, SeparationMinima
 from forewarn.geo.volume import Volume4D
 from forewarn.service.tracking import TrackSettings
@@ -58,6 +58,22 @@ def test_strategic_adjacent_flight_levels_are_separated(fl: int) -> None:
     close = _band(fl + 9.99, fl + 20)  # 999 ft above A's top
     assert volumes_conflict(a, close, close.shape, MINIMA)
     assert volumes_conflict(close, a, a.shape, MINIMA)
+
+
+def test_compiled_detection_follows_the_boundary_rule() -> None:
+    """The index-accelerated path (one compiled call per operation, forewarn.geo.kernels) decides time and
+    altitude itself: adjacent flight levels, and windows exactly the minimum apart, are separated there too."""
+    air = Airspace(book=AgreementBook([Agreement(id="ab", name="ab", parties=["a", "b"])]))
+    for fl in LEVELS:
+        air.put(operation(f"low-{fl}", "a", [_band(fl - 10, fl, lon=30.0 + fl / 20)]))
+    air.put(operation("late", "a", [_band(100, 200, lon=20.0).shifted(seconds=3600 + 600)]))
+    for fl in LEVELS:
+        above = operation(f"high-{fl}", "b", [_band(fl + 10, fl + 20, lon=30.0 + fl / 20)])
+        assert detect(above, air) == [], fl
+        close = operation(f"close-{fl}", "b", [_band(fl + 9.99, fl + 20, lon=30.0 + fl / 20)])
+        assert [c.b.operation_id for c in detect(close, air)] == [f"low-{fl}"], fl
+    assert detect(operation("early", "b", [_band(100, 200, lon=20.0)]), air) == []
+    assert len(detect(operation("early", "b", [_band(100, 200, lon=20.0).shifted(seconds=1)]), air)) == 1
 
 
 def test_strategic_horizontal_and_time_boundaries() -> None:

@@ -19,6 +19,7 @@ from forewarn.geo import geodesy, kernels
 from forewarn.geo.index import Box4D, VolumeIndex
 from forewarn.geo.packed import pack
 from forewarn.geo.volume import Volume4D
+from forewarn.units import TIME_TOLERANCE_S, effective_minimum
 
 VolumeKey = tuple[str, int]
 """(operation id, volume index) of a stored volume."""
@@ -234,8 +235,10 @@ class Airspace:
         return op, op.volumes[key[1]], self.shape(key)
 
     def tag_table(self, party: str, activity_class: str) -> NDArray[np.float64]:
-        """(horizontal m, vertical m, time s) per tag for a volume of ``party`` and ``activity_class``; horizontal
-        -1 where no conflict is possible (same party, or no agreement binds them). Cached per agreement revision."""
+        """(horizontal m, vertical m, time s) per tag for a volume of ``party`` and ``activity_class``, each already
+        reduced by its tolerance (:func:`forewarn.units.effective_minimum`, horizontal not below 0: a tiny minimum
+        means overlapping interiors), so the kernel's strict ``<`` follows the boundary rule; horizontal -1 where
+        no conflict is possible (same party, or no agreement binds them). Cached per agreement revision."""
         hit = self._tables.get((party, activity_class))
         if hit is not None and hit[0] == self.book.revision and hit[1] == len(self._tags):
             return hit[2]
@@ -245,8 +248,9 @@ class Airspace:
                 continue
             bound = self.book.minima(party, their_party, activity_class, their_class)
             if bound is not None:
-                m = bound[0]
-                table[tag] = (m.horizontal_m, m.vertical_m, m.time_s)
+                m = bound[0]  # the boundary rule (forewarn.units): a separation equal to a minimum is no loss
+                table[tag] = (max(effective_minimum(m.horizontal_m), 0.0), effective_minimum(m.vertical_m),
+                              effective_minimum(m.time_s, TIME_TOLERANCE_S))
         self._tables[(party, activity_class)] = (self.book.revision, len(self._tags), table)
         return table
 
