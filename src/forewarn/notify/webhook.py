@@ -125,4 +125,4 @@ async def post(client: httpx.AsyncClient, url: str, delivery: Delivery, key: Iss
         if response.status_code not in (307, 308) or not location:
             return Attempt(False, f"HTTP {response.status_code}")
         url = urljoin(url, location)
-    return Attempt(False, f"more than {max_redirects} redirects")
+    return Attempt(False, f"HTTP {response.status_code}: more than {max_redirects} redirects (webhook_max_redirects)")
