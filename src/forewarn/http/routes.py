@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Header, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.core.credentials import Principal, check_scopes, new_credential, verify_secret
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.core.records import Delivery, NoticeOutcome
-from forewarn.errors import InvalidInput, NotFound, Unauthenticated
+from forewarn.errors import ForewarnError, InvalidInput, NotFound, Unauthenticated
 from forewarn.http.deps import RT, Caller, SignedRequest
 from forewarn.http.runtime import Runtime
 from forewarn.http.schemas import (
@@ -417,8 +417,14 @@ async def stream(
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.get("/health", tags=["service"])
-def health(rt: RT) -> dict[str, Any]:
-    """Liveness: the schema version and the number of live operations."""
-    return {"status": "ok", "schema_version": rt.service.repo.schema_version(),
-            "live_operations": len(rt.service.airspace.operations)}
+@router.get("/health", tags=["service"], responses={503: {"description": "the store cannot be read"}})
+def health(rt: RT) -> Any:
+    """Liveness: the schema version and the number of live operations; 503 when the store cannot be read."""
+    try:
+        probe = getattr(rt.service.repo, "probe", None)
+        if probe is not None:
+            probe()
+        version = rt.service.repo.schema_version()
+    except ForewarnError as exc:
+        return JSONResponse({"status": "unavailable", "code": exc.code, "message": exc.message}, status_code=503)
+    return {"status": "ok", "schema_version": version, "live_operations": len(rt.service.airspace.operations)}
