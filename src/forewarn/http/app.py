@@ -14,6 +14,7 @@ from forewarn.http.ledger_routes import router as ledger_router
 from forewarn.http.report_routes import router as report_router
 from forewarn.http.routes import router
 from forewarn.http.runtime import Runtime, build_runtime
+from forewarn.http.stream_routes import router as stream_router
 from forewarn.http.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service.compose import build_service
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     app.state.runtime = rt
     errors.install(app)
     app.include_router(router)
+    app.include_router(stream_router)
     app.include_router(track_router)
     app.include_router(report_router)
     app.include_router(ledger_router)
