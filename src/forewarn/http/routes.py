@@ -9,14 +9,14 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from forewarn.core.credentials import Principal, check_scopes, new_credential, verify_secret
+from forewarn.core.credentials import Principal, new_credential
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.core.records import Delivery, NoticeOutcome
-from forewarn.errors import ForewarnError, InvalidInput, NotFound, Unauthenticated
+from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller, SignedRequest
 from forewarn.http.runtime import Runtime
 from forewarn.http.schemas import (
@@ -27,7 +27,6 @@ from forewarn.http.schemas import (
     OperationIn,
     SiteIn,
     SubscriptionIn,
-    TokenOut,
 )
 from forewarn.ledger.keys import PartySignature
 from forewarn.service.filing import Idempotency, Work
@@ -61,28 +60,6 @@ def _idem(who: Principal, key: str | None, path: str, body: Any) -> Idempotency 
 
 
 # ---------------------------------------------------------------------------------------------- tokens, keys
-@router.post("/token", response_model=TokenOut, tags=["auth"])
-def token(
-    rt: RT,
-    grant_type: Annotated[str, Form(pattern="^client_credentials$")],
-    client_id: Annotated[str, Form(min_length=1, max_length=200)],
-    client_secret: Annotated[str, Form(min_length=1, max_length=200)],
-    scope: Annotated[str | None, Form(max_length=200)] = None,
-) -> TokenOut:
-    """OAuth2 client credentials: a bearer token for the party of these credentials."""
-    cred = rt.service.repo.get_credential(client_id)
-    if cred is None or cred.revoked_at is not None or not verify_secret(client_secret, cred.secret_hash):
-        raise Unauthenticated("unknown client or wrong secret")
-    scopes = list(cred.scopes)
-    if scope:
-        wanted = check_scopes(scope.split())
-        if not set(wanted) <= set(cred.scopes):
-            raise Unauthenticated("the credentials do not grant the scopes asked for")
-        scopes = list(wanted)
-    access, ttl = rt.token_for(cred.party_id, scopes)
-    return TokenOut(access_token=access, expires_in=ttl, scope=" ".join(scopes))
-
-
 @router.get("/keys", tags=["auth"])
 def keys(rt: RT) -> dict[str, Any]:
     """The service's public keys (JWKS): they verify its tokens and the signatures of its webhooks."""
