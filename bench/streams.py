@@ -2,7 +2,8 @@
 """Stream starvation (issue 19): 500 event streams replaying a 10k-delivery backlog while another party reads.
 
     python bench/streams.py                        # ~2 minutes; prints JSON, writes its section of RESULTS.md
-    python bench/streams.py --baseline             # against a checkout without the stream settings (before)
+    python bench/streams.py --baseline --src ../main/src --no-write > before.json   # the checkout before
+    python bench/streams.py --before before.json < after.json                         # both in RESULTS.md
 
 What runs. A real ``forewarn serve`` in a subprocess (this checkout's src/ on PYTHONPATH, or ``--src``) on a fresh
 database in a temporary directory. Parties are made with the CLI before the server starts; the backlog (party
@@ -189,7 +190,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "server_peak_rss_mib": round(max(rss) / 2**20, 1)}
 
 
-def section(result: dict[str, Any], command: str) -> str:
+def _before(before: dict[str, Any] | None) -> str:
+    if before is None:
+        return ""
+    b, t = before["reader_under_streams"], before["streams_tally"]
+    return (f"\nBefore (the same run against the src/ of the main branch without these changes, `--baseline "
+            f"--src`): the other party completed {b.get('n')} requests in {before['window_s']:g} s "
+            f"(p50 {b.get('p50_ms')} ms, max {b.get('max_ms')} ms); {t.get('events', 0):,} events; server peak "
+            f"RSS {before['server_peak_rss_mib']} MiB.\n")
+
+
+def section(result: dict[str, Any], command: str, before: dict[str, Any] | None = None) -> str:
     a, b, t = result["reader_alone"], result["reader_under_streams"], result["streams_tally"]
     return f"""{TITLE}
 
@@ -207,7 +218,7 @@ back to back in another process (stream_max_per_party raised to {result['streams
 Streams accepted {t.get('accepted', 0)}, refused {sum(v for k, v in t.items() if k.startswith('status_'))};
 events received {t.get('events', 0):,} ({t.get('bytes', 0) / 2**20:,.0f} MiB); server peak RSS
 {result['server_peak_rss_mib']} MiB.
-"""
+{_before(before)}"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,10 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", default=str(BENCH_DIR.parent / "src"), help="the src/ to run (PYTHONPATH)")
     parser.add_argument("--baseline", action="store_true", help="do not set the stream settings (older checkout)")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument("--before", type=Path, help="the JSON printed by a --baseline run, quoted in RESULTS.md")
     parser.add_argument("--probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe(args.probe[0], args.probe[1], float(args.probe[2]))))
+        return 0
+    if args.before is not None:  # only rewrite the section from saved results
+        before = json.loads(args.before.read_text(encoding="utf-8"))
+        result = json.loads(sys.stdin.read())
+        write_section(BENCH_DIR / "RESULTS.md", TITLE, section(result, "python bench/streams.py", before))
         return 0
     result = run(args)
     print(json.dumps(result, indent=2))
