@@ -7,10 +7,13 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-from fastapi import Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.http.errors import error_body, request_id
+from forewarn.service.settings import Settings
 
 
 def too_many(request: Request, message: str, retry_after_s: float, details: dict[str, object] | None = None
@@ -72,3 +75,87 @@ class FailureLimiter:
             del self.windows[key]
         while len(self.windows) >= self.max_keys:
             del self.windows[next(iter(self.windows))]
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over its route's limit (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"the request body is larger than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """The largest request body per route: ``routes`` maps path prefixes to limits (the longest match wins),
+    every other path gets ``default``."""
+
+    default: int
+    routes: tuple[tuple[str, int], ...] = ()
+
+    def for_path(self, path: str) -> int:
+        best = ("", self.default)
+        for prefix, limit in self.routes:
+            if path.startswith(prefix) and len(prefix) > len(best[0]):
+                best = (prefix, limit)
+        return best[1]
+
+
+def _too_large(scope: Scope, limit: int) -> JSONResponse:
+    rid = str(scope.get("state", {}).get("request_id", "-"))
+    return JSONResponse(error_body("payload_too_large", f"the request body is larger than {limit} bytes",
+                                   {"limit_bytes": limit}, rid), status_code=413,
+                        headers={"X-Request-ID": rid, "Connection": "close"})
+
+
+class BodyLimitMiddleware:
+    """Enforces :class:`BodyLimits` while the body streams in: a ``Content-Length`` over the limit is answered 413
+    before any of the body is read; a body without one (chunked) is counted as it arrives and the read that
+    crosses the limit raises :class:`BodyTooLarge` (413), so no more than the limit is ever held."""
+
+    def __init__(self, app: ASGIApp, limits: BodyLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.for_path(scope["path"])
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(scope, limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking)
+        except BodyTooLarge:  # read outside FastAPI's handlers (e.g. a middleware): answer here if still possible
+            if not started:
+                await _too_large(scope, limit)(scope, receive, send)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """The body limits of ``settings`` on every route (the track feed has its own) and the 413 error shape."""
+    limits = BodyLimits(settings.body_limit_bytes, (("/v1/tracks/", settings.body_limit_tracks_bytes),))
+    app.add_middleware(BodyLimitMiddleware, limits=limits)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _too_large(request.scope, exc.limit)
