@@ -19,6 +19,9 @@ from typing import Any
 
 import httpx
 
+DEV_WEBHOOKS = {"FOREWARN_WEBHOOK_ALLOW_HTTP": "true", "FOREWARN_WEBHOOK_ALLOW_PRIVATE": "true"}
+"""The settings the loopback receivers of these tests need (http://127.0.0.1): the defaults refuse both."""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -28,7 +31,8 @@ def free_port() -> int:
 
 
 def cli(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "forewarn", *args], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "forewarn", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **DEV_WEBHOOKS})
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -75,7 +79,7 @@ class Server:
         self.log = open(self.db.with_suffix(".log"), "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "forewarn", "serve", *self.args, "--db", str(self.db), "--port", str(self.port)],
-            stdout=self.log, stderr=self.log, env={**os.environ, **(env or {})},
+            stdout=self.log, stderr=self.log, env={**os.environ, **DEV_WEBHOOKS, **(env or {})},
         )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:

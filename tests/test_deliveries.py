@@ -21,7 +21,7 @@ NOW = T0 - timedelta(hours=3)
 
 @pytest.fixture
 def svc(db_path: Path) -> Forewarn:
-    s = Forewarn(SQLiteRepository(db_path), Settings(db=db_path))
+    s = Forewarn(SQLiteRepository(db_path), Settings(db=db_path, webhook_allow_http=True, webhook_allow_private=True))
     s.put_party(Party(id="usa", name="Coalition"))
     s.put_party(Party(id="rus", name="Russia", webhook_url="http://127.0.0.1:9/hook"))
     s.put_party(Party(id="fra", name="France", backup_webhook_url="http://127.0.0.1:9/duty"))
@@ -87,7 +87,8 @@ def test_acknowledge_escalate_and_acknowledge_the_escalation(svc: Forewarn) -> N
 
 def test_escalation_survives_a_restart(svc: Forewarn, db_path: Path) -> None:
     svc.notify(operation("op", "usa", [circle(38.0, 35.0)]), NOW)
-    restarted = Forewarn(SQLiteRepository(db_path), Settings(db=db_path))
+    restarted = Forewarn(SQLiteRepository(db_path),
+                         Settings(db=db_path, webhook_allow_http=True, webhook_allow_private=True))
     assert {d.party_id for d in DeliveryDesk(restarted).escalate_overdue(NOW + timedelta(hours=1))} == {"rus", "fra"}
 
 

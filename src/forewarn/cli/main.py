@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from forewarn.cli.backup import backup
 from forewarn.cli.errors import fail, report_error
 from forewarn.cli.ledger import ledger_app
 from forewarn.cli.planfile import read_plan
@@ -413,6 +414,7 @@ def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
 
 app.command()(report)
 app.command()(replay)
+app.command()(backup)
 
 
 def main() -> None:

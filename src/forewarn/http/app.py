@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from forewarn import __version__
-from forewarn.http import errors, web
+from forewarn.http import errors, limits, web
 from forewarn.http.ledger_routes import router as ledger_router
 from forewarn.http.report_routes import router as report_router
 from forewarn.http.routes import router
 from forewarn.http.runtime import Runtime, build_runtime
+from forewarn.http.stream_routes import router as stream_router
 from forewarn.http.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service.compose import build_service
@@ -50,8 +51,10 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
                   description="Multi-party airspace deconfliction and advance notification. Units: metres above the "
                   "WGS84 ellipsoid, metres, seconds, UTC; coordinates [longitude, latitude] WGS84.")
     app.state.runtime = rt
+    limits.install(app, settings)  # before errors.install: the request-id middleware stays outermost
     errors.install(app)
     app.include_router(router)
+    app.include_router(stream_router)
     app.include_router(track_router)
     app.include_router(report_router)
     app.include_router(ledger_router)

@@ -6,19 +6,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Header, Query, Response
-from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
 
-from forewarn.core.credentials import Principal, check_scopes, new_credential, verify_secret
+from forewarn.core.credentials import Principal, new_credential
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.core.records import Delivery, NoticeOutcome
-from forewarn.errors import InvalidInput, NotFound, Unauthenticated
+from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller, SignedRequest
 from forewarn.http.runtime import Runtime
 from forewarn.http.schemas import (
@@ -29,7 +27,6 @@ from forewarn.http.schemas import (
     OperationIn,
     SiteIn,
     SubscriptionIn,
-    TokenOut,
 )
 from forewarn.ledger.keys import PartySignature
 from forewarn.service.filing import Idempotency, Work
@@ -63,28 +60,6 @@ def _idem(who: Principal, key: str | None, path: str, body: Any) -> Idempotency 
 
 
 # ---------------------------------------------------------------------------------------------- tokens, keys
-@router.post("/token", response_model=TokenOut, tags=["auth"])
-def token(
-    rt: RT,
-    grant_type: Annotated[str, Form(pattern="^client_credentials$")],
-    client_id: Annotated[str, Form(min_length=1, max_length=200)],
-    client_secret: Annotated[str, Form(min_length=1, max_length=200)],
-    scope: Annotated[str | None, Form(max_length=200)] = None,
-) -> TokenOut:
-    """OAuth2 client credentials: a bearer token for the party of these credentials."""
-    cred = rt.service.repo.get_credential(client_id)
-    if cred is None or cred.revoked_at is not None or not verify_secret(client_secret, cred.secret_hash):
-        raise Unauthenticated("unknown client or wrong secret")
-    scopes = list(cred.scopes)
-    if scope:
-        wanted = check_scopes(scope.split())
-        if not set(wanted) <= set(cred.scopes):
-            raise Unauthenticated("the credentials do not grant the scopes asked for")
-        scopes = list(wanted)
-    access, ttl = rt.token_for(cred.party_id, scopes)
-    return TokenOut(access_token=access, expires_in=ttl, scope=" ".join(scopes))
-
-
 @router.get("/keys", tags=["auth"])
 def keys(rt: RT) -> dict[str, Any]:
     """The service's public keys (JWKS): they verify its tokens and the signatures of its webhooks."""
@@ -361,64 +336,14 @@ def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> De
     return rt.desk.acknowledge(delivery_id, who.party_id, rt.clock(), party_signature=sig)
 
 
-@router.get("/stream", tags=["deliveries"], response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
-async def stream(
-    rt: RT, who: Caller,
-    channel: Annotated[str, Query(pattern="^(primary|backup)$")] = "primary",
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-) -> StreamingResponse:
-    """Server-sent events: your deliveries on ``channel``; reconnect with Last-Event-ID to miss nothing."""
-    who.require("read")
+@router.get("/health", tags=["service"], responses={503: {"description": "the store cannot be read"}})
+def health(rt: RT) -> Any:
+    """Liveness: the schema version and the number of live operations; 503 when the store cannot be read."""
     try:
-        after = int(last_event_id) if last_event_id else 0
-    except ValueError:
-        after = -1
-    if not 0 <= after <= 2**62:
-        raise InvalidInput("Last-Event-ID must be the sequence number of the last event received")
-
-    async def events() -> AsyncIterator[bytes]:
-        nonlocal after
-        entry = rt.hub.register(who.party_id)
-        synced: int | None = None  # every delivery up to this sequence number has been read (None: unknown)
-        try:
-            yield b": connected\n\n"
-            # no disconnect check per pass: the StreamingResponse listens for the client's disconnect and cancels
-            # this generator (its finally unregisters it); a write to a closed connection fails too
-            while True:
-                # clear before reading: a delivery committed after the read sets it again (no lost wake-up)
-                entry[1].clear()
-                # the hub's in-memory tail when it provably holds everything after what this stream has read;
-                # else the table (the first pass, after a reconnection with Last-Event-ID, after a gap)
-                tail = rt.hub.since(who.party_id, after, synced, channel)
-                if tail is not None:
-                    batch, synced = tail
-                else:
-                    position = rt.hub.position()
-                    batch = await run_in_threadpool(rt.desk.inbox, who.party_id, after, channel, 200)
-                    synced = position if len(batch) < 200 else None
-                for d in batch:
-                    shown = view_delivery(who.party_id, d, rt.service.airspace.book)
-                    if shown is not None:  # always: the inbox holds only the caller's deliveries
-                        head = f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: ".encode()
-                        yield head + shown.model_dump_json().encode() + b"\n\n"  # compact JSON: one line
-                    rt.desk.note_streamed(d, rt.clock())
-                    after = d.seq
-                if batch:
-                    continue
-                try:
-                    await asyncio.wait_for(entry[1].wait(), timeout=15.0)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-        finally:
-            rt.hub.unregister(entry)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-@router.get("/health", tags=["service"])
-def health(rt: RT) -> dict[str, Any]:
-    """Liveness: the schema version and the number of live operations."""
-    return {"status": "ok", "schema_version": rt.service.repo.schema_version(),
-            "live_operations": len(rt.service.airspace.operations)}
+        probe = getattr(rt.service.repo, "probe", None)
+        if probe is not None:
+            probe()
+        version = rt.service.repo.schema_version()
+    except ForewarnError as exc:
+        return JSONResponse({"status": "unavailable", "code": exc.code, "message": exc.message}, status_code=503)
+    return {"status": "ok", "schema_version": version, "live_operations": len(rt.service.airspace.operations)}

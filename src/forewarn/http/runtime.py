@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+import anyio
 import jwt
 
 from forewarn.core.credentials import Principal, cap_scopes
@@ -45,6 +46,42 @@ class StreamHub:
     floors: dict[str, int] = field(default_factory=dict)
     complete_after: int | None = None
     last_seq: int | None = None
+    open_streams: dict[str, int] = field(default_factory=dict)
+    """Streams open per party (``stream_max_per_party``)."""
+    replay_threads: int = 4
+    """Threads that read and render replay pages, shared by every stream: replays queue for them instead of
+    taking the threads the other requests run in."""
+    _limiters: dict[int, anyio.CapacityLimiter] = field(default_factory=dict)
+
+    def open_stream(self, party_id: str, limit: int) -> Callable[[], None] | None:
+        """Take one of the party's ``limit`` stream slots: the function that gives it back (idempotent), or None
+        when all are taken."""
+        with self.lock:
+            if self.open_streams.get(party_id, 0) >= limit:
+                return None
+            self.open_streams[party_id] = self.open_streams.get(party_id, 0) + 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self.lock:
+                if released.is_set():
+                    return
+                released.set()
+                left = self.open_streams.get(party_id, 1) - 1
+                if left > 0:
+                    self.open_streams[party_id] = left
+                else:
+                    self.open_streams.pop(party_id, None)
+
+        return release
+
+    def replay_limiter(self) -> anyio.CapacityLimiter:
+        """The replay threads' limiter of the running event loop."""
+        loop = id(asyncio.get_running_loop())
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.replay_threads)
+        return limiter
 
     def register(self, party_id: str) -> Waiter:
         entry = (asyncio.get_running_loop(), asyncio.Event(), party_id)

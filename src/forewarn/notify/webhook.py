@@ -11,17 +11,23 @@ The public key is published as a JWKS at ``GET /v1/keys``; :func:`verify_signatu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import socket
 import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forewarn.core.records import Delivery
+from forewarn.errors import InvalidInput
 from forewarn.service.tokens import IssuerKey
+from forewarn.service.webhook_urls import PinnedTarget, WebhookPolicy, check_webhook_url, pin
 
 SIGNATURE_HEADER = "Forewarn-Signature"
 DELIVERY_HEADER = "Forewarn-Delivery-Id"
@@ -74,14 +80,49 @@ def verify_signature(body: bytes, header: str, jwks: dict[str, Any], max_age_s: 
     return True
 
 
-def post(client: httpx.Client, url: str, delivery: Delivery, key: IssuerKey) -> tuple[bool, str | None]:
-    """POST one delivery; (delivered, error). Any 2xx counts as delivered."""
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one webhook attempt: delivered, the error, and whether retrying is pointless (the URL is
+    refused by the policy: the delivery stays in the inbox and the stream)."""
+
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+
+
+async def pin_url(url: str, policy: WebhookPolicy) -> PinnedTarget:
+    """Resolve ``url``'s host once (without blocking the event loop) and pin it; InvalidInput when refused."""
+    parts = urlsplit(url)
+    check_webhook_url(url, policy)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    return pin(url, policy, list(dict.fromkeys(str(info[4][0]) for info in infos)))
+
+
+async def post(client: httpx.AsyncClient, url: str, delivery: Delivery, key: IssuerKey, policy: WebhookPolicy,
+               max_redirects: int = 0) -> Attempt:
+    """POST one delivery to ``url``, connecting to the address its host resolved to (Host header and TLS SNI
+    keep the name; the certificate is checked against it). Any 2xx counts as delivered. Redirects: 307 and 308
+    are followed up to ``max_redirects`` times, each target checked like the first; any other 3xx fails."""
     body = delivery_body(delivery)
     headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery.id, SIGNATURE_HEADER: sign(body, key)}
-    try:
-        response = client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return False, f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= response.status_code < 300:
-        return True, None
-    return False, f"HTTP {response.status_code}"
+    for _ in range(max_redirects + 1):
+        try:
+            target = await pin_url(url, policy)
+        except InvalidInput as exc:
+            return Attempt(False, f"refused: {exc.message}"[:500], permanent=True)
+        except OSError as exc:
+            return Attempt(False, f"DNS: {exc}"[:500])
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            response = await client.post(target.pinned_url(), content=body,
+                                         headers={**headers, "Host": target.host_header()}, extensions=extensions)
+        except httpx.HTTPError as exc:
+            return Attempt(False, f"{type(exc).__name__}: {exc}"[:500])
+        if 200 <= response.status_code < 300:
+            return Attempt(True)
+        location = response.headers.get("location")
+        if response.status_code not in (307, 308) or not location:
+            return Attempt(False, f"HTTP {response.status_code}")
+        url = urljoin(url, location)
+    return Attempt(False, f"HTTP {response.status_code}: more than {max_redirects} redirects (webhook_max_redirects)")

@@ -49,6 +49,7 @@ from forewarn.ledger.canonical import digest
 from forewarn.ledger.keys import PartySignature
 from forewarn.service.ledger import BodyCheck, Draft, Ledger
 from forewarn.service.settings import Settings
+from forewarn.service.webhook_urls import check_party_webhooks
 from forewarn.store.repository import Repository
 
 
@@ -164,7 +165,8 @@ class Forewarn:
 
     # ------------------------------------------------------------------ reference data
     def put_party(self, party: Party) -> None:
-        """Create or update a party."""
+        """Create or update a party; its webhook URLs must pass the webhook policy (service.webhook_urls)."""
+        check_party_webhooks(party, self.settings)
         with self._lock, self.repo.transaction():
             self.repo.put_party(party)
 

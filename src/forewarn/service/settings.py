@@ -60,6 +60,46 @@ class Settings(BaseSettings):
         default=0.25, gt=0, description="how often the worker looks for due webhooks and overdue acks, seconds"
     )
 
+    # --- resilience (issue 19; docs/resilience.md states every limit below) ---
+    webhook_concurrency: int = Field(
+        default=2, ge=1, le=64, description="webhook attempts in flight at once per receiver (scheme, host, port)"
+    )
+    webhook_queue: int = Field(
+        default=32, ge=0, le=10_000, description="webhooks waiting per receiver beyond those in flight; more wait "
+        "in the outbox"
+    )
+    webhook_breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="consecutive failures that open a receiver's circuit breaker"
+    )
+    webhook_breaker_cooldown_s: float = Field(
+        default=30.0, gt=0, le=86_400, description="first pause of a receiver whose breaker opened, s (doubles)"
+    )
+    webhook_breaker_max_s: float = Field(
+        default=600.0, gt=0, le=86_400, description="longest pause of a receiver whose breaker opened, s"
+    )
+    webhook_allow_http: bool = Field(default=False, description="accept http:// webhook URLs (development only)")
+    webhook_allow_private: bool = Field(
+        default=False, description="accept webhook targets on loopback, link-local and private addresses"
+    )
+    webhook_max_redirects: int = Field(default=0, ge=0, le=10, description="redirects a webhook attempt follows")
+    stream_max_per_party: int = Field(
+        default=8, ge=1, le=10_000, description="concurrent event streams per party; more get 429"
+    )
+    stream_page: int = Field(default=200, ge=1, le=5000, description="deliveries read per page of a stream replay")
+    token_max_failures: int = Field(
+        default=10, ge=1, le=10_000, description="failed secrets per client id, and per source address, per window"
+    )
+    token_failure_window_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="window of the failed-secret limit, s"
+    )
+    body_limit_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest request body, bytes (every route but the track feed)"
+    )
+    body_limit_tracks_bytes: int = Field(
+        default=67_108_864, ge=1024, description="largest request body of the track feed routes, bytes"
+    )
+    # --- end resilience ---
+
     track_tolerance_m: float = Field(
         default=185.0, ge=0, le=50_000, description="how far outside its operation's volumes a track still conforms, m"
     )

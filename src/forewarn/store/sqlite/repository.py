@@ -33,7 +33,7 @@ import orjson
 from forewarn.core.credentials import Credential
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.records import Delivery, NoticeOutcome
-from forewarn.errors import InvalidInput
+from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.ledger.canonical import parse_canonical
 from forewarn.ledger.chain import LedgerEntry, Link
 from forewarn.ledger.keys import PartyKey, PartySignature
@@ -76,6 +76,19 @@ def _opt(value: datetime | None) -> str | None:
     return _ts(value) if value is not None else None
 
 
+class DamagedStore(ForewarnError):
+    """The database file fails SQLite's integrity check or cannot be read: the service must not serve from it."""
+
+    code = "store_damaged"
+
+
+def _damaged(path: str, problems: list[str]) -> DamagedStore:
+    return DamagedStore(
+        f"the database {path} is damaged ({'; '.join(problems)[:300]}). Do not serve from it: stop the service, keep "
+        f"the damaged file aside, restore the last backup (made with `forewarn backup`) to {path}, delete "
+        f"{path}-wal and {path}-shm, and start again (see docs/resilience.md)", {"file": path, "problems": problems})
+
+
 SYNCHRONOUS_MODES = ("full", "normal")
 """The durability levels offered (SQLite's ``PRAGMA synchronous``): see the module docstring."""
 
@@ -98,7 +111,59 @@ class SQLiteRepository:
         self.delivery_hooks: list[Callable[[list[Delivery]], None]] = []
         """Called after each COMMIT that stored deliveries, with them (``seq`` set), in commit order, while the
         writer lock is still held: the event streams' in-memory tail (``api.runtime.StreamHub.publish``)."""
+        self.quick_check()
         self._migrate()
+
+    # ------------------------------------------------------------------ integrity & backup
+    def quick_check(self, limit: int = 10) -> None:
+        """``PRAGMA quick_check`` on the file (run at open): raises :class:`DamagedStore` naming the file and what
+        to do when it reports a problem or the file is not a readable database."""
+        try:
+            problems = [str(r[0]) for r in self._conn.execute(f"PRAGMA quick_check({int(limit)})")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            self.close()
+            raise _damaged(self.path, problems)
+
+    def probe(self) -> None:
+        """Cheap reads, on a fresh read-only connection (no cached pages), of the schema and of the newest rows of
+        the ledger and the outbox (what a health check can afford on every call); raises :class:`DamagedStore`
+        when they fail."""
+        try:
+            conn = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True, timeout=5)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+                for table in ("ledger_entries", "deliveries"):
+                    conn.execute(f"SELECT * FROM {table} ORDER BY seq DESC LIMIT 1").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, [str(exc)]) from exc
+
+    def backup(self, dest: str | Path) -> int:
+        """A consistent copy of the live database at ``dest`` (SQLite's online backup API, one step: a read
+        snapshot that does not block writers in WAL mode), checked with ``quick_check``; written to a temporary
+        name first, so ``dest`` is never a partial copy. Returns the pages copied. ``dest`` must not exist."""
+        target = Path(dest)
+        if target.exists():
+            raise InvalidInput(f"{target} already exists: back up to a new file")
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        copy = sqlite3.connect(partial)
+        try:
+            self._conn.backup(copy)
+            problems = [str(r[0]) for r in copy.execute("PRAGMA quick_check")]
+            pages = int(copy.execute("PRAGMA page_count").fetchone()[0])
+            copy.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            copy.close()
+        if problems != ["ok"]:
+            partial.unlink(missing_ok=True)
+            raise _damaged(self.path, problems)
+        partial.rename(target)
+        return pages
 
     @property
     def _conn(self) -> sqlite3.Connection:
