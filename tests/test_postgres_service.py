@@ -30,6 +30,9 @@ from tests.conftest import T0, PostgresServer
 NOW = T0 - timedelta(hours=3)
 MINIMA = SeparationMinima(horizontal_m=9260, vertical_m=305, time_s=600)
 
+DEV: dict[str, Any] = {"webhook_allow_http": True, "webhook_allow_private": True}
+"""The test webhooks are plain http:// on loopback (issue 19 refuses both by default)."""
+
 
 def _seed(s: Forewarn) -> Forewarn:
     s.put_party(Party(id="usa", name="Coalition"))
@@ -47,7 +50,7 @@ def svc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Forewarn]:
         repo = SQLiteRepository(tmp_path / "svc.sqlite")
     else:
         repo = request.getfixturevalue("postgres_repo")
-    yield _seed(Forewarn(repo, Settings(db=tmp_path / "unused.sqlite")))
+    yield _seed(Forewarn(repo, Settings(db=tmp_path / "unused.sqlite", **DEV)))
 
 
 def test_file_conflict_deliver_acknowledge_escalate_and_the_ledger_verifies(svc: Forewarn) -> None:
@@ -167,7 +170,7 @@ for i in range(n):
 def test_several_processes_append_to_one_ledger_chain(postgres_repo: PostgresRepository) -> None:
     """Three processes file at once through their own pools: one gap-free chain that verifies, and delivery
     sequence numbers unique and in commit order."""
-    svc = _seed(Forewarn(postgres_repo, Settings()))
+    svc = _seed(Forewarn(postgres_repo, Settings(**DEV)))
     svc.ledger.signer(NOW)  # one service key, created before the writers start
     root = Path(__file__).resolve().parents[1]
     writers = [subprocess.Popen([sys.executable, "-c", _WRITER, postgres_repo.url, party, str(lon), "8"], cwd=root,
@@ -186,7 +189,7 @@ def test_several_processes_append_to_one_ledger_chain(postgres_repo: PostgresRep
 
 
 def test_due_webhooks_are_claimed_once(postgres_repo: PostgresRepository) -> None:
-    svc = _seed(Forewarn(postgres_repo, Settings()))
+    svc = _seed(Forewarn(postgres_repo, Settings(**DEV)))
     for i in range(30):
         svc.notify(operation(f"op{i}", "usa", [circle(10.0 + i, 35.0, 1000)]), NOW)
     due = postgres_repo.due_webhook_deliveries(NOW, limit=1000)
@@ -213,7 +216,7 @@ def test_due_webhooks_are_claimed_once(postgres_repo: PostgresRepository) -> Non
 
 # ---------------------------------------------------------------------------------------------- PostGIS
 def test_footprints_answer_a_spatial_query(postgres_repo: PostgresRepository) -> None:
-    svc = _seed(Forewarn(postgres_repo, Settings()))
+    svc = _seed(Forewarn(postgres_repo, Settings(**DEV)))
     svc.notify(operation("near", "usa", [circle(38.0, 35.0, 5000, start_h=1, end_h=2)]), NOW)
     svc.notify(operation("far", "rus", [circle(40.0, 35.0, 5000, start_h=1, end_h=2)]), NOW)
     svc.notify(operation("later", "fra", [circle(38.0, 35.0, 5000, start_h=5, end_h=6)]), NOW)

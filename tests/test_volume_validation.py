@@ -143,7 +143,7 @@ def test_non_finite_altitudes_are_rejected(field: str, bad: float) -> None:
     data = volume_data()
     del data[f"{field.split('_')[0]}_m"]
     data[field] = bad
-    rejected(data, f"{field.split('_')[0]}_m", "finite number")
+    rejected(data, field, "finite number")  # the field as given (feet, flight level or metres)
 
 
 # ---------------------------------------------------------------------------------- coordinate ranges

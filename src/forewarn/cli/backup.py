@@ -13,6 +13,7 @@ from forewarn.cli.errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.service.compose import open_repository
 from forewarn.service.settings import load_settings
+from forewarn.store.sqlite.repository import SQLiteRepository
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -26,9 +27,14 @@ def backup(
     blocked), checked with PRAGMA quick_check before it is named DEST. For PostgreSQL use pg_dump."""
     try:
         settings = load_settings(db)
+        if settings.database_url:
+            raise InvalidInput("FOREWARN_DATABASE_URL names a PostgreSQL database: back it up with pg_dump "
+                               "(docs/postgresql.md); forewarn backup copies the SQLite file")
         if not Path(settings.db).is_file():
             raise InvalidInput(f"no database at {settings.db}")
         repo = open_repository(settings)
+        if not isinstance(repo, SQLiteRepository):  # not reached: database_url is refused above
+            raise InvalidInput("forewarn backup copies the SQLite file only")
         try:
             pages = repo.backup(dest)
         finally:
