@@ -32,10 +32,12 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         assert str(field.default) in readme or name == "db", f"default of {env} missing from README.md"
 
 
-def test_readme_commands_are_real() -> None:
+def test_readme_names_the_commands_ci_runs() -> None:
+    """The README's install, demo and test commands are the ones CI runs (its wording is free)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "./install.sh" in readme and "forewarn demo" in readme and "python -m pytest" in readme
+    for command in ("install.sh", "forewarn demo", "python -m pytest"):
+        assert command in readme, f"the README does not name {command!r}"
     install = (ROOT / "install.sh").read_text(encoding="utf-8")
-    assert "python -m pip install -q -e '.[dev]'" in install and "npm ci" in install
+    assert "pip install -e '.[dev]'" in install and "npm ci" in install
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "\nbash install.sh\n" in ci and "\npython -m pytest\n" in ci
+    assert "install.sh" in ci and "python -m pytest" in ci
