@@ -66,10 +66,10 @@ def _idem(who: Principal, key: str | None, path: str, body: Any) -> Idempotency 
 @router.post("/token", response_model=TokenOut, tags=["auth"])
 def token(
     rt: RT,
-    grant_type: Annotated[str, Form(pattern="^client_credentials$")],
-    client_id: Annotated[str, Form(min_length=1, max_length=200)],
-    client_secret: Annotated[str, Form(min_length=1, max_length=200)],
-    scope: Annotated[str | None, Form(max_length=200)] = None,
+    grant_type: Annotated[str, Form(pattern="^client_credentials$", examples=["client_credentials"])],
+    client_id: Annotated[str, Form(min_length=1, max_length=200, examples=["YOUR_CLIENT_ID"])],
+    client_secret: Annotated[str, Form(min_length=1, max_length=200, examples=["YOUR_CLIENT_SECRET"])],
+    scope: Annotated[str | None, Form(max_length=200, examples=["notices:file read ack"])] = None,
 ) -> TokenOut:
     """OAuth2 client credentials: a bearer token for the party of these credentials."""
     cred = rt.service.repo.get_credential(client_id)
