@@ -5,6 +5,11 @@ the shipped sample."""
 from __future__ import annotations
 
 import base64
+import gzip
+import json
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,3 +182,40 @@ def test_every_request_body_has_an_example_the_api_accepts(tmp_path: Path) -> No
         response = world.post(path, media, example, "operator" if admin else "coalition")
         expected = {401} if template == "/v1/token" else {200, 201}
         assert response.status_code in expected, f"{method} {template}: {response.status_code} {response.text}"
+
+
+# ------------------------------------------------------------------------------------------- shipped sample
+def documented_commands(page: Path) -> list[list[str]]:
+    """The ``forewarn ...`` lines of the ```bash blocks of a markdown page, split as a shell would."""
+    commands: list[list[str]] = []
+    in_block = False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_block = line.strip() == "```bash" and not in_block
+        elif in_block and line.startswith("forewarn "):
+            commands.append(shlex.split(line.split("#", 1)[0]))
+    return commands
+
+
+@pytest.mark.slow
+def test_documented_replay_runs_on_the_shipped_sample(tmp_path: Path) -> None:
+    """examples/README.md's commands (demo, then replay of the shipped real traffic) run from the repository root
+    as written, with the database moved into a temporary folder; every record of the sample is accepted."""
+    commands = documented_commands(ROOT / "examples" / "README.md")
+    assert [c[1] for c in commands] == ["demo", "replay"]
+    sample = ROOT / "examples" / "traffic-paris-10min.json.gz"
+    assert sample.is_file() and sample.stat().st_size < 400_000
+    assert "MIT License" in (ROOT / "examples" / "LICENSE-traffic.txt").read_text(encoding="utf-8")
+    outputs = []
+    for command in commands:
+        argv = [str(tmp_path / a) if a.endswith(".sqlite") else a for a in command[1:]]
+        if command[1] == "demo":
+            argv += ["--out", str(tmp_path / "out")]
+        proc = subprocess.run([sys.executable, "-m", "forewarn", *argv], cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        outputs.append(proc.stdout)
+    with gzip.open(sample) as f:
+        records = len(json.load(f))
+    summary = " ".join(outputs[-1].split())
+    assert f"positions read │ {records} │" in summary and f"accepted │ {records} │" in summary, outputs[-1]
