@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from forewarn.http.app import create_app
 from forewarn.service.compose import build_service
 from forewarn.service.settings import Settings
 from tests.conftest import require_or_skip
-from tests.server_support import Server
+from tests.server_support import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -219,3 +221,34 @@ def test_documented_replay_runs_on_the_shipped_sample(tmp_path: Path) -> None:
         records = len(json.load(f))
     summary = " ".join(outputs[-1].split())
     assert f"positions read │ {records} │" in summary and f"accepted │ {records} │" in summary, outputs[-1]
+
+
+# ------------------------------------------------------------------------------------------- docs/api.md
+@pytest.mark.slow
+def test_api_page_curl_examples_work_against_a_real_server(tmp_path: Path) -> None:
+    """docs/api.md's bash blocks, run in order as written (the server on a free port instead of 8000): every curl
+    is answered 2xx, except the documented 409 of cancelling the completed operation."""
+    if shutil.which("curl") is None:
+        require_or_skip("curl missing: apt-get install curl")
+    port = free_port()
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "docs" / "api.md").read_text(encoding="utf-8"), flags=re.S)
+    script = ["set -u"]
+    for block in blocks:
+        block = block.replace(
+            "forewarn serve --scenario raqqa-2015 --db api.sqlite &",
+            f"{sys.executable} -m forewarn serve --scenario raqqa-2015 --db api.sqlite --port {port} >serve.log 2>&1 &"
+            f" SERVER=$!; for i in $(seq 60); do curl -sf {'$FW'}/v1/health >/dev/null && break; sleep 1; done",
+        ).replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+        if "TOKEN=" not in block:
+            block = re.sub(r"^curl -s ", "curl -s -o /dev/null -w '%{http_code} %{url_effective}\\n' ", block,
+                           flags=re.M)
+        script.append(block)
+    script.append("kill $SERVER")
+    # FW is set before the server's start-up loop uses it
+    text = "\n".join(script).replace("set -u", f"set -u\nFW=http://127.0.0.1:{port}", 1)
+    proc = subprocess.run(["bash", "-c", text], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    answers = [line.split(" ", 1) for line in proc.stdout.splitlines() if line[:3].isdigit()]
+    assert len(answers) >= 30, proc.stdout + proc.stderr
+    bad = [(code, url) for code, url in answers
+           if not code.startswith("2") and not (code == "409" and url.endswith("/cancel"))]
+    assert not bad, bad

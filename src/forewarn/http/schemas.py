@@ -27,7 +27,7 @@ EXAMPLE_CORRIDOR: dict[str, Any] = {
 }
 EXAMPLE_AREA: dict[str, Any] = {
     "footprint": {"kind": "polygon", "coordinates": [[38.8, 35.8], [39.3, 35.8], [39.3, 36.1], [38.8, 36.1]]},
-    "lower_m": 0, "upper_m": 15000, "start": "2015-11-17T00:00:00Z", "end": "2015-11-18T00:00:00Z",
+    "lower_m": 0, "upper_m": 15000, "start": "2015-11-17T00:00:00Z", "end": "2015-11-17T23:00:00Z",
 }
 
 
