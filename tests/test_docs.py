@@ -26,7 +26,6 @@ from fastapi.testclient import TestClient
 from forewarn.core.credentials import new_credential
 from forewarn.core.model import Agreement, Party
 from forewarn.http import app as http_app
-from forewarn.http import web
 from forewarn.http.app import create_app
 from forewarn.service.compose import build_service
 from forewarn.service.settings import Settings
@@ -53,7 +52,7 @@ def test_docs_page_renders_offline_in_chromium(server: Server) -> None:
     unreachable (as offline), yet the operations and the request body examples are on the page."""
     if not CHROMIUM.is_file():
         require_or_skip("Chromium missing: apt-get install chromium (/usr/bin/chromium)")
-    if not (web.STATIC_DIR / http_app.SWAGGER_DIR / "swagger-ui-bundle.js").is_file():
+    if not (http_app.SWAGGER_DIR / "swagger-ui-bundle.js").is_file():
         require_or_skip("Swagger UI not installed: run npm ci && npm run swagger")
     try:
         from playwright.sync_api import expect, sync_playwright
@@ -88,7 +87,7 @@ def test_docs_route_serves_local_assets(tmp_path: Path) -> None:
         html = client.get("/docs").text
         assert client.get("/redoc").status_code == 404
     assert "cdn" not in html.lower()
-    assert "/static/swagger/swagger-ui-bundle.js" in html or "npm run swagger" in html
+    assert "/docs/assets/swagger-ui-bundle.js" in html or "npm run swagger" in html
 
 
 # ------------------------------------------------------------------------------------- request body examples

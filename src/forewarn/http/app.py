@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from forewarn import __version__
 from forewarn.http import errors, web
@@ -62,17 +64,17 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     return app
 
 
-SWAGGER_DIR = "swagger"
-"""Swagger UI's files under the page's static folder (copied from npm's swagger-ui-dist by the install step)."""
+SWAGGER_DIR = Path(__file__).resolve().parents[1] / "web" / "swagger"
+"""Swagger UI's files (package data copied from npm's swagger-ui-dist by the install step, not committed)."""
 
 
 def _install_docs(app: FastAPI) -> None:
     """The interactive API docs at ``/docs``, with Swagger UI served by the service itself (no CDN: it works
     offline). Without the install step's copy of Swagger UI it says so and links the schema instead."""
-    static = f"/static/{SWAGGER_DIR}"
+    static = "/docs/assets"
 
     def docs() -> HTMLResponse:
-        if not (web.STATIC_DIR / SWAGGER_DIR / "swagger-ui-bundle.js").is_file():
+        if not (SWAGGER_DIR / "swagger-ui-bundle.js").is_file():
             return HTMLResponse(
                 "<!doctype html><title>Forewarn API docs</title><p>Swagger UI is not installed: run <code>npm ci "
                 "&amp;&amp; npm run swagger</code> (install.sh does). The schema is at "
@@ -88,3 +90,4 @@ def _install_docs(app: FastAPI) -> None:
     app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False, response_model=None)
     app.add_api_route("/docs/oauth2-redirect", oauth2_redirect, methods=["GET"], include_in_schema=False,
                       response_model=None)
+    app.mount(static, StaticFiles(directory=SWAGGER_DIR, check_dir=False), name="docs-assets")
