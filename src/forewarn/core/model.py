@@ -43,6 +43,11 @@ class Record(BaseModel):
 class Party(Record):
     """An organisation that files and receives notices."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "un-ocha", "name": "UN OCHA Syria", "kind": "humanitarian",
+        "webhook_url": "https://ocha.example.org/forewarn", "backup_webhook_url": "https://ocha.example.org/duty",
+    }]})
+
     id: str
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["military", "humanitarian", "civil", "other"] = "military"
@@ -207,6 +212,13 @@ class Coarsening(Record):
 
 class Agreement(Record):
     """The protocol between two or more parties (e.g. the coalition-Russia MoU of 20 Oct 2015)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "mou-syria", "name": "Coalition-Russia air safety MoU", "parties": ["coalition", "russia"],
+        "min_notice_s": 3600, "ack_deadline_s": 900,
+        "default_minima": {"horizontal_m": 9260, "vertical_m": 305, "time_s": 600},
+        "priority": {"rule": "first_notified"}, "sharing": "safety_envelope",
+    }]})
 
     id: str
     name: str = Field(min_length=1, max_length=200)

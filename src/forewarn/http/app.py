@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from forewarn import __version__
 from forewarn.http import errors, limits, web
@@ -47,7 +51,7 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
             if run_worker and rt.worker is not None:
                 rt.worker.stop()
 
-    app = FastAPI(title="Forewarn", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="Forewarn", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multi-party airspace deconfliction and advance notification. Units: metres above the "
                   "WGS84 ellipsoid, metres, seconds, UTC; coordinates [longitude, latitude] WGS84.")
     app.state.runtime = rt
@@ -59,4 +63,34 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     app.include_router(report_router)
     app.include_router(ledger_router)
     web.install(app)
+    _install_docs(app)
     return app
+
+
+SWAGGER_DIR = Path(__file__).resolve().parents[1] / "web" / "swagger"
+"""Swagger UI's files (package data copied from npm's swagger-ui-dist by the install step, not committed)."""
+
+
+def _install_docs(app: FastAPI) -> None:
+    """The interactive API docs at ``/docs``, with Swagger UI served by the service itself (no CDN: it works
+    offline). Without the install step's copy of Swagger UI it says so and links the schema instead."""
+    static = "/docs/assets"
+
+    def docs() -> HTMLResponse:
+        if not (SWAGGER_DIR / "swagger-ui-bundle.js").is_file():
+            return HTMLResponse(
+                "<!doctype html><title>Forewarn API docs</title><p>Swagger UI is not installed: run <code>npm ci "
+                "&amp;&amp; npm run swagger</code> (install.sh does). The schema is at "
+                '<a href="/openapi.json">/openapi.json</a>.</p>', status_code=503)
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API docs",
+            swagger_js_url=f"{static}/swagger-ui-bundle.js", swagger_css_url=f"{static}/swagger-ui.css",
+            swagger_favicon_url=f"{static}/favicon-32x32.png", oauth2_redirect_url="/docs/oauth2-redirect")
+
+    def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False, response_model=None)
+    app.add_api_route("/docs/oauth2-redirect", oauth2_redirect, methods=["GET"], include_in_schema=False,
+                      response_model=None)
+    app.mount(static, StaticFiles(directory=SWAGGER_DIR, check_dir=False), name="docs-assets")

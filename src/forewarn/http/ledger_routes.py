@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from forewarn.core.airspace import AgreementBook
 from forewarn.core.credentials import Principal
@@ -34,6 +34,9 @@ router = APIRouter(prefix="/v1")
 
 class KeyIn(BaseModel):
     """An Ed25519 public key: raw 32 bytes as base64url, or PEM (``-----BEGIN PUBLIC KEY-----``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"public_key": "496BnjUUUC9hQuLutYImjcS0JRXi18_EUs25DSh1pbA"}]})
 
     public_key: str = Field(min_length=40, max_length=1000)
 

@@ -171,10 +171,10 @@ def _record_failure(rt: Runtime, guard: FailureLimiter, keys: list[str], client_
              responses={429: {"description": "too many failed secrets for this client id or source address"}})
 async def token(
     request: Request, rt: RT,
-    grant_type: Annotated[str, Form(pattern="^client_credentials$")],
-    client_id: Annotated[str, Form(min_length=1, max_length=200)],
-    client_secret: Annotated[str, Form(min_length=1, max_length=200)],
-    scope: Annotated[str | None, Form(max_length=200)] = None,
+    grant_type: Annotated[str, Form(pattern="^client_credentials$", examples=["client_credentials"])],
+    client_id: Annotated[str, Form(min_length=1, max_length=200, examples=["YOUR_CLIENT_ID"])],
+    client_secret: Annotated[str, Form(min_length=1, max_length=200, examples=["YOUR_CLIENT_SECRET"])],
+    scope: Annotated[str | None, Form(max_length=200, examples=["notices:file read ack"])] = None,
 ) -> Any:
     """OAuth2 client credentials: a bearer token for the party of these credentials. After
     ``token_max_failures`` wrong secrets in ``token_failure_window_s`` for one client id, or from one source
