@@ -25,7 +25,7 @@ from forewarn.cli.tracks import replay
 from forewarn.core.policy import view_operation
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.service.compose import build_service
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.scenario import LoadStep, builtin_scenario, load_scenario, read_scenario
 from forewarn.service.settings import load_settings
 from forewarn.service.situation import situation

@@ -32,7 +32,8 @@ from forewarn.http.schemas import (
     TokenOut,
 )
 from forewarn.ledger.keys import PartySignature
-from forewarn.service.filing import Idempotency, Work
+from forewarn.service.group_commit import Work
+from forewarn.service.idempotency import Idempotency
 from forewarn.service.situation import situation
 
 router = APIRouter(prefix="/v1")
@@ -49,7 +50,7 @@ def _shown(rt: Runtime, who: Principal, outcome: NoticeOutcome, op: Operation | 
             outcome.operation_id, outcome.version)
     if op is None:  # pragma: no cover - a stored outcome always has its operation version
         raise NotFound(f"no operation {outcome.operation_id}")
-    with service._lock:  # the live picture is read for proposals against coarsened volumes
+    with service.commits.reading():  # the live picture is read for proposals against coarsened volumes
         return view_outcome(who.party_id, outcome, op, service.airspace.book, service.airspace,
                             service.settings.resolution_bounds(), service.repo.get_operation)
 

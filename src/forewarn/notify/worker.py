@@ -15,7 +15,7 @@ import httpx
 
 from forewarn.core.policy import view_delivery
 from forewarn.notify.webhook import post
-from forewarn.service.filing import DeliveryDesk
+from forewarn.service.desk import DeliveryDesk
 from forewarn.service.tokens import IssuerKey
 
 log = logging.getLogger("forewarn.worker")

@@ -6,7 +6,7 @@ backend themselves, so the choice of backend is made once.
 
 from __future__ import annotations
 
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store.sqlite.repository import SQLiteRepository
 

@@ -38,7 +38,7 @@ from forewarn.tracks.model import Position, PositionBatch
 from forewarn.tracks.quality import FeedQuality, QualityConfig
 
 if TYPE_CHECKING:
-    from forewarn.service.filing import Forewarn
+    from forewarn.service.notices import Forewarn
 
 GEOD = Geod(ellps="WGS84")
 TRACK_CLASS = "track"
@@ -141,7 +141,7 @@ class Tracker:
             raise InvalidInput("now must be a timezone-aware UTC time")
         if not source or len(source) > 128:
             raise InvalidInput("source must be 1 to 128 characters", {"source": source})
-        with self.service._lock, self._lock:
+        with self.service.committing(), self._lock:
             if self.service.repo.get_party(party_id) is None:
                 raise InvalidInput(f"unknown party {party_id}", {"party_id": party_id})
             if operation_id is not None:
@@ -174,7 +174,6 @@ class Tracker:
                 latest = float(accepted.t_s.max())
                 if latest - self._last_predict_s >= self.settings.predict_interval_s:
                     result.alerts.extend(self.predict(now, latest))
-        self.service._after_commit()
         return result
 
     def _observe(self, batch: PositionBatch, party_id: str, source: str,
@@ -348,13 +347,13 @@ class Tracker:
         self.service.repo.add_deliveries(deliveries)
         for alert in alerts:
             self.service.ledger.append("alert", alert.id, alert.model_dump(mode="json"), now, party_id=alert.party_id)
-        self.service._pending.update(d.party_id for d in deliveries)
+        self.service.commits.announce(d.party_id for d in deliveries)
 
     # ------------------------------------------------------------------ prediction
     def predict(self, now: datetime, at_s: float | None = None) -> list[TrackAlert]:
         """Predicted conflicts and volume entries of every fresh track at feed time ``at_s`` (default: the freshest
         track's time); raises new encounters once, clears those no longer predicted for ``clear_after_s``."""
-        with self.service._lock, self._lock:
+        with self.service.committing(), self._lock:
             fresh = self._fresh(at_s)
             if fresh is None:
                 return []
@@ -371,7 +370,6 @@ class Tracker:
             except BaseException:
                 self.open, self._seen = saved
                 raise
-        self.service._after_commit()
         return alerts
 
     def _fresh(self, at_s: float | None) -> tuple[float, list[TrackState], cpa.TrackState] | None:
