@@ -251,9 +251,15 @@ class Tracker:
         lasts = batch.take(ends - 1).positions()
         states = {(party_id, t): TrackState(party_id, last, o, source, c)
                   for t, last, o, c in zip(track_ids, lasts, op_ids, conforming, strict=True)}
+        return states, self._event_alerts(events, batch, party_id, ops_of)
+
+    def _event_alerts(self, events: list[tuple[int, int, str, str]], batch: PositionBatch, party_id: str,
+                      ops_of: dict[str, str | None]) -> list[TrackAlert]:
+        """The alerts of the conformance and intrusion transitions ``events`` (row, order, kind, operation id),
+        in row order."""
         alerts: list[TrackAlert] = []
         for row, _, kind, event_op in sorted(events):
-            track_id = str(keys[row])
+            track_id = str(batch.track_id[row])
             own = ops_of[track_id]
             if kind == "nonconforming":
                 alerts.append(self._nonconforming(batch, row, party_id, track_id, event_op))
@@ -263,7 +269,7 @@ class Tracker:
                                           message=f"track {track_id} is back inside operation {event_op}"))
             else:
                 alerts.extend(self._intrusion(batch, row, party_id, track_id, own, event_op, kind == "intrusion"))
-        return states, alerts
+        return alerts
 
     def _alert(self, kind: AlertKind, encounter: str, batch: PositionBatch, row: int, party_id: str, track_id: str,
                op_id: str | None, *, clears: bool = False, message: str, **extra: object) -> TrackAlert:
