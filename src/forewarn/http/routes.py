@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from forewarn.core.credentials import Principal, check_scopes, new_credential, verify_secret
+from forewarn.core.credentials import Principal, check_scopes, verify_secret
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.core.records import Delivery, NoticeOutcome
@@ -114,11 +114,7 @@ def put_party(rt: RT, who: Caller, party: Party) -> Party:
 def add_credentials(rt: RT, who: Caller, party_id: str, body: CredentialsIn) -> CredentialsOut:
     """New client credentials for a party (admin). The secret is shown once."""
     who.require("admin")
-    if rt.service.repo.get_party(party_id) is None:
-        raise NotFound(f"no party {party_id}")
-    cred, secret = new_credential(party_id, body.scopes, rt.clock())
-    with rt.service.repo.transaction():
-        rt.service.repo.put_credential(cred)
+    cred, secret = rt.service.issue_credential(party_id, body.scopes, rt.clock())
     return CredentialsOut(client_id=cred.client_id, client_secret=secret, party_id=party_id, scopes=list(cred.scopes))
 
 

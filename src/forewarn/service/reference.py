@@ -4,14 +4,16 @@ one transaction under the writer lock, recorded in the ledger."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from forewarn.core.airspace import Airspace
+from forewarn.core.credentials import Credential, new_credential
 from forewarn.core.model import Agreement, Party, ProtectedSite
 from forewarn.core.policy import can_see
 from forewarn.core.records import Delivery
-from forewarn.errors import InvalidInput
+from forewarn.errors import InvalidInput, NotFound
 from forewarn.ledger.keys import PartySignature
 from forewarn.service.evaluation import require_aware
 from forewarn.service.group_commit import GroupCommit
@@ -97,6 +99,17 @@ class ReferenceData:
                 next_attempt_at=now if parties[party_id].webhook_url else None,
             ))
         return out
+
+    def issue_credential(self, party_id: str, scopes: Iterable[str], now: datetime) -> tuple[Credential, str]:
+        """New client credentials for an existing party with ``scopes`` (checked), stored with the secret hashed;
+        returns them with the secret, which is shown once and kept nowhere."""
+        with self.commits.committing():
+            if self.repo.get_party(party_id) is None:
+                raise NotFound(f"no party {party_id}")
+            cred, secret = new_credential(party_id, scopes, now)
+            with self.repo.transaction():
+                self.repo.put_credential(cred)
+        return cred, secret
 
     def record_disclosure(self, viewer: str, operation_id: str, view: dict[str, Any], now: datetime, via: str,
                           ) -> None:
