@@ -39,7 +39,7 @@ from bench.common import BENCH_DIR, git, host_info, write_section
 
 from forewarn.core.model import Agreement, Operation, Party, SeparationMinima
 from forewarn.geo.volume import Volume4D
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tracking import Tracker, TrackSettings
 from forewarn.store import SQLiteRepository

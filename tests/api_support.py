@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from forewarn.core.credentials import new_credential
 from forewarn.core.model import Agreement, Party, SeparationMinima
 from forewarn.http.app import create_app
-from forewarn.service.filing import Forewarn
+from forewarn.http.submissions import address
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.conftest import T0
@@ -56,7 +57,7 @@ def volume(lon: float, lat: float, radius_m: float = 5000, start_h: float = 1, e
 def make_world(tmp: Path, run_worker: bool = False, **parties_extra: dict[str, Any]) -> World:
     db = tmp / "api.sqlite"
     settings = Settings(db=db)
-    service = Forewarn(SQLiteRepository(db), settings)
+    service = Forewarn(SQLiteRepository(db), settings, addresses=address)
     clock = Clock()
     world = World(client=TestClient(create_app(settings, service=service, clock=clock, run_worker=run_worker)),
                   service=service, clock=clock)

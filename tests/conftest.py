@@ -124,9 +124,9 @@ def postgres_repo(postgres_url: str) -> Iterator[Any]:
     from forewarn.store.postgres.repository import PostgresRepository
 
     repo = PostgresRepository(postgres_url, max_size=4)
-    tables = [r[0] for r in repo._all(
+    tables = [r[0] for r in repo.rows(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
         "AND tablename NOT IN ('schema_migrations', 'spatial_ref_sys')")]
-    repo._run(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    repo.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     yield repo
     repo.close()

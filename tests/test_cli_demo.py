@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from forewarn.cli.main import app
 from forewarn.core.conflicts import detect_brute_force
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.scenario import builtin_scenario
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository

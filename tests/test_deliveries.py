@@ -10,7 +10,8 @@ import pytest
 from forewarn.core.model import Agreement, Party, PlanningDetail, SeparationMinima, Subscription
 from forewarn.errors import NotFound
 from forewarn.ledger.chain import utc_text
-from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.desk import DeliveryDesk
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation

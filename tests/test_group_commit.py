@@ -20,9 +20,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from forewarn.errors import ForewarnError
+from forewarn.http.submissions import address
 from forewarn.ledger.keys import key_id_of
-from forewarn.service import filing as service_module
-from forewarn.service.filing import Forewarn
+from forewarn.service import group_commit as service_module
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
@@ -42,16 +43,16 @@ def run_as_one_batch(s: Forewarn, calls: list[Callable[[], Any]]) -> list[Any]:
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    with s._lock:
+    with s.commits._lock:
         for t in threads:
             t.start()
         deadline = time.monotonic() + 30
-        while len(s._queue) < len(calls):
+        while len(s.commits._queue) < len(calls):
             assert time.monotonic() < deadline, "the filings were never queued"
             time.sleep(0.005)
     for t in threads:
         t.join(60)
-    assert not s._queue
+    assert not s.commits._queue
     return results
 
 
@@ -155,7 +156,7 @@ def test_a_failed_commit_fails_the_whole_batch_and_restores_the_live_picture(db_
     seed = make_service(db_path)
     seed.notify(operation("kept", "usa", [circle(38.0, 35.0)]), NOW)
     seed.repo.close()  # type: ignore[attr-defined]
-    s = Forewarn(FailingCommit(db_path), Settings(db=db_path))
+    s = Forewarn(FailingCommit(db_path), Settings(db=db_path), addresses=address)
     live = {k: v.version for k, v in s.airspace.operations.items()}
     before = counts(db_path)
     s.repo.fail_next = True  # type: ignore[attr-defined]
@@ -226,7 +227,7 @@ def test_queued_filings_run_on_the_sequencer_thread_and_answer_through_futures(d
         ran_on.append(threading.current_thread().name)
         return outcome.operation_id, len(outcome.conflicts)
 
-    with s._lock:  # queue them all before the sequencer can run: one batch
+    with s.commits._lock:  # queue them all before the sequencer can run: one batch
         futures = [s.queued(s.notice_work(operation(f"q{i}", party, [circle(38.0, 35.0)]), NOW), view)
                    for i, party in enumerate(["usa", "rus", "fra"])]
         bad = s.queued(s.notice_work(operation("q0", "fra", [circle(38.0, 35.0)]), NOW), view)  # another's id
@@ -243,9 +244,9 @@ def test_queued_filings_run_on_the_sequencer_thread_and_answer_through_futures(d
     assert s.repo.get_operation("q3") is not None
     # the sequencer ends when idle and a new one starts on demand
     deadline = time.monotonic() + 10
-    while s._sequencer is not None and time.monotonic() < deadline:
+    while s.commits._sequencer is not None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert s._sequencer is None
+    assert s.commits._sequencer is None
     again = s.queued(s.transition_work("q3", "usa", NOW, "cancel"), lambda o: o.kind)
     assert again.result(30) == "cancel" and "q3" not in s.airspace.operations
     assert s.ledger.verify().ok
@@ -257,7 +258,7 @@ def test_more_filings_queued_than_one_batch_holds_all_run(db_path: Path, monkeyp
     commits = count_commits(s)
     ops = [operation(f"m{i}", ["usa", "rus", "fra"][i % 3], [circle(38.0 + 0.001 * i, 35.0)]) for i in range(7)]
     ahead = [service_module._Job(s.notice_work(op, NOW)) for op in ops[:6]]  # queued by callers not yet running
-    s._queue.extend(ahead)
+    s.commits._queue.extend(ahead)
     last = s.notify(ops[6], NOW)  # seventh in the queue: this call runs batches until its own has run
     assert last.operation_id == "m6" and all(job.done and job.outcome is not None for job in ahead)
     assert [job.outcome.operation_id for job in ahead if job.outcome] == [op.id for op in ops[:6]]

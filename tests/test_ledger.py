@@ -20,11 +20,13 @@ from forewarn.cli.main import app
 from forewarn.core.model import Agreement, Party, PlanningDetail, ProtectedSite, SeparationMinima
 from forewarn.core.policy import view_operation
 from forewarn.errors import ForewarnError
+from forewarn.http.submissions import address
 from forewarn.ledger.canonical import canonical_json, parse_canonical, reference_canonical_json
 from forewarn.ledger.chain import GENESIS, LedgerEntry, content_digest, link_hash, sealed
 from forewarn.ledger.keys import PartySignature, key_id_of, raw_public, sign_request, verify_party_signature
 from forewarn.ledger.receipts import check_receipt
-from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.desk import DeliveryDesk
+from forewarn.service.notices import Forewarn
 from forewarn.service.receipts import build_receipt
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
@@ -38,7 +40,8 @@ DETAIL = PlanningDetail(purpose="close air support", unit="strike cell", call_si
 def make_service(db: Path) -> Forewarn:
     """usa, rus, fra bound by a MoU (ack deadline 900 s); usa-fra releases purpose to fra; un bound to all;
     nobody bound to no one."""
-    s = Forewarn(SQLiteRepository(db), Settings(db=db, webhook_allow_http=True, webhook_allow_private=True))
+    s = Forewarn(SQLiteRepository(db), Settings(db=db, webhook_allow_http=True, webhook_allow_private=True),
+                 addresses=address)
     extras: dict[str, dict[str, Any]] = {"rus": {"webhook_url": "http://127.0.0.1:9/hook"}}
     for pid in ("usa", "rus", "fra", "un", "nobody"):
         s.put_party(Party(id=pid, name=pid.upper(), **extras.get(pid, {})))

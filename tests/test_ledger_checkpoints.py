@@ -18,9 +18,10 @@ from forewarn.ledger.canonical import canonical_json
 from forewarn.ledger.chain import content_digest, link_hash
 from forewarn.ledger.keys import sign_request
 from forewarn.ledger.receipts import check_receipt
-from forewarn.service.filing import Forewarn
 from forewarn.service.ledger import Draft, Ledger
+from forewarn.service.notices import Forewarn
 from forewarn.service.receipts import build_receipt
+from forewarn.service.submissions import Submission
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
 from tests.test_ledger import NOW, make_service, register
@@ -170,7 +171,8 @@ def test_a_batch_of_entries_is_chained_signed_once_and_kept_in_canonical_form(db
 def test_a_refused_entry_refuses_its_whole_batch(db_path: Path) -> None:
     s = make_service(db_path)
     key = register(s, "usa")
-    sig = s.ledger.accept(sign_request(key, "usa", "POST", "/v1/x", {"a": 1}), "usa", "POST", "/v1/x", NOW, "x")
+    sig = s.ledger.accept(sign_request(key, "usa", "POST", "/v1/operations/x/cancel", {"a": 1}), "usa",
+                          Submission("cancel", "x"), NOW)
     with s.repo.transaction():
         s.ledger.append("disclosure", "first", {"n": 0}, NOW, party_id="usa", party_signature=sig)
     before, head = len(stored(db_path)), s.repo.ledger_head()

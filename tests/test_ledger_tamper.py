@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from forewarn.cli.main import app
 from forewarn.ledger.chain import LedgerEntry, ServiceSigner, seal
 from forewarn.ledger.keys import raw_public
-from forewarn.service.filing import DeliveryDesk
+from forewarn.service.desk import DeliveryDesk
 from forewarn.service.ledger import Ledger
 from forewarn.service.tokens import IssuerKey
 from forewarn.store import SQLiteRepository

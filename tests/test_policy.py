@@ -34,7 +34,7 @@ from forewarn.core.policy import (
 from forewarn.core.resolutions import ResolutionBounds
 from forewarn.geo import geodesy
 from forewarn.geo.coarsen import coarsen_volume
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.situation import situation
 from forewarn.store import SQLiteRepository

@@ -19,7 +19,8 @@ import shapely
 from forewarn.core.model import Agreement, OperationState, Party, SeparationMinima
 from forewarn.errors import InvalidInput
 from forewarn.service.compose import build_service, open_repository, open_track_store
-from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.desk import DeliveryDesk
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings, load_settings
 from forewarn.store import Repository, SQLiteRepository
 from forewarn.store.postgres.repository import PostgresRepository
@@ -147,7 +148,7 @@ def test_several_processes_starting_at_once_migrate_once(postgres_server: Postgr
         t.join()
     assert errors == [] and len(repos) == 4
     assert {r.schema_version() for r in repos} == {4}
-    assert repos[0]._all("SELECT version FROM schema_migrations ORDER BY version") == [(1,), (2,), (3,), (4,)]
+    assert repos[0].rows("SELECT version FROM schema_migrations ORDER BY version") == [(1,), (2,), (3,), (4,)]
     for r in repos:
         r.close()
 
@@ -155,7 +156,7 @@ def test_several_processes_starting_at_once_migrate_once(postgres_server: Postgr
 _WRITER = """
 import sys
 from datetime import timedelta
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store.postgres.repository import PostgresRepository
 from tests.builders import circle, operation
@@ -229,5 +230,5 @@ def test_footprints_answer_a_spatial_query(postgres_repo: PostgresRepository) ->
     assert postgres_repo.operations_in(outside.buffer(1e-4), T0, T0 + timedelta(hours=3)) == []
     svc.repo.set_operation_state("near", OperationState.CANCELLED, NOW)
     assert postgres_repo.operations_in(box, T0, T0 + timedelta(hours=3)) == []
-    indexes = postgres_repo._all("SELECT indexdef FROM pg_indexes WHERE tablename = 'operation_volumes'")
+    indexes = postgres_repo.rows("SELECT indexdef FROM pg_indexes WHERE tablename = 'operation_volumes'")
     assert any("USING gist (footprint)" in r[0] for r in indexes)

@@ -21,7 +21,7 @@ import shapely
 
 from forewarn.core.model import Operation, Party
 from forewarn.geo.volume import Volume4D
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tracking import Tracker, TrackSettings
 from forewarn.store import SQLiteRepository

@@ -28,7 +28,8 @@ from forewarn.core.records import Delivery
 from forewarn.geo.volume import Volume4D
 from forewarn.report import Report, gather, make_report, render_html, write_report
 from forewarn.report.regions import _TABLE, OTHER, primary_region, region_shares, regions
-from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.desk import DeliveryDesk
+from forewarn.service.notices import Forewarn
 from forewarn.service.scenario import builtin_scenario, load_scenario
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository

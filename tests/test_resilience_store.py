@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from forewarn.core.model import Party
 from forewarn.http.app import create_app
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from forewarn.store.sqlite.repository import DamagedStore

@@ -18,7 +18,8 @@ import pytest
 from forewarn.core.model import Party
 from forewarn.errors import InvalidInput
 from forewarn.notify.worker import DeliveryWorker
-from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.desk import DeliveryDesk
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tokens import IssuerKey
 from forewarn.service.webhook_urls import WebhookPolicy, check_webhook_url, pin

@@ -20,7 +20,8 @@ import pytest
 from forewarn.core.model import Party
 from forewarn.notify.breaker import CircuitBreaker
 from forewarn.notify.worker import DeliveryWorker
-from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.desk import DeliveryDesk
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tokens import IssuerKey
 from forewarn.store import SQLiteRepository

@@ -21,7 +21,7 @@ from forewarn.core.credentials import new_credential
 from forewarn.core.model import Party
 from forewarn.errors import InvalidInput
 from forewarn.http.app import create_app
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.api_support import Clock, volume

@@ -11,7 +11,7 @@ from forewarn.core.conflicts import detect_brute_force
 from forewarn.core.model import Operation, OperationState, Party, PriorityRule, ProtectedSite
 from forewarn.core.resolutions import Resolution
 from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import agreement, circle, operation, square

@@ -11,7 +11,7 @@ import pytest
 
 from forewarn.core.model import Party
 from forewarn.errors import Forbidden, InvalidInput
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tracking import Tracker, TrackSettings
 from forewarn.store import SQLiteRepository

@@ -26,7 +26,7 @@ from forewarn.cli.tracks import replay
 from forewarn.core.policy import view_operation
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.service.compose import build_service
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.scenario import LoadStep, builtin_scenario, load_scenario, read_scenario
 from forewarn.service.settings import load_settings
 from forewarn.service.situation import situation
@@ -340,7 +340,6 @@ def party_add(
     """Create (or update) a party and print new client credentials for POST /v1/token (the secret is shown once)."""
     from pydantic import ValidationError
 
-    from forewarn.core.credentials import check_scopes, new_credential
     from forewarn.core.model import Party
     from forewarn.errors import validation_errors
 
@@ -349,9 +348,7 @@ def party_add(
                       backup_webhook_url=backup_webhook)
         service = _service(db)
         service.put_party(party)
-        cred, secret = new_credential(party_id, check_scopes(scopes.split()), datetime.now(UTC))
-        with service.repo.transaction():
-            service.repo.put_credential(cred)
+        cred, secret = service.issue_credential(party_id, scopes.split(), datetime.now(UTC))
     except ValidationError as exc:
         fail(InvalidInput("invalid party", {"errors": validation_errors(exc)}))
         return
@@ -393,7 +390,6 @@ def serve(
 
 def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
     """Load a built-in scenario and give every party (and an 'operator' admin) credentials, written to a file."""
-    from forewarn.core.credentials import new_credential
     from forewarn.core.model import Party
 
     load_scenario(service, builtin_scenario(scenario))
@@ -402,9 +398,7 @@ def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
     for party in service.repo.list_parties():
         scopes = ["admin"] if party.id == "operator" else [
             "notices:file", "read", "ack", "sites:register", "tracks:feed"]
-        cred, secret = new_credential(party.id, scopes, datetime.now(UTC))
-        with service.repo.transaction():
-            service.repo.put_credential(cred)
+        cred, secret = service.issue_credential(party.id, scopes, datetime.now(UTC))
         out[party.id] = {"client_id": cred.client_id, "client_secret": secret, "scopes": scopes}
     path = Path(f"{db}.credentials.json")
     path.write_text(json.dumps(out, indent=2), encoding="utf-8")

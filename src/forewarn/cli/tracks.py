@@ -23,7 +23,7 @@ from rich.table import Table
 from forewarn.cli.errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.service.compose import open_repository, open_track_store
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import load_settings
 from forewarn.service.tracking import Tracker
 from forewarn.tracks.feeds import FORMATS, read_feed

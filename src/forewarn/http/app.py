@@ -19,10 +19,11 @@ from forewarn.http.report_routes import router as report_router
 from forewarn.http.routes import router
 from forewarn.http.runtime import Runtime, build_runtime
 from forewarn.http.stream_routes import router as stream_router
+from forewarn.http.submissions import address
 from forewarn.http.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service.compose import build_service
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     application (tests may drive :meth:`Runtime.worker.run_once` themselves instead)."""
     settings = settings or Settings()
     service = service or build_service(settings)
+    service.ledger.addresses = address  # parties sign the HTTP method and path of what they submit
     rt: Runtime = build_runtime(settings, service, clock)
     rt.worker = DeliveryWorker(rt.desk, rt.key, clock, poll_s=settings.worker_poll_s,
                                timeout_s=settings.webhook_timeout_s)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from forewarn.core.credentials import Principal, new_credential
+from forewarn.core.credentials import Principal
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
 from forewarn.core.records import Delivery, NoticeOutcome
@@ -29,7 +29,8 @@ from forewarn.http.schemas import (
     SubscriptionIn,
 )
 from forewarn.ledger.keys import PartySignature
-from forewarn.service.filing import Idempotency, Work
+from forewarn.service.group_commit import Work
+from forewarn.service.idempotency import Idempotency
 from forewarn.service.situation import situation
 
 router = APIRouter(prefix="/v1")
@@ -46,7 +47,7 @@ def _shown(rt: Runtime, who: Principal, outcome: NoticeOutcome, op: Operation | 
             outcome.operation_id, outcome.version)
     if op is None:  # pragma: no cover - a stored outcome always has its operation version
         raise NotFound(f"no operation {outcome.operation_id}")
-    with service._lock:  # the live picture is read for proposals against coarsened volumes
+    with service.commits.reading():  # the live picture is read for proposals against coarsened volumes
         return view_outcome(who.party_id, outcome, op, service.airspace.book, service.airspace,
                             service.settings.resolution_bounds(), service.repo.get_operation)
 
@@ -88,11 +89,7 @@ def put_party(rt: RT, who: Caller, party: Party) -> Party:
 def add_credentials(rt: RT, who: Caller, party_id: str, body: CredentialsIn) -> CredentialsOut:
     """New client credentials for a party (admin). The secret is shown once."""
     who.require("admin")
-    if rt.service.repo.get_party(party_id) is None:
-        raise NotFound(f"no party {party_id}")
-    cred, secret = new_credential(party_id, body.scopes, rt.clock())
-    with rt.service.repo.transaction():
-        rt.service.repo.put_credential(cred)
+    cred, secret = rt.service.issue_credential(party_id, body.scopes, rt.clock())
     return CredentialsOut(client_id=cred.client_id, client_secret=secret, party_id=party_id, scopes=list(cred.scopes))
 
 

@@ -17,7 +17,8 @@ from forewarn.core.credentials import Principal, cap_scopes
 from forewarn.core.records import Delivery
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service.compose import open_track_store
-from forewarn.service.filing import DeliveryDesk, Forewarn
+from forewarn.service.desk import DeliveryDesk
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tokens import IssuerKey, TokenVerifier, TrustedKey, issue_token, load_trusted_keys
 from forewarn.service.tracking import Tracker

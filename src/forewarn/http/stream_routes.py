@@ -163,7 +163,7 @@ def _record_failure(rt: Runtime, guard: FailureLimiter, keys: list[str], client_
                 "refused_in_window": window.refused, "window_s": guard.window_s,
                 "locked": window.failures >= guard.max_failures}))
     if drafts:
-        with rt.service._lock, rt.service.repo.transaction():
+        with rt.service.commits.committing(), rt.service.repo.transaction():
             rt.service.ledger.append_many(drafts, now)
 
 

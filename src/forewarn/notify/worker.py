@@ -30,7 +30,7 @@ from forewarn.core.policy import view_delivery
 from forewarn.core.records import Delivery
 from forewarn.notify.breaker import CircuitBreaker
 from forewarn.notify.webhook import Attempt, post
-from forewarn.service.filing import DeliveryDesk
+from forewarn.service.desk import DeliveryDesk
 from forewarn.service.tokens import IssuerKey
 from forewarn.service.webhook_urls import WebhookPolicy
 
@@ -237,7 +237,7 @@ class DeliveryWorker:
         """Set ``next_attempt_at`` and ``last_error`` of undelivered deliveries without counting an attempt,
         re-read under the service lock so that a concurrent acknowledgement is kept."""
         service, repo = self.desk.service, self.desk.repo
-        with service._lock, repo.transaction():
+        with service.commits.committing(), repo.transaction():
             current = repo.get_deliveries(list(changes), payloads=False)
             repo.update_deliveries([
                 d.model_copy(update={"next_attempt_at": changes[i][0], "last_error": changes[i][1]})

@@ -7,7 +7,7 @@ backend themselves, so the choice of backend is made once: PostgreSQL when ``dat
 
 from __future__ import annotations
 
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store.postgres.repository import PostgresRepository
 from forewarn.store.postgres.tracks import PostgresTrackStore

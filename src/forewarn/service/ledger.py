@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic_core import to_jsonable_python
 
+from forewarn.core.records import Delivery
 from forewarn.errors import Forbidden, ForewarnError, InvalidInput, NotFound, Unauthenticated
 from forewarn.ledger.chain import GENESIS, ChainReport, LedgerEntry, ServiceSigner, sealed, verify_chain
 from forewarn.ledger.keys import (
@@ -33,6 +34,7 @@ from forewarn.ledger.keys import (
     raw_public,
     verify_party_signature,
 )
+from forewarn.service.submissions import Submission, SubmissionAddress
 from forewarn.service.tokens import IssuerKey
 from forewarn.store.repository import Repository
 
@@ -56,8 +58,11 @@ class Draft(NamedTuple):
 class Ledger:
     """Append-only signed record bound to a repository (see module docstring)."""
 
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, addresses: SubmissionAddress | None = None) -> None:
         self.repo = repo
+        self.addresses = addresses
+        """Where each kind of submission is addressed (a face's method and path), to check what a party signed;
+        without it, signed submissions are refused."""
         self._signer: ServiceSigner | None = None
 
     # ------------------------------------------------------------------ keys of the service
@@ -117,6 +122,16 @@ class Ledger:
             self.repo.before_commit("ledger-checkpoint", lambda: self._checkpoint(signer, first))
         return [entry for entry, _ in made]
 
+    def record_deliveries(self, deliveries: Sequence[Delivery], origin_seq: int, now: datetime,
+                          operation_id: str | None = None, site_id: str | None = None) -> None:
+        """Inside the caller's transaction: one ``delivery_created`` entry per delivery, with what it shows and
+        the entry it comes from (``origin_seq``: the notice, site registration or escalated delivery)."""
+        self.append_many([Draft("delivery_created", d.id, {
+            "delivery_id": d.id, "notice_id": d.notice_id, "origin_seq": origin_seq, "operation_id": operation_id,
+            "site_id": site_id, "channel": d.channel, "reason": d.reason, "escalation_of": d.escalation_of,
+            "ack_deadline": d.ack_deadline, "lead_time_s": d.lead_time_s, "late": d.late, "payload": d.payload,
+        }, d.party_id) for d in deliveries], now)
+
     def _checkpoint(self, signer: ServiceSigner, first_seq: int) -> None:
         """Before COMMIT: sign the head if this transaction appended it (its entries from ``first_seq`` on may
         all have been rolled back to a savepoint)."""
@@ -125,11 +140,11 @@ class Ledger:
             self.repo.sign_ledger_entry(head[0], signer.kid, signer.sign(head[1]))
 
     # ------------------------------------------------------------------ party signatures
-    def accept(self, sig: PartySignature | None, acting_party: str, method: str, path: str, now: datetime,
-               subject: str, body_check: BodyCheck | None = None) -> PartySignature | None:
-        """Check a party's signature of a submission by ``acting_party`` to ``method path`` at ``now``; return the
-        form to keep in the ledger (or None when unsigned). On failure the rejection is recorded in the ledger
-        (its own transaction: call this **outside** the use case's transaction) and the error raised:
+    def accept(self, sig: PartySignature | None, acting_party: str, submission: Submission, now: datetime,
+               body_check: BodyCheck | None = None) -> PartySignature | None:
+        """Check a party's signature of ``submission`` by ``acting_party`` at ``now``; return the form to keep in
+        the ledger (or None when unsigned). On failure the rejection is recorded in the ledger (its own
+        transaction: call this **outside** the use case's transaction) and the error raised:
 
         * forbidden: signed for another party, or with a key of another party (submitting on another's behalf);
         * unauthenticated: unknown key, key revoked (or not yet valid) at ``now``, or a signature that does not
@@ -138,10 +153,14 @@ class Ledger:
         """
         if sig is None:
             return None
+        if self.addresses is None:
+            raise InvalidInput("this service was built without submission addresses: it takes no signed "
+                               "submissions")
+        method, path = self.addresses(submission)
         try:
             return self._check(sig, acting_party, method, path, now, body_check)
         except ForewarnError as exc:
-            self.append("rejection", subject, {
+            self.append("rejection", submission.subject, {
                 "code": exc.code, "message": exc.message, "method": method, "path": path, "key_id": sig.key_id,
                 "nonce": sig.nonce, "signed_for": sig.party_id, "body_sha256": sig.body_sha256,
             }, now, party_id=acting_party)

@@ -30,7 +30,7 @@ from forewarn.core.model import Agreement, Operation, Party, PlanningDetail, Pro
 from forewarn.core.records import NoticeOutcome
 from forewarn.errors import InvalidInput, validation_errors
 from forewarn.geo.volume import Volume4D
-from forewarn.service.filing import Forewarn
+from forewarn.service.notices import Forewarn
 
 BUILTIN = {"raqqa-2015": "raqqa-2015.yaml"}
 """Built-in scenarios shipped in ``forewarn/scenarios``."""

@@ -40,7 +40,7 @@ from forewarn.tracks.quality import FeedQuality, QualityConfig
 from forewarn.units import feet_to_m, nm_to_m
 
 if TYPE_CHECKING:
-    from forewarn.service.filing import Forewarn
+    from forewarn.service.notices import Forewarn
 
 GEOD = Geod(ellps="WGS84")
 TRACK_CLASS = "track"
@@ -146,7 +146,7 @@ class Tracker:
             raise InvalidInput("now must be a timezone-aware UTC time")
         if not source or len(source) > 128:
             raise InvalidInput("source must be 1 to 128 characters", {"source": source})
-        with self.service._lock, self._lock:
+        with self.service.committing(), self._lock:
             if self.service.repo.get_party(party_id) is None:
                 raise InvalidInput(f"unknown party {party_id}", {"party_id": party_id})
             if operation_id is not None:
@@ -179,7 +179,6 @@ class Tracker:
                 latest = float(accepted.t_s.max())
                 if latest - self._last_predict_s >= self.settings.predict_interval_s:
                     result.alerts.extend(self.predict(now, latest))
-        self.service._after_commit()
         return result
 
     def _observe(self, batch: PositionBatch, party_id: str, source: str,
@@ -257,9 +256,15 @@ class Tracker:
         lasts = batch.take(ends - 1).positions()
         states = {(party_id, t): TrackState(party_id, last, o, source, c)
                   for t, last, o, c in zip(track_ids, lasts, op_ids, conforming, strict=True)}
+        return states, self._event_alerts(events, batch, party_id, ops_of)
+
+    def _event_alerts(self, events: list[tuple[int, int, str, str]], batch: PositionBatch, party_id: str,
+                      ops_of: dict[str, str | None]) -> list[TrackAlert]:
+        """The alerts of the conformance and intrusion transitions ``events`` (row, order, kind, operation id),
+        in row order."""
         alerts: list[TrackAlert] = []
         for row, _, kind, event_op in sorted(events):
-            track_id = str(keys[row])
+            track_id = str(batch.track_id[row])
             own = ops_of[track_id]
             if kind == "nonconforming":
                 alerts.append(self._nonconforming(batch, row, party_id, track_id, event_op))
@@ -269,7 +274,7 @@ class Tracker:
                                           message=f"track {track_id} is back inside operation {event_op}"))
             else:
                 alerts.extend(self._intrusion(batch, row, party_id, track_id, own, event_op, kind == "intrusion"))
-        return states, alerts
+        return alerts
 
     def _alert(self, kind: AlertKind, encounter: str, batch: PositionBatch, row: int, party_id: str, track_id: str,
                op_id: str | None, *, clears: bool = False, message: str, **extra: object) -> TrackAlert:
@@ -353,13 +358,13 @@ class Tracker:
         self.service.repo.add_deliveries(deliveries)
         for alert in alerts:
             self.service.ledger.append("alert", alert.id, alert.model_dump(mode="json"), now, party_id=alert.party_id)
-        self.service._pending.update(d.party_id for d in deliveries)
+        self.service.commits.announce(d.party_id for d in deliveries)
 
     # ------------------------------------------------------------------ prediction
     def predict(self, now: datetime, at_s: float | None = None) -> list[TrackAlert]:
         """Predicted conflicts and volume entries of every fresh track at feed time ``at_s`` (default: the freshest
         track's time); raises new encounters once, clears those no longer predicted for ``clear_after_s``."""
-        with self.service._lock, self._lock:
+        with self.service.committing(), self._lock:
             fresh = self._fresh(at_s)
             if fresh is None:
                 return []
@@ -376,7 +381,6 @@ class Tracker:
             except BaseException:
                 self.open, self._seen = saved
                 raise
-        self.service._after_commit()
         return alerts
 
     def _fresh(self, at_s: float | None) -> tuple[float, list[TrackState], cpa.TrackState] | None:

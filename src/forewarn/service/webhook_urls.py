@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from forewarn.core.model import Party
 from forewarn.errors import InvalidInput
@@ -44,7 +44,7 @@ class PinnedTarget:
         """The URL with its host replaced by the pinned address (IPv6 in brackets)."""
         parts = urlsplit(self.url)
         literal = f"[{self.address}]" if self.address.version == 6 else str(self.address)
-        return parts._replace(netloc=f"{literal}:{self.port}").geturl()
+        return urlunsplit((parts.scheme, f"{literal}:{self.port}", parts.path, parts.query, parts.fragment))
 
     def host_header(self) -> str:
         default = 443 if self.scheme == "https" else 80

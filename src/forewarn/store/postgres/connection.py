@@ -97,22 +97,22 @@ class PostgresBase:
         with self._pool.connection() as borrowed:
             yield borrowed
 
-    def _all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Every row of one statement."""
         with self._connection() as conn:
             return conn.execute(sql, params).fetchall()
 
-    def _one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+    def row(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         """The first row of one statement, or None."""
         with self._connection() as conn:
             return conn.execute(sql, params).fetchone()
 
-    def _run(self, sql: str, params: Sequence[object] = ()) -> int:
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         """A write statement in a transaction (the open one, or its own); returns the rows it changed."""
         with self.transaction():
             return self._local.conn.execute(sql, params).rowcount  # type: ignore[no-any-return]
 
-    def _run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """One write statement per row, pipelined, in a transaction (the open one, or its own)."""
         if rows:
             with self.transaction(), self._local.conn.cursor() as cur:
@@ -195,5 +195,5 @@ class PostgresBase:
                 conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (version, name, datetime.now(UTC)))
 
     def schema_version(self) -> int:
-        row = self._one("SELECT max(version) FROM schema_migrations")
+        row = self.row("SELECT max(version) FROM schema_migrations")
         return int(row[0] or 0) if row else 0

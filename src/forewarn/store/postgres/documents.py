@@ -30,42 +30,42 @@ class DocumentTables(PostgresBase):
 
     # ------------------------------------------------------------------ parties, agreements, sites
     def put_party(self, party: Party) -> None:
-        self._run("INSERT INTO parties(id, doc) VALUES (%s, %s::jsonb) ON CONFLICT(id) DO UPDATE SET doc = "
+        self.execute("INSERT INTO parties(id, doc) VALUES (%s, %s::jsonb) ON CONFLICT(id) DO UPDATE SET doc = "
                   "excluded.doc", (party.id, party.model_dump_json()))
 
     def get_party(self, party_id: str) -> Party | None:
-        row = self._one("SELECT doc::text FROM parties WHERE id = %s", (party_id,))
+        row = self.row("SELECT doc::text FROM parties WHERE id = %s", (party_id,))
         return Party.model_validate_json(row[0]) if row else None
 
     def list_parties(self) -> list[Party]:
-        return [Party.model_validate_json(r[0]) for r in self._all("SELECT doc::text FROM parties ORDER BY id")]
+        return [Party.model_validate_json(r[0]) for r in self.rows("SELECT doc::text FROM parties ORDER BY id")]
 
     def put_agreement(self, agreement: Agreement) -> None:
         with self.transaction():
-            self._run("INSERT INTO agreements(id, doc) VALUES (%s, %s::jsonb) ON CONFLICT(id) DO UPDATE SET doc = "
+            self.execute("INSERT INTO agreements(id, doc) VALUES (%s, %s::jsonb) ON CONFLICT(id) DO UPDATE SET doc = "
                       "excluded.doc", (agreement.id, agreement.model_dump_json()))
-            self._run("DELETE FROM agreement_parties WHERE agreement_id = %s", (agreement.id,))
-            self._run_many("INSERT INTO agreement_parties VALUES (%s, %s)",
+            self.execute("DELETE FROM agreement_parties WHERE agreement_id = %s", (agreement.id,))
+            self.execute_many("INSERT INTO agreement_parties VALUES (%s, %s)",
                            [(agreement.id, p) for p in agreement.parties])
 
     def get_agreement(self, agreement_id: str) -> Agreement | None:
-        row = self._one("SELECT doc::text FROM agreements WHERE id = %s", (agreement_id,))
+        row = self.row("SELECT doc::text FROM agreements WHERE id = %s", (agreement_id,))
         return Agreement.model_validate_json(row[0]) if row else None
 
     def list_agreements(self) -> list[Agreement]:
-        return [Agreement.model_validate_json(r[0]) for r in self._all("SELECT doc::text FROM agreements ORDER BY id")]
+        return [Agreement.model_validate_json(r[0]) for r in self.rows("SELECT doc::text FROM agreements ORDER BY id")]
 
     def put_site(self, site: ProtectedSite) -> None:
-        self._run("INSERT INTO protected_sites(id, registered_by, doc) VALUES (%s, %s, %s::jsonb) ON CONFLICT(id) "
+        self.execute("INSERT INTO protected_sites(id, registered_by, doc) VALUES (%s, %s, %s::jsonb) ON CONFLICT(id) "
                   "DO UPDATE SET registered_by = excluded.registered_by, doc = excluded.doc",
                   (site.id, site.registered_by, site.model_dump_json()))
 
     def get_site(self, site_id: str) -> ProtectedSite | None:
-        row = self._one("SELECT doc::text FROM protected_sites WHERE id = %s", (site_id,))
+        row = self.row("SELECT doc::text FROM protected_sites WHERE id = %s", (site_id,))
         return ProtectedSite.model_validate_json(row[0]) if row else None
 
     def list_sites(self) -> list[ProtectedSite]:
-        rows = self._all("SELECT doc::text FROM protected_sites ORDER BY id")
+        rows = self.rows("SELECT doc::text FROM protected_sites ORDER BY id")
         return [ProtectedSite.model_validate_json(r[0]) for r in rows]
 
     # ------------------------------------------------------------------ operations
@@ -74,20 +74,20 @@ class DocumentTables(PostgresBase):
         PostGIS geometry; LookupError if the operation is not at the previous version."""
         with self.transaction():
             if operation.version == 1:
-                self._run("INSERT INTO operations(id, party_id, state, version, activity_class, notified_at, "
+                self.execute("INSERT INTO operations(id, party_id, state, version, activity_class, notified_at, "
                           "updated_at) VALUES (%s, %s, %s, 1, %s, %s, %s)",
                           (operation.id, operation.party_id, operation.state.value, operation.activity_class,
                            operation.notified_at, at))
-            elif self._run("UPDATE operations SET version = %s, state = %s, activity_class = %s, notified_at = %s, "
+            elif self.execute("UPDATE operations SET version = %s, state = %s, activity_class = %s, notified_at = %s, "
                            "updated_at = %s WHERE id = %s AND version = %s",
                            (operation.version, operation.state.value, operation.activity_class,
                             operation.notified_at, at, operation.id, operation.version - 1)) != 1:
                 raise LookupError(f"operation {operation.id} is not at version {operation.version - 1}")
-            self._run("INSERT INTO operation_versions(operation_id, version, doc, created_at, start_at, end_at) "
+            self.execute("INSERT INTO operation_versions(operation_id, version, doc, created_at, start_at, end_at) "
                       "VALUES (%s, %s, %s::jsonb, %s, %s, %s)",
                       (operation.id, operation.version, operation.model_dump_json(), at, operation.start,
                        operation.end))
-            self._run_many(
+            self.execute_many(
                 "INSERT INTO operation_volumes(operation_id, version, idx, footprint, lower_m, upper_m, start_at, "
                 "end_at) VALUES (%s, %s, %s, ST_GeomFromWKB(%s, 4326), %s, %s, %s, %s)",
                 [(operation.id, operation.version, i, shapely.to_wkb(v.shape), v.lower_m, v.upper_m, v.start, v.end)
@@ -95,12 +95,12 @@ class DocumentTables(PostgresBase):
 
     def set_operation_state(self, operation_id: str, state: OperationState, at: datetime,
                             notified_at: datetime | None = None) -> None:
-        if self._run("UPDATE operations SET state = %s, updated_at = %s, notified_at = coalesce(%s, notified_at) "
+        if self.execute("UPDATE operations SET state = %s, updated_at = %s, notified_at = coalesce(%s, notified_at) "
                      "WHERE id = %s", (state.value, at, notified_at, operation_id)) != 1:
             raise LookupError(f"no operation {operation_id}")
 
     def get_operation(self, operation_id: str, version: int | None = None) -> Operation | None:
-        row = self._one("SELECT v.doc::text, o.state, o.notified_at FROM operations o JOIN operation_versions v "
+        row = self.row("SELECT v.doc::text, o.state, o.notified_at FROM operations o JOIN operation_versions v "
                         "ON v.operation_id = o.id AND v.version = coalesce(%s, o.version) WHERE o.id = %s",
                         (version, operation_id))
         return _hydrate(*row) if row else None
@@ -114,10 +114,10 @@ class DocumentTables(PostgresBase):
         if party_id is not None:
             sql += " AND o.party_id = %s"
             params.append(party_id)
-        return [_hydrate(*r) for r in self._all(sql + " ORDER BY o.id", params)]
+        return [_hydrate(*r) for r in self.rows(sql + " ORDER BY o.id", params)]
 
     def operation_versions(self, operation_id: str) -> list[Operation]:
-        rows = self._all("SELECT doc::text FROM operation_versions WHERE operation_id = %s ORDER BY version",
+        rows = self.rows("SELECT doc::text FROM operation_versions WHERE operation_id = %s ORDER BY version",
                          (operation_id,))
         return [Operation.model_validate_json(r[0]) for r in rows]
 
@@ -134,7 +134,7 @@ class DocumentTables(PostgresBase):
             raise ValueError("start and end must be timezone-aware (UTC)")
         if not shapely.is_valid(area) or area.is_empty:
             raise ValueError("area must be a valid, non-empty geometry")
-        rows = self._all(
+        rows = self.rows(
             _CURRENT + " WHERE o.state = ANY(%s) AND EXISTS (SELECT 1 FROM operation_volumes w WHERE "
             "w.operation_id = o.id AND w.version = o.version AND w.start_at < %s AND w.end_at > %s AND "
             "ST_Intersects(w.footprint, ST_GeomFromWKB(%s, 4326))) ORDER BY o.id",
@@ -150,13 +150,13 @@ class DocumentTables(PostgresBase):
                 (outcome.operation_id, outcome.version, outcome.party_id, outcome.kind, outcome.at)).fetchone()
             notice_id = int(row[0])
             stored = outcome.model_copy(update={"notice_id": notice_id})
-            self._run("UPDATE notices SET outcome = %s::jsonb WHERE id = %s", (stored.model_dump_json(), notice_id))
-            self._run_many(
+            self.execute("UPDATE notices SET outcome = %s::jsonb WHERE id = %s", (stored.model_dump_json(), notice_id))
+            self.execute_many(
                 "INSERT INTO conflicts(notice_id, operation_a, operation_b, adjusting_operation, doc) "
                 "VALUES (%s, %s, %s, %s, %s::jsonb)",
                 [(notice_id, c.a.operation_id, c.b.operation_id, c.adjusting_operation, c.model_dump_json())
                  for c in outcome.conflicts])
-            self._run_many(
+            self.execute_many(
                 "INSERT INTO site_warnings(notice_id, site_id, operation_id, doc) VALUES (%s, %s, %s, %s::jsonb)",
                 [(notice_id, w.site_id, w.operation_id, w.model_dump_json()) for w in outcome.site_warnings])
         return notice_id
@@ -167,53 +167,54 @@ class DocumentTables(PostgresBase):
             sql, params = sql + " WHERE operation_id = %s", [operation_id]
         return [StoredNotice(id=r[0], operation_id=r[1], version=r[2], party_id=r[3], kind=r[4], at=r[5],
                              outcome=NoticeOutcome.model_validate_json(r[6]))
-                for r in self._all(sql + " ORDER BY id", params)]
+                for r in self.rows(sql + " ORDER BY id", params)]
 
     # ------------------------------------------------------------------ credentials, issuer key
     def put_credential(self, credential: Credential) -> None:
-        self._run("INSERT INTO credentials(client_id, party_id, doc) VALUES (%s, %s, %s::jsonb) "
+        self.execute("INSERT INTO credentials(client_id, party_id, doc) VALUES (%s, %s, %s::jsonb) "
                   "ON CONFLICT(client_id) DO UPDATE SET doc = excluded.doc",
                   (credential.client_id, credential.party_id, credential.model_dump_json()))
 
     def get_credential(self, client_id: str) -> Credential | None:
-        row = self._one("SELECT doc::text FROM credentials WHERE client_id = %s", (client_id,))
+        row = self.row("SELECT doc::text FROM credentials WHERE client_id = %s", (client_id,))
         return Credential.model_validate_json(row[0]) if row else None
 
     def list_credentials(self, party_id: str) -> list[Credential]:
-        rows = self._all("SELECT doc::text FROM credentials WHERE party_id = %s ORDER BY client_id", (party_id,))
+        rows = self.rows("SELECT doc::text FROM credentials WHERE party_id = %s ORDER BY client_id", (party_id,))
         return [Credential.model_validate_json(r[0]) for r in rows]
 
     def get_issuer_key(self) -> tuple[str, str] | None:
-        row = self._one("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at DESC, kid DESC LIMIT 1")
+        row = self.row("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at DESC, kid DESC LIMIT 1")
         return (row[0], row[1]) if row else None
 
     def put_issuer_key(self, kid: str, private_pem: str, at: datetime) -> None:
-        self._run("INSERT INTO issuer_keys(kid, private_pem, created_at) VALUES (%s, %s, %s)", (kid, private_pem, at))
+        self.execute("INSERT INTO issuer_keys(kid, private_pem, created_at) VALUES (%s, %s, %s)",
+                     (kid, private_pem, at))
 
     def list_issuer_keys(self) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self._all("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at, kid")]
+        return [(r[0], r[1]) for r in self.rows("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at, kid")]
 
     # ------------------------------------------------------------------ idempotency, subscriptions
     def get_idempotent(self, party_id: str, key: str) -> tuple[str, int, str] | None:
-        row = self._one("SELECT request_hash, status, response FROM idempotency WHERE party_id = %s AND key = %s",
+        row = self.row("SELECT request_hash, status, response FROM idempotency WHERE party_id = %s AND key = %s",
                         (party_id, key))
         return (row[0], int(row[1]), row[2]) if row else None
 
     def put_idempotent(self, party_id: str, key: str, request_hash: str, status: int, response: str,
                        at: datetime) -> None:
-        self._run("INSERT INTO idempotency VALUES (%s, %s, %s, %s, %s, %s)",
+        self.execute("INSERT INTO idempotency VALUES (%s, %s, %s, %s, %s, %s)",
                   (party_id, key, request_hash, status, response, at))
 
     def put_subscription(self, subscription: Subscription) -> None:
-        self._run("INSERT INTO subscriptions(id, party_id, doc) VALUES (%s, %s, %s::jsonb) ON CONFLICT(id) DO "
+        self.execute("INSERT INTO subscriptions(id, party_id, doc) VALUES (%s, %s, %s::jsonb) ON CONFLICT(id) DO "
                   "UPDATE SET party_id = excluded.party_id, doc = excluded.doc",
                   (subscription.id, subscription.party_id, subscription.model_dump_json()))
 
     def delete_subscription(self, subscription_id: str) -> None:
-        self._run("DELETE FROM subscriptions WHERE id = %s", (subscription_id,))
+        self.execute("DELETE FROM subscriptions WHERE id = %s", (subscription_id,))
 
     def list_subscriptions(self, party_id: str | None = None) -> list[Subscription]:
         sql, params = "SELECT doc::text FROM subscriptions", []
         if party_id is not None:
             sql, params = sql + " WHERE party_id = %s", [party_id]
-        return [Subscription.model_validate_json(r[0]) for r in self._all(sql + " ORDER BY id", params)]
+        return [Subscription.model_validate_json(r[0]) for r in self.rows(sql + " ORDER BY id", params)]

@@ -57,7 +57,7 @@ class LedgerTables(PostgresBase):
         this transaction's own appends; outside one it is read every time."""
         if self._depth and self._local.head is not None:
             return self._local.head  # type: ignore[no-any-return]
-        row = self._one("SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1")
+        row = self.row("SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1")
         head = (int(row[0]), str(row[1])) if row else None
         if self._depth:
             self._local.head = head
@@ -88,18 +88,18 @@ class LedgerTables(PostgresBase):
             self._local.head = (last.seq, last.entry_hash)
 
     def sign_ledger_entry(self, seq: int, service_key_id: str, service_signature: str) -> None:
-        self._run("UPDATE ledger_entries SET service_key_id = %s, service_signature = %s WHERE seq = %s",
+        self.execute("UPDATE ledger_entries SET service_key_id = %s, service_signature = %s WHERE seq = %s",
                   (service_key_id, service_signature, seq))
 
     def ledger_checkpoint(self, seq: int) -> Link | None:
-        row = self._one(f"SELECT {_LINK} FROM ledger_entries WHERE seq >= %s AND service_signature <> '' "
+        row = self.row(f"SELECT {_LINK} FROM ledger_entries WHERE seq >= %s AND service_signature <> '' "
                         "ORDER BY seq LIMIT 1", (seq,))
         return _link(row) if row else None
 
     def iter_ledger(self, after_seq: int = 0, batch: int = 1000) -> Iterator[LedgerEntry]:
         last = after_seq
         while True:
-            rows = self._all(f"SELECT {_COLUMNS} FROM ledger_entries WHERE seq > %s ORDER BY seq LIMIT %s",
+            rows = self.rows(f"SELECT {_COLUMNS} FROM ledger_entries WHERE seq > %s ORDER BY seq LIMIT %s",
                              (last, batch))
             yield from (_entry(r) for r in rows)
             if len(rows) < batch:
@@ -110,13 +110,13 @@ class LedgerTables(PostgresBase):
         wanted = sorted(set(seqs))
         out: list[LedgerEntry] = []
         for i in range(0, len(wanted), 500):
-            rows = self._all(f"SELECT {_COLUMNS} FROM ledger_entries WHERE seq = ANY(%s) ORDER BY seq",
+            rows = self.rows(f"SELECT {_COLUMNS} FROM ledger_entries WHERE seq = ANY(%s) ORDER BY seq",
                              (wanted[i:i + 500],))
             out.extend(_entry(r) for r in rows)
         return out
 
     def ledger_links(self, first: int, last: int) -> list[Link]:
-        rows = self._all(f"SELECT {_LINK} FROM ledger_entries WHERE seq BETWEEN %s AND %s ORDER BY seq",
+        rows = self.rows(f"SELECT {_LINK} FROM ledger_entries WHERE seq BETWEEN %s AND %s ORDER BY seq",
                          (first, last))
         return [_link(r) for r in rows]
 
@@ -141,27 +141,27 @@ class LedgerTables(PostgresBase):
                 sql += " AND body::json ->> %s = %s"
                 params.append(name)
             params.append(value)
-        return [_entry(r) for r in self._all(sql + " ORDER BY seq", params)]
+        return [_entry(r) for r in self.rows(sql + " ORDER BY seq", params)]
 
     def ledger_nonce_used(self, party_id: str, nonce: str) -> bool:
-        return self._one("SELECT 1 FROM ledger_entries WHERE party_id = %s AND party_nonce = %s",
+        return self.row("SELECT 1 FROM ledger_entries WHERE party_id = %s AND party_nonce = %s",
                          (party_id, nonce)) is not None
 
     # ------------------------------------------------------------------ party keys
     def put_party_key(self, key: PartyKey) -> None:
-        self._run(f"INSERT INTO party_keys({_KEY}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT(key_id) DO UPDATE "
+        self.execute(f"INSERT INTO party_keys({_KEY}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT(key_id) DO UPDATE "
                   "SET revoked_at = excluded.revoked_at",
                   (key.key_id, key.party_id, key.public_key, key.valid_from, key.revoked_at, key.replaces))
 
     def get_party_key(self, key_id: str) -> PartyKey | None:
-        row = self._one(f"SELECT {_KEY} FROM party_keys WHERE key_id = %s", (key_id,))
+        row = self.row(f"SELECT {_KEY} FROM party_keys WHERE key_id = %s", (key_id,))
         return self._party_key(row) if row else None
 
     def list_party_keys(self, party_id: str | None = None) -> list[PartyKey]:
         sql, params = f"SELECT {_KEY} FROM party_keys", []
         if party_id is not None:
             sql, params = sql + " WHERE party_id = %s", [party_id]
-        return [self._party_key(r) for r in self._all(sql + " ORDER BY party_id, valid_from, key_id", params)]
+        return [self._party_key(r) for r in self.rows(sql + " ORDER BY party_id, valid_from, key_id", params)]
 
     @staticmethod
     def _party_key(row: Row) -> PartyKey:

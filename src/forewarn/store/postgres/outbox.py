@@ -63,7 +63,7 @@ class OutboxTables(PostgresBase):
                 self._local.created.extend(d.model_copy(update={"seq": int(seqs[d.id])}) for d in deliveries)
 
     def get_delivery(self, delivery_id: str) -> Delivery | None:
-        row = self._one(f"SELECT {_COLUMNS} FROM deliveries WHERE id = %s", (delivery_id,))
+        row = self.row(f"SELECT {_COLUMNS} FROM deliveries WHERE id = %s", (delivery_id,))
         return _delivery(row) if row else None
 
     def get_deliveries(self, delivery_ids: Sequence[str], *, payloads: bool = True) -> dict[str, Delivery]:
@@ -71,7 +71,7 @@ class OutboxTables(PostgresBase):
         ids = list(dict.fromkeys(delivery_ids))
         columns = _COLUMNS if payloads else _STATE_COLUMNS
         for start in range(0, len(ids), 500):
-            for row in self._all(f"SELECT {columns} FROM deliveries WHERE id = ANY(%s)", (ids[start:start + 500],)):
+            for row in self.rows(f"SELECT {columns} FROM deliveries WHERE id = ANY(%s)", (ids[start:start + 500],)):
                 d = _delivery(row)
                 out[d.id] = d
         return out
@@ -85,16 +85,16 @@ class OutboxTables(PostgresBase):
         if channel is not None:
             sql += " AND channel = %s"
             params.append(channel)
-        return [_delivery(r) for r in self._all(sql + " ORDER BY seq LIMIT %s", [*params, limit])]
+        return [_delivery(r) for r in self.rows(sql + " ORDER BY seq LIMIT %s", [*params, limit])]
 
     def update_delivery(self, delivery: Delivery) -> None:
-        self._run(_UPDATE, _state(delivery))
+        self.execute(_UPDATE, _state(delivery))
 
     def update_deliveries(self, deliveries: Sequence[Delivery]) -> None:
-        self._run_many(_UPDATE, [_state(d) for d in deliveries])
+        self.execute_many(_UPDATE, [_state(d) for d in deliveries])
 
     def due_webhook_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
-        rows = self._all(f"SELECT {_COLUMNS} FROM deliveries WHERE delivered_at IS NULL AND next_attempt_at <= %s "
+        rows = self.rows(f"SELECT {_COLUMNS} FROM deliveries WHERE delivered_at IS NULL AND next_attempt_at <= %s "
                          "ORDER BY seq LIMIT %s", (now, limit))
         return [_delivery(r) for r in rows]
 
@@ -117,6 +117,6 @@ class OutboxTables(PostgresBase):
         return sorted((_delivery(r) for r in rows), key=lambda d: d.seq)
 
     def overdue_acknowledgements(self, now: datetime, limit: int = 100) -> list[Delivery]:
-        rows = self._all(f"SELECT {_COLUMNS} FROM deliveries WHERE channel = 'primary' AND acked_at IS NULL "
+        rows = self.rows(f"SELECT {_COLUMNS} FROM deliveries WHERE channel = 'primary' AND acked_at IS NULL "
                          "AND escalated_at IS NULL AND ack_deadline <= %s ORDER BY seq LIMIT %s", (now, limit))
         return [_delivery(r) for r in rows]

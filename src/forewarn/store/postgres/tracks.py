@@ -47,7 +47,8 @@ class PostgresTrackStore:
         np.savez(buffer, track_id=batch.track_id.astype(str), callsign=batch.callsign.astype(str),
                  flag=np.array(["" if f is None else f for f in (flags or [None] * len(batch))], dtype=str),
                  **{name: getattr(batch, name) for name in NUMERIC_FIELDS})
-        self.repo._run("INSERT INTO track_chunks (party_id, source, t_min, t_max, n, data) VALUES (%s,%s,%s,%s,%s,%s)",
+        self.repo.execute("INSERT INTO track_chunks (party_id, source, t_min, t_max, n, data) "
+                          "VALUES (%s,%s,%s,%s,%s,%s)",
                        (party_id, source, float(batch.t_s.min()), float(batch.t_s.max()), len(batch),
                         buffer.getvalue()))
 
@@ -56,7 +57,7 @@ class PostgresTrackStore:
         sql, params = "SELECT coalesce(sum(n), 0) FROM track_chunks", list[str]()
         if party_id is not None:
             sql, params = sql + " WHERE party_id = %s", [party_id]
-        row = self.repo._one(sql, params)
+        row = self.repo.row(sql, params)
         return int(row[0]) if row else 0
 
     def positions(self, party_id: str | None = None, t_from: float | None = None, t_to: float | None = None
@@ -69,7 +70,7 @@ class PostgresTrackStore:
                 sql += " AND " + clause
                 params.append(value)
         out: list[StoredPositions] = []
-        for party, source, data in self.repo._all(sql + " ORDER BY id", params):
+        for party, source, data in self.repo.rows(sql + " ORDER BY id", params):
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 batch = PositionBatch(track_id=arrays["track_id"].astype(object),
                                       callsign=arrays["callsign"].astype(object),
@@ -85,7 +86,7 @@ class PostgresTrackStore:
 
     def put_tracks(self, records: Iterable[TrackRecord]) -> None:
         """Create or update track states."""
-        self.repo._run_many(_UPSERT, [
+        self.repo.execute_many(_UPSERT, [
             (r.party_id, p.track_id, r.operation_id, r.source, r.conforming, p.t_s, p.lat_deg, p.lon_deg,
              _null(p.alt_m), _null(p.gs_mps), _null(p.track_deg), _null(p.vs_mps), p.callsign, r.updated_at)
             for r in records for p in (r.last,)])
@@ -101,22 +102,22 @@ class PostgresTrackStore:
         return [TrackRecord(r[0], r[2], r[3], r[4],
                             Position(r[1], r[5], r[6], r[7], _num(r[8]), _num(r[9]), _num(r[10]), _num(r[11]), r[12]),
                             r[13])
-                for r in self.repo._all(sql + " ORDER BY party_id, track_id", params)]
+                for r in self.repo.rows(sql + " ORDER BY party_id, track_id", params)]
 
     def add_alerts(self, alerts: Sequence[TrackAlert]) -> None:
         """Store alerts; an opening alert is stored open, a clearing one closes the alert it clears."""
         with self.repo.transaction():
             for alert in alerts:
-                self.repo._run("INSERT INTO track_alerts (id, kind, encounter, at, party_id, track_id, open, doc) "
+                self.repo.execute("INSERT INTO track_alerts (id, kind, encounter, at, party_id, track_id, open, doc) "
                                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb)",
                                (alert.id, alert.kind, alert.encounter, alert.at, alert.party_id, alert.track_id,
                                 alert.kind in OPENING_KINDS, alert.model_dump_json()))
                 if alert.clears:
-                    self.repo._run("UPDATE track_alerts SET open = false WHERE id = %s", (alert.clears,))
+                    self.repo.execute("UPDATE track_alerts SET open = false WHERE id = %s", (alert.clears,))
 
     def open_alerts(self) -> list[TrackAlert]:
         """Alerts whose encounter is not over yet (restored into the tracker at start)."""
-        rows = self.repo._all("SELECT doc::text FROM track_alerts WHERE open ORDER BY at, id")
+        rows = self.repo.rows("SELECT doc::text FROM track_alerts WHERE open ORDER BY at, id")
         return [TrackAlert.model_validate_json(r[0]) for r in rows]
 
     def list_alerts(self, party_id: str | None = None, since: datetime | None = None) -> list[TrackAlert]:
@@ -128,17 +129,17 @@ class PostgresTrackStore:
         if since is not None:
             sql += " AND at >= %s"
             params.append(since)
-        return [TrackAlert.model_validate_json(r[0]) for r in self.repo._all(sql + " ORDER BY at, id", params)]
+        return [TrackAlert.model_validate_json(r[0]) for r in self.repo.rows(sql + " ORDER BY at, id", params)]
 
     def add_quality(self, source: str, counts: dict[str, int]) -> None:
         """Add to the per-source, per-reason counters of the feed-quality checks."""
-        self.repo._run_many("INSERT INTO feed_quality (source, reason, count) VALUES (%s,%s,%s) ON CONFLICT(source, "
+        self.repo.execute_many("INSERT INTO feed_quality (source, reason, count) VALUES (%s,%s,%s) ON CONFLICT(source, "
                             "reason) DO UPDATE SET count = feed_quality.count + excluded.count",
                             [(source, reason, n) for reason, n in counts.items() if n])
 
     def quality(self) -> dict[str, dict[str, int]]:
         """source -> reason -> count of every position checked (``accepted`` included)."""
         out: dict[str, dict[str, int]] = {}
-        for source, reason, n in self.repo._all("SELECT source, reason, count FROM feed_quality"):
+        for source, reason, n in self.repo.rows("SELECT source, reason, count FROM feed_quality"):
             out.setdefault(source, {})[reason] = int(n)
         return out

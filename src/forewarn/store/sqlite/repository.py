@@ -21,7 +21,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib import resources
@@ -275,6 +275,17 @@ class SQLiteRepository:
     def schema_version(self) -> int:
         row = self._conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
+
+    # ------------------------------------------------------------------ statements of sibling stores
+    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Run one statement on this database's connection, inside the caller's transaction if one is open: for
+        the stores that share this database (e.g. :class:`~forewarn.store.sqlite.tracks.TrackStore`). Values go
+        in ``params``, never into ``sql``."""
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> sqlite3.Cursor:
+        """Run one statement once per row of ``rows`` (as :meth:`execute`)."""
+        return self._conn.executemany(sql, rows)
 
     def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         with self.transaction():

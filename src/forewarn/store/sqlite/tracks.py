@@ -67,7 +67,7 @@ class TrackStore:
         np.savez(buffer, track_id=batch.track_id.astype(str), callsign=batch.callsign.astype(str),
                  flag=np.array(["" if f is None else f for f in (flags or [None] * len(batch))], dtype=str),
                  **{name: getattr(batch, name) for name in NUMERIC_FIELDS})
-        self.repo._conn.execute(
+        self.repo.execute(
             "INSERT INTO track_chunks (party_id, source, t_min, t_max, n, data) VALUES (?,?,?,?,?,?)",
             (party_id, source, float(batch.t_s.min()), float(batch.t_s.max()), len(batch), buffer.getvalue()))
 
@@ -76,7 +76,7 @@ class TrackStore:
         sql, params = "SELECT coalesce(sum(n), 0) FROM track_chunks", list[str]()
         if party_id is not None:
             sql, params = sql + " WHERE party_id = ?", [party_id]
-        return int(self.repo._conn.execute(sql, params).fetchone()[0])
+        return int(self.repo.execute(sql, params).fetchone()[0])
 
     def positions(self, party_id: str | None = None, t_from: float | None = None, t_to: float | None = None
                   ) -> list[StoredPositions]:
@@ -93,7 +93,7 @@ class TrackStore:
             sql += " AND t_min <= ?"
             params.append(t_to)
         out: list[StoredPositions] = []
-        for party, source, data in self.repo._conn.execute(sql + " ORDER BY id", params).fetchall():
+        for party, source, data in self.repo.execute(sql + " ORDER BY id", params).fetchall():
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 batch = PositionBatch(track_id=arrays["track_id"].astype(object),
                                       callsign=arrays["callsign"].astype(object),
@@ -109,7 +109,7 @@ class TrackStore:
 
     def put_tracks(self, records: Iterable[TrackRecord]) -> None:
         """Create or update track states."""
-        self.repo._conn.executemany(
+        self.repo.executemany(
             "INSERT INTO tracks (party_id, track_id, operation_id, source, conforming, t_s, lat_deg, lon_deg, alt_m, "
             "gs_mps, track_deg, vs_mps, callsign, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(party_id, track_id) DO UPDATE SET operation_id = excluded.operation_id, "
@@ -132,7 +132,7 @@ class TrackStore:
             if not params:
                 return []
             sql += f" WHERE party_id IN ({','.join('?' * len(params))})"
-        rows = self.repo._conn.execute(sql + " ORDER BY party_id, track_id", params).fetchall()
+        rows = self.repo.execute(sql + " ORDER BY party_id, track_id", params).fetchall()
         nan = float("nan")
 
         def num(v: float | None) -> float:
@@ -147,17 +147,17 @@ class TrackStore:
         """Store alerts; an opening alert is stored open, a clearing one closes the alert it clears."""
         for alert in alerts:
             opening = alert.kind in OPENING_KINDS
-            self.repo._conn.execute(
+            self.repo.execute(
                 "INSERT INTO track_alerts (id, kind, encounter, at, party_id, track_id, open, doc) "
                 "VALUES (?,?,?,?,?,?,?,?)",
                 (alert.id, alert.kind, alert.encounter, alert.at.isoformat(), alert.party_id, alert.track_id,
                  int(opening), alert.model_dump_json()))
             if alert.clears:
-                self.repo._conn.execute("UPDATE track_alerts SET open = 0 WHERE id = ?", (alert.clears,))
+                self.repo.execute("UPDATE track_alerts SET open = 0 WHERE id = ?", (alert.clears,))
 
     def open_alerts(self) -> list[TrackAlert]:
         """Alerts whose encounter is not over yet (restored into the tracker at start)."""
-        rows = self.repo._conn.execute("SELECT doc FROM track_alerts WHERE open = 1 ORDER BY at, id").fetchall()
+        rows = self.repo.execute("SELECT doc FROM track_alerts WHERE open = 1 ORDER BY at, id").fetchall()
         return [TrackAlert.model_validate_json(r[0]) for r in rows]
 
     def list_alerts(self, party_id: str | None = None, since: datetime | None = None) -> list[TrackAlert]:
@@ -169,12 +169,12 @@ class TrackStore:
         if since is not None:
             sql += " AND at >= ?"
             params.append(since.isoformat())
-        rows = self.repo._conn.execute(sql + " ORDER BY at, id", params).fetchall()
+        rows = self.repo.execute(sql + " ORDER BY at, id", params).fetchall()
         return [TrackAlert.model_validate_json(r[0]) for r in rows]
 
     def add_quality(self, source: str, counts: dict[str, int]) -> None:
         """Add to the per-source, per-reason counters of the feed-quality checks."""
-        self.repo._conn.executemany(
+        self.repo.executemany(
             "INSERT INTO feed_quality (source, reason, count) VALUES (?,?,?) "
             "ON CONFLICT(source, reason) DO UPDATE SET count = count + excluded.count",
             [(source, reason, n) for reason, n in counts.items() if n])
@@ -182,6 +182,6 @@ class TrackStore:
     def quality(self) -> dict[str, dict[str, int]]:
         """source -> reason -> count of every position checked (``accepted`` included)."""
         out: dict[str, dict[str, int]] = {}
-        for source, reason, n in self.repo._conn.execute("SELECT source, reason, count FROM feed_quality"):
+        for source, reason, n in self.repo.execute("SELECT source, reason, count FROM feed_quality"):
             out.setdefault(source, {})[reason] = int(n)
         return out
