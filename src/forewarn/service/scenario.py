@@ -1,6 +1,6 @@
 """Scenario files: parties, agreements, protected sites and operations in one YAML or JSON document.
 
-Schema (see ``examples/scenario.yaml`` and the README):
+Schema (see ``examples/scenario.yaml`` and docs/data-model.md):
 
 * ``name``, ``description``, ``clock_start`` (UTC; the time at which sites and planned operations are loaded)
 * ``parties``: list of :class:`~forewarn.core.model.Party`

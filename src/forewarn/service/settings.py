@@ -1,6 +1,6 @@
 """Settings: data, injected, never read at import. Environment (``FOREWARN_*``) beats defaults.
 
-Every setting is documented here and in the README (a test keeps the two in step).
+Every setting is documented here; docs/settings.md is generated from these fields (a test keeps the two in step).
 """
 
 from __future__ import annotations
