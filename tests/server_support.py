@@ -139,6 +139,8 @@ class Receiver:
 
     fail_first: int = 0
     received: list[tuple[str, bytes, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    """The headers of each recorded request, in the order of ``received``."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
 
@@ -162,6 +164,7 @@ class Receiver:
                 with receiver.lock:
                     receiver.received.append((self.headers.get("Forewarn-Delivery-Id", ""), body,
                                               self.headers.get("Forewarn-Signature", "")))
+                    receiver.headers.append(dict(self.headers.items()))
                     failing = len(receiver.received) <= receiver.fail_first
                 self.send_response(500 if failing else 204)
                 self.end_headers()

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from forewarn.notify.standard_webhooks import public_keys, verify_standard
 from forewarn.notify.webhook import verify_signature
 from tests.server_support import Receiver, add_party, running, sse_events
 
@@ -89,6 +90,11 @@ def test_webhooks_are_signed_retried_and_escalated(tmp_path: Path) -> None:
         assert len(attempts) >= 3 and primary["attempts"] >= 3 and primary["delivered_at"]  # two 500s, then 204
         assert all(verify_signature(body, sig, jwks) for _, body, sig in receiver.received)
         assert not verify_signature(attempts[0][1] + b" ", attempts[0][2], jwks)  # a changed body fails
+        # the Standard Webhooks headers (scheme v1a) verify with the published keys too, and name the delivery
+        keys = public_keys(jwks)
+        assert all(verify_standard(body, h, keys) and h["webhook-id"] == did
+                   for (did, body, _), h in zip(receiver.received, receiver.headers, strict=True))
+        assert not verify_standard(attempts[0][1] + b" ", receiver.headers[0], keys)
         assert {json.loads(b)["delivery_id"] for _, b, _ in attempts} == {primary["id"]}  # stable id on retries
     finally:
         receiver.stop()

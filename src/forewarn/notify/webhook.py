@@ -5,6 +5,8 @@ Headers sent with every delivery::
     Content-Type: application/json
     Forewarn-Delivery-Id: <stable id, the same on every retry: de-duplicate on it>
     Forewarn-Signature: t=<unix seconds>,kid=<key id>,ed25519=<base64url signature of "<t>.<body>">
+    webhook-id, webhook-timestamp, webhook-signature: the Standard Webhooks headers, scheme v1a
+    (:mod:`forewarn.notify.standard_webhooks`)
 
 The public key is published as a JWKS at ``GET /v1/keys``; :func:`verify_signature` is what a receiver runs.
 """
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forewarn.core.records import Delivery
 from forewarn.errors import InvalidInput
+from forewarn.notify.standard_webhooks import standard_headers
 from forewarn.service.tokens import IssuerKey
 from forewarn.service.webhook_urls import PinnedTarget, WebhookPolicy, check_webhook_url, pin
 
@@ -105,7 +108,8 @@ async def post(client: httpx.AsyncClient, url: str, delivery: Delivery, key: Iss
     keep the name; the certificate is checked against it). Any 2xx counts as delivered. Redirects: 307 and 308
     are followed up to ``max_redirects`` times, each target checked like the first; any other 3xx fails."""
     body = delivery_body(delivery)
-    headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery.id, SIGNATURE_HEADER: sign(body, key)}
+    headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery.id, SIGNATURE_HEADER: sign(body, key),
+               **standard_headers(delivery.id, body, key)}
     for _ in range(max_redirects + 1):
         try:
             target = await pin_url(url, policy)
