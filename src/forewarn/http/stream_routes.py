@@ -3,7 +3,6 @@ or hostile client can hurt others through, with their limits (docs/resilience.md
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import cache
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Form, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -27,8 +26,19 @@ from forewarn.service.ledger import Draft
 
 router = APIRouter(prefix="/v1")
 
+KEEP_ALIVE_S = 15.0
+"""An idle event stream gets a comment this often (seconds), so proxies and clients keep the connection."""
+
 STREAM_RETRY_AFTER_S = 5.0
 """What a stream refused for the per-party limit is told to wait."""
+
+
+def event_stream(content: AsyncIterator[bytes], background: BackgroundTask | None = None) -> EventSourceResponse:
+    """A server-sent event stream (sse-starlette: framing, keep-alive comments every :data:`KEEP_ALIVE_S`, the
+    client's disconnect ends the generator), uncached and unbuffered by proxies."""
+    return EventSourceResponse(content, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+                               background=background, ping=KEEP_ALIVE_S, sep="\n",
+                               ping_message_factory=lambda: ServerSentEvent(comment="keep-alive", sep="\n"))
 
 
 def _page(rt: Runtime, party_id: str, after: int, channel: str, size: int) -> tuple[int, int, list[Delivery], bytes]:
@@ -46,8 +56,8 @@ def _render(rt: Runtime, party_id: str, batch: list[Delivery]) -> bytes:
     for d in batch:
         shown = view_delivery(party_id, d, book)
         if shown is not None:  # always: the inbox holds only the caller's deliveries
-            out += f"id: {d.seq}\nevent: {d.payload.get('type', 'notice')}\ndata: ".encode()
-            out += shown.model_dump_json().encode() + b"\n\n"  # compact JSON: one line
+            out += ServerSentEvent(data=shown.model_dump_json(), event=str(d.payload.get("type", "notice")),
+                                   id=str(d.seq), sep="\n").encode()  # compact JSON: one data line
     return bytes(out)
 
 
@@ -60,8 +70,8 @@ async def _events(rt: Runtime, party_id: str, channel: str, after: int, release:
     page_size = rt.settings.stream_page
     synced: int | None = None  # every delivery up to this sequence number has been read (None: unknown)
     try:
-        yield b": connected\n\n"
-        # no disconnect check per pass: the StreamingResponse listens for the client's disconnect and cancels
+        yield ServerSentEvent(comment="connected", sep="\n").encode()
+        # no disconnect check per pass: the EventSourceResponse listens for the client's disconnect and cancels
         # this generator (its finally unregisters it); a write to a closed connection fails too
         while True:
             # clear before reading: a delivery committed after the read sets it again (no lost wake-up)
@@ -87,16 +97,13 @@ async def _events(rt: Runtime, party_id: str, channel: str, after: int, release:
             if count:
                 after = last
                 continue
-            try:
-                await asyncio.wait_for(entry[1].wait(), timeout=15.0)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
+            await entry[1].wait()  # the response sends a keep-alive comment every KEEP_ALIVE_S meanwhile
     finally:
         rt.hub.unregister(entry)
         release()
 
 
-@router.get("/stream", tags=["deliveries"], response_class=StreamingResponse,
+@router.get("/stream", tags=["deliveries"], response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}},
                        429: {"description": "the party has stream_max_per_party streams open"}})
 async def stream(
@@ -119,9 +126,7 @@ async def stream(
         return too_many(request, f"party {who.party_id} already has {limit} event streams open "
                         "(setting stream_max_per_party)", STREAM_RETRY_AFTER_S, {"limit": limit})
     # released when the stream ends, or after the response if the stream never started (early disconnect)
-    return StreamingResponse(_events(rt, who.party_id, channel, after, release), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-                             background=BackgroundTask(release))
+    return event_stream(_events(rt, who.party_id, channel, after, release), background=BackgroundTask(release))
 
 
 # ---------------------------------------------------------------------------------------------- the token endpoint

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.core.airspace import AgreementBook
@@ -23,6 +23,7 @@ from forewarn.core.credentials import Principal
 from forewarn.core.policy import released_detail_fields, visible
 from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller, authenticated
+from forewarn.http.stream_routes import event_stream
 from forewarn.service.tracking import IngestResult, Tracker, TrackState
 from forewarn.tracks.alerts import view_alert
 from forewarn.tracks.feeds import parse_own_json
@@ -164,9 +165,9 @@ def feed_quality(rt: RT, who: Caller) -> dict[str, dict[str, int]]:
     return {k: v for k, v in counters.items() if k.split("/", 1)[0] == who.party_id}
 
 
-@router.get("/stream", response_class=StreamingResponse)
+@router.get("/stream", response_class=EventSourceResponse)
 async def stream_tracks(request: Request, rt: RT, who: Caller,
-                        interval_s: Annotated[float, Query(ge=0.2, le=60)] = 1.0) -> StreamingResponse:
+                        interval_s: Annotated[float, Query(ge=0.2, le=60)] = 1.0) -> EventSourceResponse:
     """Server-sent events: every ``interval_s`` the tracks you may see that moved (event ``track``, JSON with
     ``"type": "track"``, party_id, track_id, operation_id, conforming, lat_deg, lon_deg, alt_m, t_s)."""
     who.require("read")
@@ -174,7 +175,7 @@ async def stream_tracks(request: Request, rt: RT, who: Caller,
 
     async def events() -> AsyncIterator[bytes]:
         sent: dict[tuple[str, str], float] = {}
-        yield b": tracks\n\n"
+        yield ServerSentEvent(comment="tracks", sep="\n").encode()
         while not await request.is_disconnected():
             for out in await run_in_threadpool(_visible_tracks, rt, who.party_id):
                 key = (out.party_id, out.track_id)
@@ -183,10 +184,10 @@ async def stream_tracks(request: Request, rt: RT, who: Caller,
                 sent[key] = out.position["t_s"]
                 data = {"type": "track", "party_id": out.party_id, "track_id": out.track_id,
                         "operation_id": out.operation_id, "conforming": out.conforming} | out.position
-                yield f"event: track\ndata: {json.dumps(data)}\n\n".encode()
+                yield ServerSentEvent(data=json.dumps(data), event="track", sep="\n").encode()
             await asyncio.sleep(interval_s)
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return event_stream(events())
 
 
 @router.websocket("/ws")
