@@ -162,7 +162,7 @@ def test_file_then_cancel_through_the_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert [c["b"]["operation_id"] for c in json.loads(result.output)["conflicts"]] == ["bravo-survey-1"]
     refused = run("cancel", "alpha-9", "--as", "uss-bravo", "--db", str(db), "--at", "2026-03-02T07:31:00Z")
-    assert refused.exit_code == 2 and "another party" in refused.output
+    assert refused.exit_code == 2 and "no operation alpha-9" in refused.output
     assert run("cancel", "alpha-9", "--as", "uss-alpha", "--db", str(db), "--at", "2026-03-02T07:31:00Z").exit_code == 0
     ops = json.loads(run("list", "operations", "--db", str(db), "--json").output)
     assert {o["id"]: o["state"] for o in ops}["alpha-9"] == "cancelled"

@@ -122,7 +122,7 @@ def test_rejected_filings_are_undone_alone(db_path: Path) -> None:
     ]
     out = run_as_one_batch(s, calls)
     codes = [o.code if isinstance(o, ForewarnError) else type(o).__name__ for o in out]
-    assert codes == ["NoticeOutcome", "unauthenticated", "forbidden", "stale_version", "invalid_input",
+    assert codes == ["NoticeOutcome", "unauthenticated", "invalid_transition", "stale_version", "invalid_input",
                      "NoticeOutcome", "RuntimeError", "NoticeOutcome"]
     # the good filings saw each other; nothing of the rejected ones is stored or live
     assert {c.b.operation_id for c in out[5].conflicts} == {"a"}
@@ -235,7 +235,7 @@ def test_queued_filings_run_on_the_sequencer_thread_and_answer_through_futures(d
     assert [f.result(30) for f in futures] == [("q0", 0), ("q1", 1), ("q2", 2)]
     with pytest.raises(ForewarnError) as info:
         bad.result(30)
-    assert info.value.code == "forbidden"
+    assert info.value.code == "invalid_transition"  # the id is not available, whoever holds it
     assert ran_on == ["forewarn-sequencer"] * 3
     # a view that fails: the filing is stored (it was committed), its caller gets the error
     broken = s.queued(s.notice_work(operation("q3", "usa", [circle(50.0, 35.0)]), NOW), lambda o: 1 / 0)

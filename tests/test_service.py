@@ -10,7 +10,7 @@ import pytest
 from forewarn.core.conflicts import detect_brute_force
 from forewarn.core.model import Operation, OperationState, Party, PriorityRule, ProtectedSite
 from forewarn.core.resolutions import Resolution
-from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
+from forewarn.errors import InvalidInput, InvalidTransition, NotFound, StaleVersion
 from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
@@ -120,7 +120,7 @@ def test_amendment_versions_and_stale_version(db_path: Path) -> None:
     with pytest.raises(StaleVersion) as info:
         svc.amend("op", 1, "x", NOW, volumes=[circle(41.0, 35.0)])
     assert info.value.details == {"current_version": 2}
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # another party's operation answers like a missing one
         svc.amend("op", 2, "y", NOW, volumes=[circle(41.0, 35.0)])
     # only the latest version takes part in detection
     old_place = svc.check(operation("probe", "y", [circle(38.0, 35.0)]), NOW)
@@ -202,7 +202,7 @@ def test_rejected_notices_store_nothing(db_path: Path) -> None:
     for op, message in bad:
         with pytest.raises(InvalidInput, match=message):
             svc.notify(op, NOW)
-    with pytest.raises(InvalidInput, match=r"already exists|amend"):
+    with pytest.raises(InvalidTransition, match=r"not available|amend"):
         svc.plan(operation("y-op", "y", [circle(38.0, 35.0)]), NOW)
     with pytest.raises(InvalidInput, match="timezone-aware"):
         svc.notify(operation("naive", "x", [circle(38.0, 35.0)]), NOW.replace(tzinfo=None))

@@ -129,9 +129,12 @@ def test_credentials_and_issuer_key(repo: Repository) -> None:
     assert not verify_secret("nope", stored.secret_hash)
     assert repo.list_credentials("x") == [cred] and repo.list_credentials("y") == []
     assert repo.get_issuer_key() is None
-    repo.put_issuer_key("k1", "PEM1", T0)
-    repo.put_issuer_key("k2", "PEM2", T0 + timedelta(days=1))
-    assert repo.get_issuer_key() == ("k2", "PEM2")
+    from forewarn.service.tokens import IssuerKey
+
+    key = IssuerKey.generate()
+    repo.put_issuer_key("k1", key.private_pem(), T0)
+    assert repo.get_issuer_key() == ("k1", key.private_pem())
+    assert [kid for kid, _ in repo.list_issuer_keys()] == ["k1"]
 
 
 def test_deliveries_outbox_queries(repo: Repository) -> None:

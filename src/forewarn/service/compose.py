@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
+from forewarn.store.keyfile import KeyFile
 from forewarn.store.postgres.repository import PostgresRepository
 from forewarn.store.postgres.tracks import PostgresTrackStore
 from forewarn.store.repository import Repository, TrackStorage
@@ -19,9 +20,12 @@ from forewarn.store.sqlite.tracks import TrackStore
 def open_repository(settings: Settings) -> SQLiteRepository | PostgresRepository:
     """The store the settings name: the PostgreSQL database ``database_url`` if set, else the SQLite file ``db``
     at its durability (``sqlite_synchronous``)."""
+    key_file = KeyFile(settings.signing_key_file(), settings.signing_key_passphrase())
     if settings.database_url:
-        return PostgresRepository(settings.database_url)
-    return SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous)
+        repo = PostgresRepository(settings.database_url)
+        repo.use_key_file(key_file)
+        return repo
+    return SQLiteRepository(settings.db, synchronous=settings.sqlite_synchronous, key_file=key_file)
 
 
 def open_track_store(repo: Repository) -> TrackStorage:

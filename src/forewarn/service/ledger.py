@@ -1,8 +1,9 @@
 """The ledger as the service uses it: append entries inside a use case's transaction, check party signatures,
 manage party keys, verify the chain, answer audit questions. Storage is the :class:`Repository`.
 
-The service key that signs entries is the service's Ed25519 **token issuer key** (``issuer_keys`` table, the
-one published at ``GET /v1/keys``): one service identity. Entries name the key id that signed them, so an
+The service key that signs entries is the service's Ed25519 **token issuer key** (its key file; the
+``issuer_keys`` table keeps every key's public half), the one published at ``GET /v1/keys``: one service
+identity. Entries name the key id that signed them, so an
 issuer-key rotation keeps old entries verifiable (every stored issuer key is a verifier). A chain re-signed
 by someone who swapped the stored key is caught by pinning the service public key (``ledger verify
 --service-key``, ``check-receipt --service-key``).
@@ -35,7 +36,7 @@ from forewarn.ledger.keys import (
     verify_party_signature,
 )
 from forewarn.service.submissions import Submission, SubmissionAddress
-from forewarn.service.tokens import IssuerKey
+from forewarn.service.tokens import IssuerKey, public_key_from_pem
 from forewarn.store.repository import Repository
 
 BodyCheck = Callable[[dict[str, Any]], str | None]
@@ -83,7 +84,7 @@ class Ledger:
 
     def service_keys(self) -> dict[str, Ed25519PublicKey]:
         """kid -> public key of every service key that may have signed entries."""
-        return {kid: IssuerKey.from_pem(kid, pem).private.public_key() for kid, pem in self.repo.list_issuer_keys()}
+        return {kid: public_key_from_pem(pem) for kid, pem in self.repo.list_issuer_keys()}
 
     # ------------------------------------------------------------------ appending
     def append(self, kind: str, subject: str, body: dict[str, Any], now: datetime, *, party_id: str | None = None,

@@ -26,7 +26,7 @@ from forewarn.core.airspace import AgreementBook, Airspace
 from forewarn.core.deliveries import plan_deliveries
 from forewarn.core.model import LIVE_STATES, TRANSITIONS, Operation, OperationState
 from forewarn.core.records import NoticeOutcome, PartyImpact
-from forewarn.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
+from forewarn.errors import InvalidInput, InvalidTransition, NotFound, StaleVersion
 from forewarn.geo.volume import Volume4D, check_volume
 from forewarn.ledger.canonical import digest
 from forewarn.ledger.keys import PartySignature
@@ -51,6 +51,13 @@ TRANSITION_TARGETS: dict[str, OperationState] = {
 }
 
 _OPERATION_CORE = ("id", "activity_class", "volumes", "detail")
+
+
+def _taken(operation_id: str) -> InvalidTransition:
+    """The answer to a new operation whose id is already used, by the same party or by another: the same for
+    both, naming neither the owner nor the state (operation ids are one namespace: docs/security.md)."""
+    return InvalidTransition(f"operation id {operation_id} is not available; choose another",
+                             {"operation_id": operation_id})
 
 
 def _describes(op: Operation) -> BodyCheck:
@@ -140,11 +147,11 @@ class Forewarn(ReferenceData):
         idempotency.remember(self.repo, idem, status, outcome, now)
 
     def _owned(self, operation_id: str, party_id: str) -> Operation:
+        """``party_id``'s operation ``operation_id``; another party's answers exactly as a missing one (hidden
+        answers like missing: nothing tells a party that the id exists)."""
         op = self.repo.get_operation(operation_id)
-        if op is None:
+        if op is None or op.party_id != party_id:
             raise NotFound(f"no operation {operation_id}", {"operation_id": operation_id})
-        if op.party_id != party_id:
-            raise Forbidden(f"operation {operation_id} belongs to another party", {"operation_id": operation_id})
         return op
 
     # ------------------------------------------------------------------ use cases
@@ -160,7 +167,7 @@ class Forewarn(ReferenceData):
         with self.commits.committing():
             self.validate(op, now)
             if self.repo.get_operation(op.id) is not None:
-                raise InvalidInput(f"operation {op.id} already exists", {"operation_id": op.id})
+                raise _taken(op.id)
             stored = op.model_copy(update={"state": OperationState.PLANNED, "version": 1, "notified_at": None})
             with self.repo.transaction():
                 self.repo.add_operation_version(stored, now)
@@ -208,7 +215,7 @@ class Forewarn(ReferenceData):
         if existing is None:
             return 1
         if existing.party_id != op.party_id:
-            raise Forbidden(f"operation {op.id} belongs to another party")
+            raise _taken(op.id)
         if existing.state != OperationState.PLANNED:
             raise InvalidTransition(
                 f"operation {op.id} is {existing.state.value}; amend it instead of notifying it again",

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forewarn.core.resolutions import ResolutionBounds
@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         default=None,
         description="JSON file of external issuers' public keys, each bound to the parties it may assert, optional",
     )
+    # --- security (issue 20; docs/security.md states every setting below) ---
+    key_file: Path | None = Field(
+        default=None, description="file of the service's private signing key, created mode 0600; default: the "
+        "SQLite file's name + .key, or forewarn.key in the working directory with PostgreSQL")
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="passphrase that encrypts the key file (PEM, PKCS#8); unset: not encrypted")
+    # --- end security ---
     webhook_timeout_s: float = Field(default=5.0, gt=0, description="timeout of one webhook attempt, seconds")
     worker_poll_s: float = Field(
         default=0.25, gt=0, description="how often the worker looks for due webhooks and overdue acks, seconds"
@@ -129,6 +136,17 @@ class Settings(BaseSettings):
             lookahead_s=self.track_lookahead_s, stale_s=self.track_stale_s, clear_after_s=self.track_clear_after_s,
             max_speed_mps=self.track_max_speed_mps,
         )
+
+    def signing_key_file(self) -> Path:
+        """Where the service's private key lives (see ``key_file``)."""
+        if self.key_file is not None:
+            return self.key_file
+        return Path("forewarn.key") if self.database_url else self.db.with_name(self.db.name + ".key")
+
+    def signing_key_passphrase(self) -> bytes | None:
+        """The key file's passphrase as bytes, or None."""
+        secret = self.key_passphrase.get_secret_value() if self.key_passphrase is not None else ""
+        return secret.encode() if secret else None
 
     def volume_limits(self) -> VolumeLimits:
         return VolumeLimits(

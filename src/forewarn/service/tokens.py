@@ -59,6 +59,15 @@ class IssuerKey:
         return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
 
 
+def public_key_from_pem(pem: str) -> Ed25519PublicKey:
+    """The Ed25519 public key of a recorded service key: a public PEM, or (a legacy row) a private one."""
+    key = (serialization.load_pem_private_key(pem.encode(), password=None).public_key() if "PRIVATE KEY" in pem
+           else serialization.load_pem_public_key(pem.encode()))
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("a service key must be Ed25519")
+    return key
+
+
 VerifyKey = Ed25519PublicKey | RSAPublicKey
 
 

@@ -102,7 +102,8 @@ class Repository(Protocol):
     def get_credential(self, client_id: str) -> Credential | None: ...
     def list_credentials(self, party_id: str) -> list[Credential]: ...
     def get_issuer_key(self) -> tuple[str, str] | None:
-        """(kid, private PEM) of the service's signing key, or None before the first start."""
+        """(kid, private PEM) of the service's signing key (from its key file, never the database: issue 20), or
+        None before the first start."""
         ...
 
     def put_issuer_key(self, kid: str, private_pem: str, at: datetime) -> None: ...
@@ -190,7 +191,8 @@ class Repository(Protocol):
         ...
 
     def list_issuer_keys(self) -> list[tuple[str, str]]:
-        """Every (kid, private PEM) the service has had, oldest first (to verify old ledger entries)."""
+        """Every (kid, PEM) the service has had, oldest first (to verify old ledger entries): public PEMs (a bare
+        PostgreSQL repository without a key file still returns private ones)."""
         ...
 
     def put_party_key(self, key: PartyKey) -> None:

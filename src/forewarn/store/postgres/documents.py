@@ -12,6 +12,7 @@ from shapely.geometry.base import BaseGeometry
 from forewarn.core.credentials import Credential
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.records import NoticeOutcome
+from forewarn.store.keyfile import KeyFile, public_pem_of, split_legacy, with_current
 from forewarn.store.postgres.connection import PostgresBase
 from forewarn.store.repository import StoredNotice
 
@@ -183,16 +184,42 @@ class DocumentTables(PostgresBase):
         rows = self.rows("SELECT doc::text FROM credentials WHERE party_id = %s ORDER BY client_id", (party_id,))
         return [Credential.model_validate_json(r[0]) for r in rows]
 
+    key_file: KeyFile | None = None
+    """Where the service's private signing key lives (:meth:`use_key_file`); None (a bare repository, as in
+    tests) keeps it in ``issuer_keys`` as before issue 20."""
+
+    def use_key_file(self, key_file: KeyFile) -> None:
+        """Keep the service key in ``key_file`` from now on, moving a private key still stored in
+        ``issuer_keys`` there (once; the table keeps only public halves)."""
+        self.key_file = key_file
+        newest, public = split_legacy(self._issuer_rows())
+        if newest is None:
+            return
+        if key_file.read() is None:
+            key_file.create(*newest)
+        with self.transaction():
+            self.execute_many("UPDATE issuer_keys SET private_pem = %s WHERE kid = %s",
+                              [(pem, kid) for kid, pem in public])
+
+    def _issuer_rows(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.rows("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at, kid")]
+
     def get_issuer_key(self) -> tuple[str, str] | None:
+        if self.key_file is not None:
+            return self.key_file.read()
         row = self.row("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at DESC, kid DESC LIMIT 1")
         return (row[0], row[1]) if row else None
 
     def put_issuer_key(self, kid: str, private_pem: str, at: datetime) -> None:
-        self.execute("INSERT INTO issuer_keys(kid, private_pem, created_at) VALUES (%s, %s, %s)",
-                     (kid, private_pem, at))
+        stored = private_pem
+        if self.key_file is not None:
+            self.key_file.create(kid, private_pem)
+            stored = public_pem_of(private_pem)
+        self.execute("INSERT INTO issuer_keys(kid, private_pem, created_at) VALUES (%s, %s, %s)", (kid, stored, at))
 
     def list_issuer_keys(self) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self.rows("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at, kid")]
+        rows = self._issuer_rows()
+        return rows if self.key_file is None else with_current(rows, self.key_file)
 
     # ------------------------------------------------------------------ idempotency, subscriptions
     def get_idempotent(self, party_id: str, key: str) -> tuple[str, int, str] | None:

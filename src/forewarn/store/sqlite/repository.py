@@ -37,6 +37,7 @@ from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.ledger.canonical import parse_canonical
 from forewarn.ledger.chain import LedgerEntry, Link
 from forewarn.ledger.keys import PartyKey, PartySignature
+from forewarn.store.keyfile import KeyFile, create_private_file, public_pem_of, split_legacy, with_current
 from forewarn.store.repository import StoredNotice
 
 log = logging.getLogger("forewarn.store")
@@ -96,7 +97,7 @@ SYNCHRONOUS_MODES = ("full", "normal")
 class SQLiteRepository:
     """The embedded default store (see module docstring)."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "full", key_file: KeyFile | None = None) -> None:
         self.path = str(path)
         if self.path == ":memory:":
             raise ValueError("SQLiteRepository needs a file (each thread opens its own connection to it)")
@@ -104,6 +105,10 @@ class SQLiteRepository:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, not {synchronous!r}")
         self.synchronous = synchronous
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        for secret in (self.path, self.path + "-wal", self.path + "-shm"):
+            create_private_file(Path(secret))  # 0600 at creation: SQLite keeps the mode of existing files
+        self.key_file = key_file or KeyFile(Path(self.path + ".key"))
+        """Where the service's private signing key lives (never in the database): see :mod:`..keyfile`."""
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
@@ -113,6 +118,7 @@ class SQLiteRepository:
         writer lock is still held: the event streams' in-memory tail (``api.runtime.StreamHub.publish``)."""
         self.quick_check()
         self._migrate()
+        self._move_key_out()
 
     # ------------------------------------------------------------------ integrity & backup
     def quick_check(self, limit: int = 10) -> None:
@@ -271,6 +277,22 @@ class SQLiteRepository:
                     self._conn.execute(statement)
                 self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)",
                                    (version, _ts(datetime.now(UTC))))
+
+    def _move_key_out(self) -> None:
+        """Move a private key still stored in ``issuer_keys`` (before issue 20) into the key file, once, and keep
+        only the public halves in the table."""
+        rows = [(r[0], r[1]) for r in self._conn.execute("SELECT kid, private_pem FROM issuer_keys "
+                                                          "ORDER BY created_at, kid")]
+        newest, public = split_legacy(rows)
+        if newest is None:
+            return
+        if self.key_file.read() is None:
+            self.key_file.create(*newest)
+        with self.transaction():
+            for kid, pem in public:
+                self._write("UPDATE issuer_keys SET private_pem = ? WHERE kid = ?", (pem, kid))
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.execute("VACUUM")  # the private PEM's old pages are not left in the file
 
     def schema_version(self) -> int:
         row = self._conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
@@ -475,12 +497,13 @@ class SQLiteRepository:
         return [Credential.model_validate_json(r[0]) for r in rows]
 
     def get_issuer_key(self) -> tuple[str, str] | None:
-        row = self._conn.execute("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at DESC LIMIT 1").fetchone()
-        return (row[0], row[1]) if row else None
+        return self.key_file.read()
 
     def put_issuer_key(self, kid: str, private_pem: str, at: datetime) -> None:
+        """Write the key file (FileExistsError if there is one) and record the key's public half."""
+        self.key_file.create(kid, private_pem)
         self._write("INSERT INTO issuer_keys(kid, private_pem, created_at) VALUES (?, ?, ?)",
-                    (kid, private_pem, _ts(at)))
+                    (kid, public_pem_of(private_pem), _ts(at)))
 
     # ------------------------------------------------------------------ deliveries
     _DELIVERY_COLUMNS = (
@@ -729,8 +752,9 @@ class SQLiteRepository:
         return row is not None
 
     def list_issuer_keys(self) -> list[tuple[str, str]]:
-        rows = self._conn.execute("SELECT kid, private_pem FROM issuer_keys ORDER BY created_at, kid")
-        return [(r[0], r[1]) for r in rows]
+        rows = [(r[0], r[1]) for r in self._conn.execute("SELECT kid, private_pem FROM issuer_keys "
+                                                          "ORDER BY created_at, kid")]
+        return with_current(rows, self.key_file)
 
     def put_party_key(self, key: PartyKey) -> None:
         self._write(
