@@ -317,9 +317,9 @@ def test_empty_and_blank_files_give_nothing(fmt: str, tmp_path: Path) -> None:
     assert len(read_feed(path).batch) == 0  # detected
 
 
-def test_truncated_array_and_bad_csv_header_are_one_clear_reject() -> None:
+def test_truncated_array_keeps_its_complete_records_and_bad_csv_header_is_one_clear_reject() -> None:
     result = parse_bytes(b'[{"track_id": "a", "t_s": 1, "lat_deg": 1, "lon_deg": 2}, {"track_', "json")
-    assert len(result.batch) == 0 and [r.record for r in result.rejects] == [0]
+    assert len(result.batch) == 1 and [r.record for r in result.rejects] == [1] and result.records == 2
     result = parse_bytes(b"id,when,x,y\n1,2,3,4\n", "csv")
     assert len(result.batch) == 0 and "header" in result.rejects[0].reason
     result = parse_bytes(b"\x1f\x8b\x08\x00garbage", None)

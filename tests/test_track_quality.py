@@ -108,6 +108,8 @@ class SlowQuality:
                 elif slow_distance_m(a.lat_deg, a.lon_deg, p.lat_deg, p.lon_deg) - c.position_noise_m > \
                         vmax * (p.t_s - k.fix_t):
                     reason = "impossible_speed"
+                elif abs(p.alt_m - a.alt_m) - c.altitude_noise_m > c.max_vs_mps * (p.t_s - a.t_s):
+                    reason = "impossible_vertical_speed"
             if reason:
                 rejected[i] = reason
                 continue
@@ -364,3 +366,29 @@ def test_noisy_time_issue_recording_defects_are_caught() -> None:
 def test_quickstart_recording_agrees_with_the_reference() -> None:
     counts = compare_on_sample("quickstart.json.gz", limit=60_000)
     assert counts["accepted"] > 0.9 * counts["received"]
+
+
+def test_one_sample_altitude_spike_is_rejected_and_the_track_continues_from_before_it() -> None:
+    # real defective ADS-B: FL130 -> FL340 -> FL130 in two seconds (6.4 km each way; quickstart's 06a2b1)
+    rows = [Position("a", 0, 48.0, 2.0, 3962.4), Position("a", 1, 48.0, 2.001, 10363.2),
+            Position("a", 2, 48.0, 2.002, 3962.4), Position("a", 3, 48.0, 2.003, 3970.0)]
+    for lookahead in (0, 8):
+        result = FeedQuality(lookahead=lookahead).check(PositionBatch.from_positions(rows), "s")
+        assert result.reasons() == {1: Reason.CLIMB}
+        assert_same(result, SlowQuality(QualityConfig()).check(rows, "s"))
+    # a real climb at 20 m/s, and an altitude step of the noise (60 m) in one second, pass
+    climb = [Position("b", float(t), 48.0, 2.0 + 0.001 * t, 1000.0 + 20.0 * t) for t in range(5)]
+    climb.append(Position("b", 5.0, 48.0, 2.005, 1080.0 + 60.0))
+    assert FeedQuality().check(PositionBatch.from_positions(climb), "s").reasons() == {}
+
+
+@needs_samples
+@pytest.mark.parametrize("name", ["quickstart.json.gz", "inflight_refuelling.json.gz", "noisy_time_issue.json.gz"])
+def test_altitude_spikes_of_real_recordings_are_rejected(name: str) -> None:
+    batch = read_feed(SAMPLES / name).batch
+    result = FeedQuality().check(batch, "s")
+    acc = result.accepted  # sorted by (track, time)
+    same = acc.track_id[1:] == acc.track_id[:-1]
+    jump = np.abs(np.diff(acc.alt_m)) / np.maximum(np.diff(acc.t_s), 1e-9)
+    assert not np.any(same & (jump > 300.0 + 60.0))  # no accepted step steeper than 300 m/s beyond the noise
+    assert result.counts["rejected:impossible_vertical_speed"] > 0

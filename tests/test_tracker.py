@@ -4,6 +4,7 @@ told what, bad input, restart."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -231,3 +232,15 @@ def test_intrusions_are_judged_on_the_volumes_as_the_intruder_is_shown_them(db_p
     # b's own track at the same place is judged on its own (exact) volumes: nothing of a's square there
     q = Position("b5", START_S, 35.1, 38.3, 2000.0, 10.0, 0.0, 0.0)
     assert tracker.ingest(PositionBatch.from_positions([q]), "b", "radar", NOW).alerts == []
+
+
+def test_a_one_sample_altitude_spike_raises_no_intrusion(db_path: Path) -> None:
+    # a's track crosses b's circle 3 km above its band (top 5,000 m), one report says 3,000 m: 5 km in one second
+    svc = make(db_path)
+    tracker = Tracker(svc, TrackStore(svc.repo))
+    rows = [straight("a9", 38.49, 90.0, k, step_s=1.0, alt=8000.0) for k in range(6)]
+    rows[3] = replace(rows[3], alt_m=3000.0)
+    result = tracker.ingest(PositionBatch.from_positions(rows), "a", "adsb", NOW + timedelta(hours=4))
+    assert result.rejected == [(3, "impossible_vertical_speed")]
+    assert [a.kind for a in result.alerts if a.kind == "intrusion"] == []
+    assert all(a.kind != "intrusion" for a in TrackStore(svc.repo).list_alerts())

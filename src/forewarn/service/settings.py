@@ -120,7 +120,8 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=3_600, description="tracks not heard from for this long are left out of prediction, s"
     )
     track_clear_after_s: float = Field(
-        default=10.0, ge=0, le=3_600, description="a predicted encounter not predicted for this long is cleared, s"
+        default=90.0, ge=0, le=3_600, description="minimum hysteresis: a predicted encounter is cleared once not "
+        "predicted for max(2 feed periods, this), s (the feed period estimated per party and source)"
     )
     track_max_speed_mps: float = Field(
         default=1200.0, gt=0, le=20_000, description="feed-quality ceiling on implied and reported speeds, m/s"

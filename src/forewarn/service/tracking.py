@@ -61,8 +61,11 @@ class TrackSettings:
     lookahead_s: float = 300.0
     stale_s: float = 60.0
     """Tracks not heard from for this long (behind the freshest track) are left out of prediction."""
-    clear_after_s: float = 10.0
-    """A predicted encounter no longer predicted for this long is cleared (hysteresis)."""
+    clear_after_s: float = 90.0
+    """Minimum hysteresis: a predicted encounter is cleared once it has not been predicted for max(2 feed periods,
+    this), the feed period of each track's feed estimated from its positions' spacing (:meth:`Tracker.feed_period_s`),
+    so that one missed pass (or one late position) never clears and re-raises an alert. Keep it at least twice the
+    interval between prediction passes."""
     predict_interval_s: float = 1.0
     """Ingest runs a prediction pass when its freshest position is this much newer than the last pass (feed time);
     ``inf``: never (call :meth:`Tracker.predict` yourself)."""
@@ -81,6 +84,16 @@ class TrackState:
     operation_id: str | None
     source: str
     conforming: bool | None = None
+
+
+@dataclass(frozen=True)
+class EncounterStatus:
+    """An open predicted encounter: raised once at ``raised_s``, predicted again ``updates`` times since (the last
+    at ``last_seen_s``), cleared once (feed times, POSIX seconds UTC)."""
+
+    raised_s: float
+    last_seen_s: float
+    updates: int = 0
 
 
 @dataclass
@@ -112,15 +125,17 @@ class Tracker:
         self.tracks: dict[tuple[str, str], TrackState] = {}
         self.open: dict[str, TrackAlert] = {}
         """Open encounters: encounter key -> the alert that opened it."""
-        self._seen: dict[str, float] = {}
-        """Predicted encounters: encounter key -> feed time it was last predicted."""
+        self._seen: dict[str, EncounterStatus] = {}
+        """Predicted encounters: encounter key -> when it was raised and last predicted."""
+        self._period: dict[str, float] = {}
+        """Estimated feed period per ``party/source``, seconds (smoothed median spacing of a track's positions)."""
         self._last_predict_s = float("-inf")
         for record in store.list_tracks():
             self.tracks[(record.party_id, record.track_id)] = TrackState(
                 record.party_id, record.last, record.operation_id, record.source, record.conforming)
         for alert in store.open_alerts():
             self.open[alert.encounter] = alert
-            self._seen[alert.encounter] = alert.at.timestamp()
+            self._seen[alert.encounter] = EncounterStatus(alert.at.timestamp(), alert.at.timestamp())
 
     # ------------------------------------------------------------------ the live volumes
     def _layer(self, name: str, tolerance: Tolerance, shown_to: str | None = None) -> VolumeLayer:
@@ -163,6 +178,7 @@ class Tracker:
                      for i in checked.accepted_index]
             saved = dict(self.open), dict(self._seen)
             try:
+                self._estimate_period(party_id, source, accepted)
                 states, alerts = self._observe(accepted, party_id, source, operation_id)
                 self._commit(party_id, source, accepted, flags, states, alerts, checked.counts, now)
             except BaseException:
@@ -434,8 +450,7 @@ class Tracker:
             if (a.party_id, a.last.track_id) > (b.party_id, b.last.track_id):
                 a, b, ia, ib = b, a, ib, ia
             key = f"conflict:{a.party_id}/{a.last.track_id}|{b.party_id}/{b.last.track_id}"
-            self._seen[key] = ref_s
-            if key in self.open:
+            if self._saw(key, ref_s):
                 continue
             tlos, dist = float(hits.t_los_s[k]), float(hits.h_cpa_m[k])
             out.append(self._alert(
@@ -496,8 +511,8 @@ class Tracker:
                 continue  # already inside: an intrusion, not a prediction
             state, ref = states[seg[k]], layer.refs[vol[k]]
             key = f"entry:{state.party_id}/{state.last.track_id}|{ref.operation_id}"
-            self._seen[key] = ref_s
-            if key in self.open or f"intrusion:{state.party_id}/{state.last.track_id}|{ref.operation_id}" in self.open:
+            inside = f"intrusion:{state.party_id}/{state.last.track_id}|{ref.operation_id}" in self.open
+            if self._saw(key, ref_s) or inside:
                 continue
             out.append(self._alert(
                 "predicted_entry", key, _row(v, int(seg[k]), ref_s), 0, state.party_id, state.last.track_id,
@@ -507,13 +522,61 @@ class Tracker:
                         f"{ref.operation_id} of {ref.party_id} in {t_entry:.0f} s"))
         return out
 
+    def _saw(self, key: str, ref_s: float) -> bool:
+        """Note that encounter ``key`` is predicted by the pass at ``ref_s``; whether it is already open (then this
+        pass updates it rather than raising it again)."""
+        status = self._seen.get(key)
+        if key in self.open and status is not None:
+            self._seen[key] = replace(status, last_seen_s=ref_s, updates=status.updates + 1)
+            return True
+        self._seen[key] = EncounterStatus(ref_s, ref_s)
+        return key in self.open
+
+    def feed_period_s(self, party_id: str, source: str) -> float:
+        """The estimated period of ``party_id``'s feed ``source`` (seconds; 0 before two positions of a track)."""
+        return self._period.get(f"{party_id}/{source}", 0.0)
+
+    def _estimate_period(self, party_id: str, source: str, batch: PositionBatch) -> None:
+        """Update the feed period of ``party_id/source`` from the spacing of the positions of each track in the
+        sorted ``batch`` and since each track's last known position: the median positive spacing, smoothed over
+        batches (weight 0.3 for the new batch) so that one gap does not double it."""
+        if not len(batch):
+            return
+        keys = batch.track_id.astype(str)
+        t = batch.t_s
+        same = keys[1:] == keys[:-1]
+        gaps = [(t[1:] - t[:-1])[same]]
+        starts = np.flatnonzero(np.r_[True, ~same])
+        before = [self.tracks.get((party_id, str(keys[k]))) for k in starts.tolist()]
+        gaps.append(np.array([t[k] - b.last.t_s for k, b in zip(starts.tolist(), before, strict=True)
+                              if b is not None], dtype=float))
+        spacing = np.concatenate(gaps)
+        spacing = spacing[np.isfinite(spacing) & (spacing > 0)]
+        if not len(spacing):
+            return
+        new = float(np.median(spacing))
+        feed = f"{party_id}/{source}"
+        old = self._period.get(feed)
+        self._period[feed] = new if old is None else 0.7 * old + 0.3 * new
+
+    def _clear_after_s(self, opened: TrackAlert) -> float:
+        """How long encounter ``opened`` must be absent to clear: max(2 feed periods of its tracks' feeds,
+        ``clear_after_s``)."""
+        periods = [0.0]
+        for party, track in ((opened.party_id, opened.track_id), (opened.other_party_id, opened.other_track_id)):
+            state = self.tracks.get((party or "", track or ""))
+            if state is not None:
+                periods.append(self.feed_period_s(state.party_id, state.source))
+        return max(2.0 * max(periods), self.settings.clear_after_s)
+
     def _expire(self, ref_s: float) -> list[TrackAlert]:
-        """Clear predicted encounters not predicted again for ``clear_after_s``."""
+        """Clear predicted encounters not predicted again for :meth:`_clear_after_s`."""
         out: list[TrackAlert] = []
         for key, opened in list(self.open.items()):
             if opened.kind not in ("predicted_conflict", "predicted_entry"):
                 continue
-            if ref_s - self._seen.get(key, opened.at.timestamp()) < self.settings.clear_after_s:
+            status = self._seen.get(key, EncounterStatus(opened.at.timestamp(), opened.at.timestamp()))
+            if ref_s - status.last_seen_s < self._clear_after_s(opened):
                 continue
             state = self.tracks.get((opened.party_id, opened.track_id))
             # cleared at the time of this pass, with the track's last known position
@@ -524,7 +587,9 @@ class Tracker:
                                    opened.operation_id, clears=True, other_party_id=opened.other_party_id,
                                    other_track_id=opened.other_track_id,
                                    other_operation_id=opened.other_operation_id,
-                                   message=f"{opened.kind.replace('_', ' ')} over: {opened.message}"))
+                                   message=f"{opened.kind.replace('_', ' ')} over (predicted "
+                                           f"{status.updates + 1} times over {status.last_seen_s - status.raised_s:.0f}"
+                                           f" s): {opened.message}"))
         return out
 
     # ------------------------------------------------------------------ reads

@@ -367,8 +367,9 @@ def _iter_json(lines: IO[str] | Sequence[str], schema: _Schema, fmt: str, chunk:
             doc = json.loads(first + rest)
         except ValueError as exc:
             if first.lstrip().startswith("["):
-                yield FeedResult(PositionBatch.empty(), np.zeros(0, dtype=np.intp),
-                                 [ParseReject(0, f"invalid JSON array: {exc}")], fmt, 1)
+                kept, cut = _array_prefix(first + rest)
+                rejects = [ParseReject(len(kept), f"invalid JSON array after record {len(kept)}: {cut or exc}")]
+                yield _parse_records(kept, range(len(kept)), schema, fmt, rejects, len(kept) + 1)
             else:
                 lines_ = iter(io.StringIO(rest, newline=""))
                 yield from _json_lines(first, lineno, lines_, schema, fmt, chunk)
@@ -379,6 +380,25 @@ def _iter_json(lines: IO[str] | Sequence[str], schema: _Schema, fmt: str, chunk:
     for start in range(0, max(len(records), 1), chunk):
         part = records[start:start + chunk]
         yield _parse_records(part, range(start, start + len(part)), schema, fmt, [], len(part))
+
+
+def _array_prefix(text: str) -> tuple[list[object], str]:
+    """The complete elements at the start of a JSON array cut short (or broken) somewhere, and why it stops."""
+    decoder = json.JSONDecoder()
+    k = text.index("[") + 1
+    records: list[object] = []
+    while True:
+        while k < len(text) and text[k] in " \t\r\n,":
+            k += 1
+        if k >= len(text):
+            return records, "the text ends before the closing ]"
+        if text[k] == "]":
+            return records, f"unexpected text after the closing ] at character {k}"
+        try:
+            value, k = decoder.raw_decode(text, k)
+        except ValueError as exc:
+            return records, str(exc)
+        records.append(value)
 
 
 def _json_lines(first: str, first_no: int, rest: Iterator[str], schema: _Schema, fmt: str,

@@ -22,6 +22,11 @@ How a batch is screened
    * ``time_backwards``: older than the anchor;
    * ``duplicate``: the same time and every field equal to the anchor (NaN equals NaN);
    * ``time_not_advancing``: the same time as the anchor but different content (two positions at one instant);
+   * ``impossible_vertical_speed``: the altitude change from the anchor, less ``altitude_noise_m``, needs a climb or
+     descent faster than ``max_vs_mps`` (checked after ``impossible_speed``): the one-sample altitude spikes of
+     real defective ADS-B (5-8 km in one second, e.g. FL125 -> FL340 -> FL125 in ``quickstart.json.gz``) are
+     rejected, and the next good row is compared with the good anchor before the spike, so a spike neither
+     moves the track nor raises an intrusion;
    * ``impossible_speed``: the distance from the anchor, less ``position_noise_m``, needs more than the maximum
      speed (configurable per call: aircraft 1,200 m/s by default, pass more for missiles). The time base is the
      moment the anchor's position was *first* reported (``fix time``): feeds that repeat a stale position every
@@ -84,6 +89,7 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
     SAME_TIME = "time_not_advancing"
     TELEPORT = "impossible_speed"
+    CLIMB = "impossible_vertical_speed"
 
 
 class Flag(StrEnum):
@@ -96,7 +102,7 @@ class Flag(StrEnum):
 
 _ROW_REASONS = (Reason.MISSING, Reason.TIME_RANGE, Reason.LAT_RANGE, Reason.LON_RANGE, Reason.ALT_RANGE,
                 Reason.SPEED_RANGE, Reason.VS_RANGE, Reason.TRACK_RANGE)
-_PAIR_REASONS = ("", Reason.BACKWARDS, Reason.DUPLICATE, Reason.SAME_TIME, Reason.TELEPORT)
+_PAIR_REASONS = ("", Reason.BACKWARDS, Reason.DUPLICATE, Reason.SAME_TIME, Reason.TELEPORT, Reason.CLIMB)
 """Codes of the anchor comparison: 0 = passes."""
 
 
@@ -112,6 +118,7 @@ class QualityConfig:
     min_t_s: float = 0.0
     max_t_s: float = 4_102_444_800.0  # 2100-01-01T00:00:00Z
     position_noise_m: float = 50.0
+    altitude_noise_m: float = 60.0
     frozen_after_s: float = 20.0
     frozen_min_gs_mps: float = 5.0
     mismatch_factor: float = 3.0
@@ -192,15 +199,18 @@ def _same(a: FloatArray, b: FloatArray) -> BoolArray:
 
 
 def _pair_codes(rows: _Rows, anchor: _Rows, fix_t: FloatArray, has_anchor: BoolArray, max_speed: float,
-                noise_m: float) -> npt.NDArray[np.int8]:
-    """Codes of :data:`_PAIR_REASONS` for each row against its anchor (arrays broadcast)."""
+                noise_m: float, max_climb: float = 300.0, alt_noise_m: float = 60.0) -> npt.NDArray[np.int8]:
+    """Codes of :data:`_PAIR_REASONS` for each row against its anchor (arrays broadcast). The vertical check:
+    ``|alt - anchor alt| - alt_noise_m > max_climb * (t - anchor t)`` (metres, m/s; a missing altitude passes)."""
     same_t = rows.t == anchor.t
     identical = same_t & (rows.cs == anchor.cs)
     for name in ("lat", "lon", "alt", "gs", "trk", "vs"):
         identical &= _same(getattr(rows, name), getattr(anchor, name))
     dist = haversine_m(anchor.lat, anchor.lon, rows.lat, rows.lon)
     too_fast = dist - noise_m > max_speed * (rows.t - fix_t)
-    code = np.select([rows.t < anchor.t, identical, same_t, too_fast], [1, 2, 3, 4], 0).astype(np.int8)
+    too_steep = np.abs(rows.alt - anchor.alt) - alt_noise_m > max_climb * (rows.t - anchor.t)
+    code = np.select([rows.t < anchor.t, identical, same_t, too_fast, too_steep], [1, 2, 3, 4, 5],
+                     0).astype(np.int8)
     return np.asarray(np.where(has_anchor, code, 0), dtype=np.int8)
 
 
@@ -267,7 +277,7 @@ class _Runs(NamedTuple):
                 break
             f = fs[pending]
             c = _pair_codes(rows.at(r), anchor.at(f), anchor_fix[f], np.ones(len(f), dtype=bool),
-                            cfg.max_speed_mps, cfg.position_noise_m)
+                            cfg.max_speed_mps, cfg.position_noise_m, cfg.max_vs_mps, cfg.altitude_noise_m)
             codes[pending, k - 1] = c
             ok = c == 0
             f, r = f[ok], r[ok]
@@ -378,7 +388,8 @@ class FeedQuality:
         anchor = _Rows._make(_shift(col, first, st_col) for col, st_col in zip(rows, st_rows, strict=True))
         fix_t, _ = _fix_times(rows, anchor, st_fix[group], has_anchor, first)
         anchor_fix = _shift(fix_t, first, st_fix)
-        code = _pair_codes(rows, anchor, anchor_fix, has_anchor, cfg.max_speed_mps, cfg.position_noise_m)
+        code = _pair_codes(rows, anchor, anchor_fix, has_anchor, cfg.max_speed_mps, cfg.position_noise_m,
+                           cfg.max_vs_mps, cfg.altitude_noise_m)
         failing = code != 0
         nxt = np.minimum.accumulate(np.where(failing, np.arange(n), n)[::-1])[::-1] if n else failing.astype(np.intp)
         accepted = np.ones(n, dtype=bool)
@@ -426,7 +437,7 @@ class FeedQuality:
             stop = min(i + window, end)
             part = rows.at(slice(i, stop))
             c = _pair_codes(part, a_rows, a_fix, np.ones(stop - i, dtype=bool), cfg.max_speed_mps,
-                            cfg.position_noise_m)
+                            cfg.position_noise_m, cfg.max_vs_mps, cfg.altitude_noise_m)
             passing = np.flatnonzero(c == 0)
             k = int(passing[0]) if len(passing) else stop - i
             accepted[i:i + k] = False
