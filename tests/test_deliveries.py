@@ -11,8 +11,10 @@ from forewarn.core.model import Agreement, Party, PlanningDetail, SeparationMini
 from forewarn.core.records import Delivery
 from forewarn.errors import NotFound
 from forewarn.ledger.chain import utc_text
+from forewarn.ledger.receipts import check_receipt
 from forewarn.service.desk import DeliveryDesk
 from forewarn.service.notices import Forewarn
+from forewarn.service.receipts import build_receipt
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
@@ -249,3 +251,37 @@ def test_a_primary_sent_after_its_escalation_takes_the_escalation_lead_time(svc:
     desk.note_streamed(_stored(svc, primary), T0 - timedelta(minutes=5))
     desk.flush_streamed()
     assert _stored(svc, primary).lead_time_s == expected and not _stored(svc, primary).late
+
+
+# ------------------------------------------------ an acknowledgement never precedes the delivery it acknowledges
+def _kinds_in_receipt(svc: Forewarn, delivery_id: str) -> list[str]:
+    """The receipt's entries about the delivery (its own and the acknowledgement), in the receipt's order."""
+    receipt = build_receipt(svc.ledger, delivery_id)
+    assert check_receipt(receipt).valid
+    return [e["kind"] for e in receipt["entries"] if e["subject"] == delivery_id]
+
+
+def test_acknowledging_a_delivery_never_sent_marks_it_delivered_first(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    fra = svc.repo.list_deliveries("fra")[0]  # France has no webhook and no stream: read from its inbox
+    at = T0 - timedelta(minutes=90)
+    desk.acknowledge(fra.id, "fra", at)
+    stored = _stored(svc, fra.id)
+    assert stored.delivered_at == stored.first_sent_at == stored.acked_at == at
+    assert stored.lead_time_s == (START - at).total_seconds()
+    assert _kinds_in_receipt(svc, fra.id) == ["delivery_created", "delivery_delivered", "acknowledgement"]
+    assert check_receipt(build_receipt(svc.ledger, fra.id)).delivered_at is not None
+
+
+def test_a_streamed_send_not_yet_recorded_is_recorded_before_the_acknowledgement(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    fra = svc.repo.list_deliveries("fra")[0]
+    streamed = T0 - timedelta(minutes=100)
+    desk.note_streamed(fra, streamed)  # the worker has not flushed it yet
+    desk.acknowledge(fra.id, "fra", T0 - timedelta(minutes=99))
+    assert desk.flush_streamed() == 0
+    stored = _stored(svc, fra.id)
+    assert stored.delivered_at == stored.first_sent_at == streamed
+    assert _kinds_in_receipt(svc, fra.id) == ["delivery_created", "delivery_delivered", "acknowledgement"]

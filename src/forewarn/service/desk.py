@@ -41,7 +41,9 @@ class DeliveryDesk:
     def acknowledge(self, delivery_id: str, party_id: str, now: datetime,
                     party_signature: PartySignature | None = None) -> Delivery:
         """Record "received and understood" (never approval). Acknowledging an escalation acknowledges the
-        original too. Repeating an acknowledgement changes nothing. Another party's delivery is not found.
+        original too. A delivery not yet recorded as sent is recorded delivered first (see
+        :meth:`_deliver_before_ack`), so the ledger and a receipt never show an acknowledgement before its delivery.
+        Repeating an acknowledgement changes nothing. Another party's delivery is not found.
         A ``party_signature`` covers ``POST /v1/deliveries/ID/ack`` and is kept with the ledger entry."""
         require_aware(now)
         signed = self.service.ledger.accept(party_signature, party_id, Submission("acknowledge", delivery_id), now)
@@ -51,6 +53,7 @@ class DeliveryDesk:
                 raise NotFound(f"no delivery {delivery_id} for party {party_id}", {"delivery_id": delivery_id})
             if delivery.acked_at is not None:
                 return delivery
+            delivery = self._deliver_before_ack(delivery, now)
             related = [delivery]
             if delivery.escalation_of:
                 original = self.repo.get_delivery(delivery.escalation_of)
@@ -62,6 +65,22 @@ class DeliveryDesk:
                 "delivery_id": delivery.id, "acknowledges": [d.id for d in related], "acked_at": now,
             }, now, party_id=party_id, party_signature=signed)
             return delivery.model_copy(update={"acked_at": now})
+
+    def _deliver_before_ack(self, delivery: Delivery, now: datetime) -> Delivery:
+        """Inside the acknowledgement's transaction: a delivery with no recorded delivery reached the party anyway
+        (an acknowledgement is proof of receipt): record it delivered, in the ledger before the acknowledgement, at
+        the time an event stream sent it if one did and it is not flushed yet, else at ``now`` via the inbox."""
+        if delivery.delivered_at is not None:
+            return delivery
+        with self._streamed_lock:
+            streamed = self._streamed.pop(delivery.id, None)
+        at, via = (streamed, "stream") if streamed is not None else (now, "inbox")
+        update = self._first_send(delivery, at) | {"delivered_at": at}
+        delivered = delivery.model_copy(update=update)
+        self.repo.update_delivery(delivered)
+        self.service.ledger.append_many(
+            self._send_entries(delivered, at, via, sent="first_sent_at" in update, delivered=True), now)
+        return delivered
 
     def escalate_overdue(self, now: datetime) -> list[Delivery]:
         """Escalate every primary delivery past its acknowledgement deadline over the backup channel; recorded."""
