@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from forewarn.core.model import Agreement, Party, PlanningDetail, SeparationMinima, Subscription
+from forewarn.core.records import Delivery
 from forewarn.errors import NotFound
 from forewarn.ledger.chain import utc_text
+from forewarn.ledger.receipts import check_receipt
 from forewarn.service.desk import DeliveryDesk
 from forewarn.service.notices import Forewarn
+from forewarn.service.receipts import build_receipt
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import circle, operation
@@ -191,3 +194,94 @@ def test_stream_hub_wakes_only_the_parties_that_got_deliveries() -> None:
         return woke
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+# ------------------------------------------------ lead time: operation start minus the FIRST send to that party
+START = T0 + timedelta(hours=1)  # the start of the operations filed below (start_h=1)
+
+
+def _file_and_escalate(svc: Forewarn, desk: DeliveryDesk) -> tuple[str, str]:
+    """File an operation at T0 - 2 h; escalate France's unacknowledged primary 11 min later: (primary, backup)."""
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    primary = svc.repo.list_deliveries("fra")[0]
+    escalated = desk.escalate_overdue(T0 - timedelta(hours=2) + timedelta(minutes=11))
+    [backup] = [b for b in escalated if b.party_id == "fra"]
+    return primary.id, backup.id
+
+
+def _stored(svc: Forewarn, delivery_id: str) -> Delivery:
+    got = svc.repo.get_delivery(delivery_id)
+    assert got is not None
+    return got
+
+
+def test_a_delivery_and_its_escalation_sent_together_have_one_lead_time(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    primary, backup = _file_and_escalate(svc, desk)
+    sent = T0 - timedelta(minutes=30)
+    desk.note_streamed(_stored(svc, primary), sent)
+    desk.note_streamed(_stored(svc, backup), sent)
+    assert desk.flush_streamed() == 2
+    expected = (START - sent).total_seconds()
+    assert _stored(svc, primary).lead_time_s == expected
+    assert _stored(svc, backup).lead_time_s == expected
+
+
+def test_an_escalation_keeps_the_lead_time_of_the_first_send_to_that_party(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    rus = svc.repo.list_deliveries("rus")[0]
+    first = T0 - timedelta(hours=2) + timedelta(minutes=1)
+    desk.record_attempt(rus, ok=True, error=None, now=first)  # Russia's primary, sent at once
+    [backup] = [b for b in desk.escalate_overdue(T0 - timedelta(minutes=100)) if b.party_id == "rus"]
+    expected = (START - first).total_seconds()
+    assert backup.lead_time_s == expected and backup.payload["lead_time_s"] == expected  # before its own send
+    desk.note_streamed(backup, T0 - timedelta(minutes=10))
+    desk.flush_streamed()
+    assert _stored(svc, backup.id).lead_time_s == expected == _stored(svc, rus.id).lead_time_s
+
+
+def test_a_primary_sent_after_its_escalation_takes_the_escalation_lead_time(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    primary, backup = _file_and_escalate(svc, desk)
+    backup_sent = T0 - timedelta(minutes=40)
+    desk.record_attempt(_stored(svc, backup), ok=True, error=None, now=backup_sent)
+    expected = (START - backup_sent).total_seconds()
+    assert _stored(svc, backup).lead_time_s == expected
+    desk.note_streamed(_stored(svc, primary), T0 - timedelta(minutes=5))
+    desk.flush_streamed()
+    assert _stored(svc, primary).lead_time_s == expected and not _stored(svc, primary).late
+
+
+# ------------------------------------------------ an acknowledgement never precedes the delivery it acknowledges
+def _kinds_in_receipt(svc: Forewarn, delivery_id: str) -> list[str]:
+    """The receipt's entries about the delivery (its own and the acknowledgement), in the receipt's order."""
+    receipt = build_receipt(svc.ledger, delivery_id)
+    assert check_receipt(receipt).valid
+    return [e["kind"] for e in receipt["entries"] if e["subject"] == delivery_id]
+
+
+def test_acknowledging_a_delivery_never_sent_marks_it_delivered_first(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    fra = svc.repo.list_deliveries("fra")[0]  # France has no webhook and no stream: read from its inbox
+    at = T0 - timedelta(minutes=90)
+    desk.acknowledge(fra.id, "fra", at)
+    stored = _stored(svc, fra.id)
+    assert stored.delivered_at == stored.first_sent_at == stored.acked_at == at
+    assert stored.lead_time_s == (START - at).total_seconds()
+    assert _kinds_in_receipt(svc, fra.id) == ["delivery_created", "delivery_delivered", "acknowledgement"]
+    assert check_receipt(build_receipt(svc.ledger, fra.id)).delivered_at is not None
+
+
+def test_a_streamed_send_not_yet_recorded_is_recorded_before_the_acknowledgement(svc: Forewarn) -> None:
+    desk = DeliveryDesk(svc)
+    svc.notify(operation("op", "usa", [circle(38.0, 35.0, start_h=1, end_h=2)]), T0 - timedelta(hours=2))
+    fra = svc.repo.list_deliveries("fra")[0]
+    streamed = T0 - timedelta(minutes=100)
+    desk.note_streamed(fra, streamed)  # the worker has not flushed it yet
+    desk.acknowledge(fra.id, "fra", T0 - timedelta(minutes=99))
+    assert desk.flush_streamed() == 0
+    stored = _stored(svc, fra.id)
+    assert stored.delivered_at == stored.first_sent_at == streamed
+    assert _kinds_in_receipt(svc, fra.id) == ["delivery_created", "delivery_delivered", "acknowledgement"]

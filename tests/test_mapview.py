@@ -360,6 +360,18 @@ def chromium() -> Any:
         browser.close()
 
 
+def _expect_zoomend(page: Any) -> None:
+    """Arm a flag, `window.fwZoomEnded`, set at the map's next 'zoomend' (call before the gesture)."""
+    page.evaluate(
+        "() => { window.fwZoomEnded = false; forewarnMap.map.once('zoomend', () => { window.fwZoomEnded = true; }); }"
+    )
+
+
+def _await_zoomend(page: Any) -> None:
+    """Wait until the zoom armed by `_expect_zoomend` has ended (its animation included)."""
+    page.wait_for_function("() => window.fwZoomEnded === true")
+
+
 @pytest.mark.slow
 def test_export_renders_offline_with_zoom_and_escaped_text(
     collection: dict[str, Any], assets: MapAssets, chromium: Any, tmp_path: Any
@@ -388,16 +400,20 @@ def test_export_renders_offline_with_zoom_and_escaped_text(
     assert page.locator("#fw-legend input[data-layer]").count() == 7
     assert page.locator(".fw-label", has_text=HOSTILE).count() == 1  # the site's name, shown as text
     assert page.locator("h1").inner_text() == HOSTILE
-    # zoom: Leaflet's + button, then the wheel
+    # zoom: Leaflet's + button, then the wheel. Leaflet sets the new zoom when its 250 ms zoom animation starts and
+    # drops any zoom asked for while one runs, so each step waits for its animation's end ('zoomend').
     zoom = page.evaluate("forewarnMap.map.getZoom()")
+    _expect_zoomend(page)
     page.click(".leaflet-control-zoom-in")
-    page.wait_for_function("z => forewarnMap.map.getZoom() > z", arg=zoom + 0.25)
+    _await_zoomend(page)
+    assert page.evaluate("forewarnMap.map.getZoom()") > zoom + 0.25
     box = page.locator("#fw-map").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     zoomed = page.evaluate("forewarnMap.map.getZoom()")
+    _expect_zoomend(page)
     page.mouse.wheel(0, 400)
-    page.wait_for_function("z => forewarnMap.map.getZoom() < z", arg=zoomed)
-    page.evaluate("() => new Promise(r => forewarnMap.map._animatingZoom ? forewarnMap.map.once('zoomend', r) : r())")
+    _await_zoomend(page)
+    assert page.evaluate("forewarnMap.map.getZoom()") < zoomed
     # a click on a volume shows its properties, the hostile party name as text
     page.evaluate("forewarnMap.fit([[38.9, 35.9], [39.1, 36.1]])")
     xy = page.evaluate("forewarnMap.screenPoint(38.95, 35.95)")

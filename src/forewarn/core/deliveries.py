@@ -100,3 +100,34 @@ def plan_deliveries(
             lead_time_s=lead, min_notice_s=min_notice, late=lead < min_notice,
         ))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- lead times
+# One definition everywhere: a delivery's lead time is the operation's start minus the FIRST send of that notice to
+# that party, whichever of the party's deliveries of the notice (the primary or its backup-channel escalation) went
+# out first. Until a delivery is first sent, its ``lead_time_s`` is the expected one, measured at its ``created_at``.
+
+
+def lead_at_first_send(delivery: Delivery, now: datetime, sibling: Delivery | None) -> float | None:
+    """The lead time (s) of ``delivery`` when first sent at ``now``: ``sibling`` (its original or its escalation)
+    already sent at or before ``now`` was the first send to the party and its lead time stands; else this send is
+    the first, ``now`` counted from the delivery's expected lead at ``created_at``. ``None`` if it has none."""
+    if delivery.lead_time_s is None:
+        return None
+    if (sibling is not None and sibling.lead_time_s is not None and sibling.first_sent_at is not None
+            and sibling.first_sent_at <= now):
+        return sibling.lead_time_s
+    return delivery.lead_time_s - (now - delivery.created_at).total_seconds()
+
+
+def escalation_lead(original: Delivery, now: datetime) -> float | None:
+    """The lead time of a backup-channel escalation of ``original`` created at ``now``: the original's own if it
+    was sent (the first send to the party), else the expected lead at ``now``."""
+    if original.lead_time_s is None or original.first_sent_at is not None:
+        return original.lead_time_s
+    return original.lead_time_s - (now - original.created_at).total_seconds()
+
+
+def is_late(lead_time_s: float | None, min_notice_s: float | None) -> bool:
+    """Whether a lead time falls short of the agreed minimum notice (no lead time: not late)."""
+    return lead_time_s is not None and lead_time_s < (min_notice_s or 0.0)

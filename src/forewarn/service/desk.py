@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from forewarn.core.deliveries import escalation_lead, is_late, lead_at_first_send
 from forewarn.core.records import Delivery
 from forewarn.errors import NotFound
 from forewarn.ledger.keys import PartySignature
@@ -40,7 +41,9 @@ class DeliveryDesk:
     def acknowledge(self, delivery_id: str, party_id: str, now: datetime,
                     party_signature: PartySignature | None = None) -> Delivery:
         """Record "received and understood" (never approval). Acknowledging an escalation acknowledges the
-        original too. Repeating an acknowledgement changes nothing. Another party's delivery is not found.
+        original too. A delivery not yet recorded as sent is recorded delivered first (see
+        :meth:`_deliver_before_ack`), so the ledger and a receipt never show an acknowledgement before its delivery.
+        Repeating an acknowledgement changes nothing. Another party's delivery is not found.
         A ``party_signature`` covers ``POST /v1/deliveries/ID/ack`` and is kept with the ledger entry."""
         require_aware(now)
         signed = self.service.ledger.accept(party_signature, party_id, Submission("acknowledge", delivery_id), now)
@@ -50,6 +53,7 @@ class DeliveryDesk:
                 raise NotFound(f"no delivery {delivery_id} for party {party_id}", {"delivery_id": delivery_id})
             if delivery.acked_at is not None:
                 return delivery
+            delivery = self._deliver_before_ack(delivery, now)
             related = [delivery]
             if delivery.escalation_of:
                 original = self.repo.get_delivery(delivery.escalation_of)
@@ -62,6 +66,22 @@ class DeliveryDesk:
             }, now, party_id=party_id, party_signature=signed)
             return delivery.model_copy(update={"acked_at": now})
 
+    def _deliver_before_ack(self, delivery: Delivery, now: datetime) -> Delivery:
+        """Inside the acknowledgement's transaction: a delivery with no recorded delivery reached the party anyway
+        (an acknowledgement is proof of receipt): record it delivered, in the ledger before the acknowledgement, at
+        the time an event stream sent it if one did and it is not flushed yet, else at ``now`` via the inbox."""
+        if delivery.delivered_at is not None:
+            return delivery
+        with self._streamed_lock:
+            streamed = self._streamed.pop(delivery.id, None)
+        at, via = (streamed, "stream") if streamed is not None else (now, "inbox")
+        update = self._first_send(delivery, at) | {"delivered_at": at}
+        delivered = delivery.model_copy(update=update)
+        self.repo.update_delivery(delivered)
+        self.service.ledger.append_many(
+            self._send_entries(delivered, at, via, sent="first_sent_at" in update, delivered=True), now)
+        return delivered
+
     def escalate_overdue(self, now: datetime) -> list[Delivery]:
         """Escalate every primary delivery past its acknowledgement deadline over the backup channel; recorded."""
         require_aware(now)
@@ -72,15 +92,19 @@ class DeliveryDesk:
         with self.service.committing(), self.repo.transaction():
             for delivery in self.repo.overdue_acknowledgements(now):
                 party = self.repo.get_party(delivery.party_id)
+                lead = escalation_lead(delivery, now)
+                late = is_late(lead, delivery.min_notice_s) if lead is not None else delivery.late
                 payload = dict(delivery.payload) | {
                     "type": "escalation", "escalation_of": delivery.id,
                     "deadline": delivery.ack_deadline.isoformat() if delivery.ack_deadline else None,
                 }
+                if lead is not None:
+                    payload |= {"lead_time_s": lead, "late": late}
                 backup = Delivery(
                     id=str(uuid.uuid4()), notice_id=delivery.notice_id, party_id=delivery.party_id, channel="backup",
                     reason="escalation", escalation_of=delivery.id, payload=payload, created_at=now,
                     next_attempt_at=now if party is not None and party.backup_webhook_url else None,
-                    lead_time_s=delivery.lead_time_s, min_notice_s=delivery.min_notice_s, late=delivery.late,
+                    lead_time_s=lead, min_notice_s=delivery.min_notice_s, late=late,
                 )
                 self.repo.add_deliveries([backup])
                 self.repo.update_delivery(delivery.model_copy(update={"escalated_at": now}))
@@ -96,15 +120,29 @@ class DeliveryDesk:
             self.service.commits.announce(d.party_id for d in created)
         return created
 
-    def _first_send(self, delivery: Delivery, now: datetime) -> dict[str, Any]:
-        """On the first send, the lead time becomes the operation's start minus this moment (late re-checked)."""
+    def _first_send(self, delivery: Delivery, now: datetime,
+                    pending: dict[str, Delivery] | None = None) -> dict[str, Any]:
+        """On the first send, the lead time becomes the operation's start minus the first send of the notice to
+        the party: this moment, or the earlier send of its original or escalation (late re-checked). ``pending``:
+        deliveries changed in the same transaction but not yet written, by id."""
         update: dict[str, Any] = {}
         if delivery.first_sent_at is None:
             update["first_sent_at"] = now
             if delivery.lead_time_s is not None:
-                lead = delivery.lead_time_s - (now - delivery.created_at).total_seconds()
-                update |= {"lead_time_s": lead, "late": lead < (delivery.min_notice_s or 0.0)}
+                lead = lead_at_first_send(delivery, now, self._sibling(delivery, pending or {}))
+                update |= {"lead_time_s": lead, "late": is_late(lead, delivery.min_notice_s)}
         return update
+
+    def _sibling(self, delivery: Delivery, pending: dict[str, Delivery]) -> Delivery | None:
+        """The party's other delivery of the same notice: the original of an escalation, or the escalation of an
+        escalated original (from the ledger's escalation entry); ``pending`` first, then the store."""
+        other = delivery.escalation_of
+        if other is None and delivery.escalated_at is not None:
+            entries = self.repo.find_ledger(kinds=["escalation"], subject=delivery.id)
+            other = str(entries[0].body.get("escalation_id")) if entries else None
+        if other is None:
+            return None
+        return pending.get(other) or self.repo.get_delivery(other)
 
     def note_streamed(self, delivery: Delivery, now: datetime) -> None:
         """An event stream wrote the delivery to a connected client: remembered in memory, written by
@@ -135,7 +173,7 @@ class DeliveryDesk:
                     current = stored.get(delivery_id)
                     if current is None or current.delivered_at is not None:
                         continue
-                    update = self._first_send(current, at) | {"delivered_at": at}
+                    update = self._first_send(current, at, {c.id: c for c in changed}) | {"delivered_at": at}
                     changed.append(current.model_copy(update=update))
                     drafts += self._send_entries(current, at, "stream", sent="first_sent_at" in update, delivered=True)
                 # one UPDATE statement and one ledger batch (one head read, one INSERT, one checkpoint) per chunk

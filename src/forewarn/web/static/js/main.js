@@ -5,7 +5,7 @@ import { api, ApiError, claims, fullInbox, openStream, session, signIn } from ".
 import { dayKey, esc, fmtClock, fmtTime, footprintPoints } from "./geo.js";
 import { legend, MapView } from "./situation-map.js";
 import { NoticeForm } from "./notice.js";
-import { deliveryHtml, operationHtml, siteHtml } from "./render.js";
+import { deliveryHtml, deliverySubject, operationHtml, siteHtml } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const BASEMAP_URL = "/static/basemap/countries-50m.geojson";
@@ -296,8 +296,8 @@ function timelineEvents() {
       const late = d.late ? " — LATE" : "";
       ev.push({ t: d.created_at, kind: "delivery", text: `delivery ${p.kind || p.type || ""} ${op} from ${from}${late}` });
     }
-    if (d.acked_at) ev.push({ t: d.acked_at, kind: "ack", text: `acknowledged: ${op}` });
-    if (d.escalated_at) ev.push({ t: d.escalated_at, kind: "escalation", text: `escalated (not acknowledged in time): ${op}` });
+    if (d.acked_at) ev.push({ t: d.acked_at, kind: "ack", text: `acknowledged: ${op || deliverySubject(p)}` });
+    if (d.escalated_at) ev.push({ t: d.escalated_at, kind: "escalation", text: `escalated (not acknowledged in time): ${deliverySubject(p)}` });
   }
   for (const a of state.alerts) {
     ev.push({ t: a.at, kind: "alert", text: `alert: ${a.message || a.kind || a.alert_type || "alert"}${a.track_id ? ` (${a.track_id})` : ""}` });

@@ -69,6 +69,17 @@ export function siteWarningsHtml(ws) {
   return `<ul class="sitewarn">${ws.map((w) => `<li>⚠ ${esc(w.operation_id)} (${esc(w.party_id)}) comes within ${esc(fmtKm(w.distance_m))} of protected ${esc(w.category)} <b>${esc(w.site_name)}</b> (buffer ${esc(fmtKm(w.buffer_m))})</li>`).join("")}</ul>`;
 }
 
+/** What a delivery is about, in words (plain text, to escape where shown): the notice of an operation, or the
+ * registration of a protected site (by name and id), with who sent it. */
+export function deliverySubject(p) {
+  if (p.type === "site_registration" || p.site) {
+    const s = p.site || {};
+    return `protected site ${s.name || ""} (${s.id || "?"}) registered by ${p.from_party || "?"}`;
+  }
+  const op = p.operation ? p.operation.id : p.operation_id || "";
+  return `notice ${p.kind ? `${p.kind} ` : ""}of ${op} from ${p.from_party || "?"}`;
+}
+
 export function deliveryHtml(d, me) {
   const p = d.payload || {};
   const op = p.operation || null;
