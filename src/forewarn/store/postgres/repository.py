@@ -5,11 +5,12 @@ See :mod:`forewarn.store.postgres.connection` for transactions, locking and migr
 
 from __future__ import annotations
 
+from forewarn.store.postgres.changes import ChangeLogTables
 from forewarn.store.postgres.documents import DocumentTables
 from forewarn.store.postgres.ledger import LedgerTables
 from forewarn.store.postgres.outbox import OutboxTables
 
 
-class PostgresRepository(DocumentTables, OutboxTables, LedgerTables):
+class PostgresRepository(DocumentTables, OutboxTables, LedgerTables, ChangeLogTables):
     """The Repository on PostgreSQL (``postgresql://`` URL); PostGIS must be installable in the database (the
     first migration runs ``CREATE EXTENSION IF NOT EXISTS postgis``)."""
