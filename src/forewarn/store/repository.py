@@ -75,6 +75,17 @@ class DeliveryClaims(Protocol):
         ...
 
 
+@runtime_checkable
+class DeliveryWakeups(Protocol):
+    """A store shared by several processes that tells each of them of the deliveries the others commit
+    (PostgreSQL: LISTEN/NOTIFY)."""
+
+    def listen_deliveries(self, wakeup: Callable[[int, frozenset[str] | None], None]) -> Callable[[], None]:
+        """Call ``wakeup(highest seq, parties or None for any)`` after each other process's commit that stored
+        deliveries (from a thread of its own); returns the function that stops listening."""
+        ...
+
+
 class Repository(Protocol):
     """Store of parties, agreements, sites, operation versions and notices."""
 
