@@ -23,6 +23,7 @@ from forewarn.service.desk import DeliveryDesk
 from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings, load_settings
 from forewarn.store import Repository, SQLiteRepository
+from forewarn.store.postgres.connection import migrations
 from forewarn.store.postgres.repository import PostgresRepository
 from forewarn.store.postgres.tracks import PostgresTrackStore
 from tests.builders import circle, operation
@@ -147,8 +148,9 @@ def test_several_processes_starting_at_once_migrate_once(postgres_server: Postgr
     for t in threads:
         t.join()
     assert errors == [] and len(repos) == 4
-    assert {r.schema_version() for r in repos} == {4}
-    assert repos[0].rows("SELECT version FROM schema_migrations ORDER BY version") == [(1,), (2,), (3,), (4,)]
+    shipped = [(version,) for version, _, _ in migrations()]
+    assert {r.schema_version() for r in repos} == {shipped[-1][0]}
+    assert repos[0].rows("SELECT version FROM schema_migrations ORDER BY version") == shipped
     for r in repos:
         r.close()
 

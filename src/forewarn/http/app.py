@@ -47,9 +47,11 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_worker and rt.worker is not None:
             rt.worker.start()
+        rt.listen()
         try:
             yield
         finally:
+            rt.unlisten()
             if run_worker and rt.worker is not None:
                 rt.worker.stop()
 

@@ -22,6 +22,7 @@ from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.service.tokens import IssuerKey, TokenVerifier, TrustedKey, issue_token, load_trusted_keys
 from forewarn.service.tracking import Tracker
+from forewarn.store.repository import DeliveryWakeups
 
 Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event, str]
 """An open event stream: its event loop, the event that wakes it, and its party."""
@@ -105,6 +106,8 @@ class StreamHub:
         """Committed deliveries (``seq`` set, ascending): into the tails, then wake their parties' streams."""
         with self.lock:
             for d in deliveries:
+                if self.last_seq is not None and d.seq <= self.last_seq:
+                    continue  # already covered by a remote() jump: streams below it read the table
                 if self.last_seq is None or d.seq != self.last_seq + 1:
                     self.complete_after = d.seq - 1  # a jump: what lies before is known only to the table
                 self.last_seq = d.seq
@@ -113,6 +116,18 @@ class StreamHub:
                     self.floors[d.party_id] = tail.popleft().seq
                 tail.append(d)
         self.notify(frozenset(d.party_id for d in deliveries))
+
+    def remote(self, head: int, parties: frozenset[str] | None) -> None:
+        """Another process committed deliveries up to ``head`` (for ``parties``; None: any): they are not in the
+        tail, so the tail is declared complete only after ``head`` (streams below it read the table, which holds
+        them: they were committed before this was heard), then the streams are woken."""
+        with self.lock:
+            if self.last_seq is None or head > self.last_seq:
+                self.last_seq = self.complete_after = head
+            waiters = [w for w in self.waiters if parties is None or w[2] in parties]
+        for loop, event, _ in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
 
     def position(self) -> int | None:
         """The last sequence number published; a read of the table started after this call sees everything up
@@ -150,6 +165,8 @@ class Runtime:
     worker: DeliveryWorker | None = None
     tracker: Tracker | None = None
     """Live tracks (with the SQLite store)."""
+    stop_listening: Callable[[], None] | None = None
+    """Stops the listener of other processes' deliveries (a store shared by several processes)."""
     verified: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     """Bearer tokens already verified -> (principal, expiry as UNIX seconds): see :meth:`authenticate`."""
 
@@ -169,6 +186,26 @@ class Runtime:
             self.verified.clear()
         self.verified[token] = (who, float(jwt.decode(token, options={"verify_signature": False})["exp"]))
         return who
+
+    def listen(self) -> None:
+        """With a store shared by several processes (:class:`DeliveryWakeups`): hear of the deliveries the other
+        processes commit, and wake this process's event streams and webhook worker for them."""
+        repo = self.service.repo
+        if not isinstance(repo, DeliveryWakeups) or self.stop_listening is not None:
+            return
+
+        def wakeup(head: int, parties: frozenset[str] | None) -> None:
+            self.hub.remote(head, parties)
+            if self.worker is not None:
+                self.worker.wake(parties or frozenset())
+
+        self.stop_listening = repo.listen_deliveries(wakeup)
+
+    def unlisten(self) -> None:
+        """Stop :meth:`listen`'s listener, if any."""
+        if self.stop_listening is not None:
+            self.stop_listening()
+            self.stop_listening = None
 
     def token_for(self, party_id: str, scopes: list[str]) -> tuple[str, int]:
         """A bearer token for ``party_id`` with ``scopes``, and its lifetime in seconds."""

@@ -33,11 +33,15 @@ from forewarn.notify.webhook import Attempt, post
 from forewarn.service.desk import DeliveryDesk
 from forewarn.service.tokens import IssuerKey
 from forewarn.service.webhook_urls import WebhookPolicy
+from forewarn.store.repository import DeliveryClaims
 
 log = logging.getLogger("forewarn.worker")
 
 DUE_WINDOW = 1000
 """Due deliveries read per pass (those in flight stay due until their attempt is recorded)."""
+
+LEASE_MIN_S = 30.0
+"""The shortest lease of a claimed attempt (see :meth:`DeliveryWorker.lease`)."""
 
 
 @dataclass
@@ -148,7 +152,7 @@ class DeliveryWorker:
         desk = self.desk
         await asyncio.to_thread(desk.flush_streamed)
         await asyncio.to_thread(desk.escalate_overdue, self.clock())
-        due = await asyncio.to_thread(desk.repo.due_webhook_deliveries, self.clock(), DUE_WINDOW)
+        due = await asyncio.to_thread(self._due)
         started: list[asyncio.Task[bool]] = []
         settle: dict[str, tuple[datetime | None, str]] = {}
         deferred: dict[str, float] = {}
@@ -176,6 +180,20 @@ class DeliveryWorker:
         if settle:
             await asyncio.to_thread(self._settle, settle)
         return started
+
+    def _due(self) -> list[Delivery]:
+        """The due webhook deliveries: claimed for a lease when several processes drain the same outbox
+        (:class:`~forewarn.store.repository.DeliveryClaims`, PostgreSQL), so each attempt is made by one of them;
+        read otherwise (one process per SQLite file: in-flight ones are skipped by ``_inflight``)."""
+        repo, now = self.desk.repo, self.clock()
+        if isinstance(repo, DeliveryClaims):
+            return repo.take_due_webhook_deliveries(now, self.lease(), DUE_WINDOW)
+        return repo.due_webhook_deliveries(now, DUE_WINDOW)
+
+    def lease(self) -> timedelta:
+        """How long a claimed attempt is hidden from the other processes: well past the attempt's deadline, so that
+        only an attempt whose process died (or hung) is taken again, after it."""
+        return timedelta(seconds=max(LEASE_MIN_S, 4 * self.limits.timeout_s))
 
     def _target(self, delivery: Delivery) -> tuple[str | None, Delivery | None, str]:
         """The URL of the delivery's channel and the delivery as its party may see it, or why there is none."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from forewarn.core.records import NoticeOutcome
+from forewarn.service.replica import Replica
 from forewarn.store.repository import Repository
 
 GROUP_COMMIT_MAX = 64
@@ -76,6 +77,8 @@ class GroupCommit:
         self._queued = threading.Condition(self._queue_lock)
         self._sequencer: threading.Thread | None = None
         self._since_freeze = 0
+        self.replica: Replica | None = None
+        """With a store shared by several processes: caught up at the start of each batch's transaction."""
 
     @contextmanager
     def committing(self) -> Iterator[None]:
@@ -165,11 +168,15 @@ class GroupCommit:
         undo: list[Callable[[], None]] = []
         try:
             with self.repo.transaction():
+                if self.replica is not None:
+                    self.replica.catch_up()
                 for job in batch:
                     try:
                         job.outcome = job.work(undo)
                     except Exception as exc:  # the filing's own error, raised in its own thread
                         job.error = exc
+                if self.replica is not None:
+                    self.replica.mark_seen()
         except BaseException as exc:
             for step in reversed(undo):
                 step()

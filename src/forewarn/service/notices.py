@@ -36,9 +36,10 @@ from forewarn.service.group_commit import GroupCommit, Work
 from forewarn.service.idempotency import Idempotency
 from forewarn.service.ledger import BodyCheck, Ledger
 from forewarn.service.reference import ReferenceData, field_is
+from forewarn.service.replica import Replica
 from forewarn.service.settings import Settings
 from forewarn.service.submissions import Submission, SubmissionAddress
-from forewarn.store.repository import Repository
+from forewarn.store.repository import ChangeLog, Repository
 
 T = TypeVar("T")
 
@@ -89,8 +90,11 @@ class Forewarn(ReferenceData):
         """Called after a commit that created deliveries, with the ids of the parties that got them."""
         self.ledger = Ledger(repo, addresses)
         """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
+        seen = repo.change_head() if isinstance(repo, ChangeLog) else 0  # before loading: see Replica
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
         self.airspace.put_many(repo.iter_live_operations())
+        if isinstance(repo, ChangeLog):
+            self.commits.replica = Replica(repo, self.airspace, seen)
 
     # ------------------------------------------------------------------ the writer
     def committing(self) -> AbstractContextManager[None]:

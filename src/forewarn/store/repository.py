@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,6 +37,53 @@ class StoredNotice(BaseModel):
     kind: str
     at: datetime
     outcome: NoticeOutcome
+
+
+class LiveChanges(BaseModel):
+    """What a change log holds after a position: the current version and state of each operation changed (any
+    state: the reader drops those no longer live), each agreement changed, and the log's position after them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    head: int
+    operations: list[Operation] = []
+    agreements: list[Agreement] = []
+
+
+@runtime_checkable
+class ChangeLog(Protocol):
+    """A store shared by several service processes: an append-only log of changes of the live picture (a
+    monotonic sequence), written by every transaction that changes an operation or an agreement, read under the
+    writer lock by each process to keep its in-memory airspace a replica of the store (PostgreSQL)."""
+
+    def change_head(self) -> int:
+        """The log's latest position (0 when empty)."""
+        ...
+
+    def changes_since(self, seq: int) -> LiveChanges:
+        """Everything changed after position ``seq``, and the position after it."""
+        ...
+
+
+@runtime_checkable
+class DeliveryClaims(Protocol):
+    """A store whose outbox several workers (processes) drain: a due attempt is claimed by one of them (PostgreSQL:
+    ``FOR UPDATE SKIP LOCKED``) and hidden from the others for a lease."""
+
+    def take_due_webhook_deliveries(self, now: datetime, lease: timedelta, limit: int = 100) -> list[Delivery]:
+        """Claim the due webhook deliveries (at most ``limit``) until ``now + lease``; as they were before."""
+        ...
+
+
+@runtime_checkable
+class DeliveryWakeups(Protocol):
+    """A store shared by several processes that tells each of them of the deliveries the others commit
+    (PostgreSQL: LISTEN/NOTIFY)."""
+
+    def listen_deliveries(self, wakeup: Callable[[int, frozenset[str] | None], None]) -> Callable[[], None]:
+        """Call ``wakeup(highest seq, parties or None for any)`` after each other process's commit that stored
+        deliveries (from a thread of its own); returns the function that stops listening."""
+        ...
 
 
 class Repository(Protocol):

@@ -144,12 +144,18 @@ class PostgresBase:
                         yield
                         for hook in list(self._local.before_commit.values()):
                             hook()
+                        if self._local.created:
+                            self.notify_created(conn, self._local.created)
                     created: list[Delivery] = self._local.created
                 finally:
                     self._local.conn, self._local.depth = None, 0
                     self._local.head, self._local.created, self._local.before_commit = None, [], {}
             if created:
                 self._published(created)
+
+    def notify_created(self, conn: psycopg.Connection[Row], created: list[Delivery]) -> None:
+        """Inside the transaction that stored ``created``, just before COMMIT: tell the other processes (see
+        :mod:`forewarn.store.postgres.wakeups`); nothing here."""
 
     def before_commit(self, key: str, hook: Callable[[], None]) -> None:
         """Run ``hook`` at the end of the open transaction, just before its COMMIT (inside it: what it writes

@@ -16,11 +16,12 @@ from forewarn.store.keyfile import KeyFile, public_pem_of, split_legacy, with_cu
 from forewarn.store.postgres.connection import PostgresBase
 from forewarn.store.repository import StoredNotice
 
-_CURRENT = ("SELECT v.doc::text, o.state, o.notified_at FROM operations o JOIN operation_versions v "
+CURRENT_SQL = ("SELECT v.doc::text, o.state, o.notified_at FROM operations o JOIN operation_versions v "
             "ON v.operation_id = o.id AND v.version = o.version")
+"""The current version and state of operations (append WHERE ...); rows for :func:`hydrate`."""
 
 
-def _hydrate(doc: str, state: str, notified_at: datetime | None) -> Operation:
+def hydrate(doc: str, state: str, notified_at: datetime | None) -> Operation:
     """An operation version's document with its current state and notification time."""
     return Operation.model_validate_json(doc).model_copy(update={"state": OperationState(state),
                                                                  "notified_at": notified_at})
@@ -104,18 +105,18 @@ class DocumentTables(PostgresBase):
         row = self.row("SELECT v.doc::text, o.state, o.notified_at FROM operations o JOIN operation_versions v "
                         "ON v.operation_id = o.id AND v.version = coalesce(%s, o.version) WHERE o.id = %s",
                         (version, operation_id))
-        return _hydrate(*row) if row else None
+        return hydrate(*row) if row else None
 
     def list_operations(self, states: Sequence[OperationState] | None = None,
                         party_id: str | None = None) -> list[Operation]:
-        sql, params = _CURRENT + " WHERE true", list[object]()
+        sql, params = CURRENT_SQL + " WHERE true", list[object]()
         if states is not None:
             sql += " AND o.state = ANY(%s)"
             params.append([s.value for s in states])
         if party_id is not None:
             sql += " AND o.party_id = %s"
             params.append(party_id)
-        return [_hydrate(*r) for r in self.rows(sql + " ORDER BY o.id", params)]
+        return [hydrate(*r) for r in self.rows(sql + " ORDER BY o.id", params)]
 
     def operation_versions(self, operation_id: str) -> list[Operation]:
         rows = self.rows("SELECT doc::text FROM operation_versions WHERE operation_id = %s ORDER BY version",
@@ -136,11 +137,11 @@ class DocumentTables(PostgresBase):
         if not shapely.is_valid(area) or area.is_empty:
             raise ValueError("area must be a valid, non-empty geometry")
         rows = self.rows(
-            _CURRENT + " WHERE o.state = ANY(%s) AND EXISTS (SELECT 1 FROM operation_volumes w WHERE "
+            CURRENT_SQL + " WHERE o.state = ANY(%s) AND EXISTS (SELECT 1 FROM operation_volumes w WHERE "
             "w.operation_id = o.id AND w.version = o.version AND w.start_at < %s AND w.end_at > %s AND "
             "ST_Intersects(w.footprint, ST_GeomFromWKB(%s, 4326))) ORDER BY o.id",
             ([s.value for s in states], end, start, shapely.to_wkb(area)))
-        return [_hydrate(*r) for r in rows]
+        return [hydrate(*r) for r in rows]
 
     # ------------------------------------------------------------------ notices
     def add_notice(self, outcome: NoticeOutcome) -> int:
