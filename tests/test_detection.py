@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forewarn.core.airspace import AgreementBook, Airspace
-from forewarn.core.conflicts import detect, detect_brute_force, horizontal_hits
+from forewarn.core.airspace import AgreementBook, Airspace, footprint_arrays, query_arrays, query_arrays_slow
+from forewarn.core.conflicts import Conflict, VolumeRef, detect, detect_brute_force, horizontal_hits
 from forewarn.core.model import Agreement, ClassPairMinima, Operation, SeparationMinima
 from forewarn.geo.index import VolumeIndex
 from forewarn.geo.kernels import HIT, MISS, UNSURE
@@ -226,3 +227,65 @@ def test_footprints_either_side_of_the_antimeridian_are_far_apart() -> None:
     air.put_many(stored)
     mine = operation("mine", "x", [east])
     assert detect(mine, air, T0) == detect_brute_force(mine, stored, book, T0) == []
+
+
+# ------------------------------------------------------------------------------- fast paths against the slow ones
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations("query"), st.sampled_from([0.0, 1852.0, 9260.0, 150_000.0]), st.sampled_from([0.0, 300.0]),
+       st.sampled_from([0.0, 900.0]))
+def test_query_arrays_fast_path_matches_slow(query: Operation, h: float, v: float, t: float) -> None:
+    """query_arrays (cached NumPy footprints, search boxes per volume) gives query_arrays_slow's arrays; 150 km
+    takes the buffered-bounds fallback of the search box."""
+    largest = SeparationMinima(horizontal_m=h, vertical_m=v, time_s=t)
+    fast, slow = query_arrays(query, largest), query_arrays_slow(query, largest)
+    for i, (x, y) in enumerate(zip(fast, slow, strict=True)):
+        if i == 6:  # size: math.hypot vs np.hypot may differ in the last bit
+            assert np.allclose(x, y, rtol=1e-14, atol=0)
+        else:
+            assert x.dtype == y.dtype and np.array_equal(x, y), i
+    again = query_arrays(query, largest)  # from the per-volume cache
+    assert all(np.array_equal(x, y) for x, y in zip(fast, again, strict=True))
+
+
+def test_footprint_cache_follows_the_shape() -> None:
+    """The cache is shared by a time/altitude-shifted copy (same footprint), and not trusted for another shape."""
+    vol = square(38.0, 35.0, 0.1)
+    first = footprint_arrays(vol)
+    assert footprint_arrays(vol.shifted(seconds=600, metres=300)) is first
+    moved = vol.moved(90.0, 20_000.0)
+    moved.__dict__["_forewarn_footprint_arrays"] = first  # a stale entry, as a careless copy could carry
+    assert footprint_arrays(moved)[0] is moved.shape and footprint_arrays(moved)[1][0] != first[1][0]
+
+
+def test_unmeasured_records_equal_model_construct() -> None:
+    """The trusted constructor of the hot path builds what model_construct builds (equal, same dump)."""
+    air = Airspace(book=AgreementBook([agreement("ag", ["x", "y"], h=5000, v=300, t=600)]))
+    air.put(operation("theirs", "y", [square(38.0, 35.0, 0.1)], notified_at=T0))
+    mine = operation("mine", "x", [square(38.05, 35.05, 0.1)])
+    (fast,) = detect(mine, air, T0, measure=False)
+    slow = Conflict.model_construct(**{name: getattr(fast, name) for name in Conflict.model_fields})
+    assert fast == slow and fast.model_dump() == slow.model_dump()
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.a == VolumeRef.model_construct(**fast.a.model_dump())
+    assert fast.model_dump_json() == slow.model_dump_json()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(worlds())
+def test_unmeasured_detection_agrees_with_brute_force(
+    world: tuple[list[Agreement], list[Operation], Operation, list[int]],
+) -> None:
+    """measure=False (the benchmark's and the service's screening path) reports the brute force's pairs, with the
+    same agreement, minima and priority decision."""
+    ags, stored, query, removed = world
+    air = Airspace(book=AgreementBook(ags), index=VolumeIndex(cell_deg=0.05, big_cell_count=6))
+    air.put_many(stored)
+    for i in removed:
+        air.remove(stored[i].id)
+    live = [op for i, op in enumerate(stored) if i not in removed]
+
+    def key(c: Conflict) -> tuple[object, ...]:
+        return (c.pair, c.agreement_id, c.minima, c.adjusting_operation, c.holding_operation, c.priority_reason)
+
+    assert [key(c) for c in detect(query, air, T0, measure=False)] == \
+        [key(c) for c in detect_brute_force(query, live, air.book, T0)]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forewarn.geo.index import Box4D, VolumeIndex
-from forewarn.geo.packed import pack
+from forewarn.geo.packed import pack, pack_slow
 
 
 def random_box(rng: np.random.Generator, big: bool = False) -> Box4D:
@@ -106,3 +106,16 @@ def test_packed_footprints_come_back_with_the_same_coordinates_after_churn() -> 
 def test_packing_refuses_non_polygons() -> None:
     with pytest.raises(ValueError, match="Polygon"):
         pack([shapely.LineString([(0, 0), (1, 1)])])
+
+
+def test_pack_fast_path_matches_slow() -> None:
+    """pack()'s fast path (polygons without holes) and its mixed path give exactly pack_slow()'s arrays."""
+    a = shapely.Polygon([(0, 0), (1, 0), (1, 1), (0, 1)])
+    holed = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)],
+                            [[(2, 2), (3, 2), (3, 3)], [(5, 5), (6, 5), (6, 6)]])
+    multi = shapely.MultiPolygon([a, shapely.Polygon([(5, 5), (6, 5), (6, 6)])])
+    multi_holed = shapely.MultiPolygon([holed, shapely.Polygon([(20, 20), (26, 20), (26, 26)])])
+    for shapes in ([a, a], [a, holed, a, multi, multi_holed, a], [holed], [multi_holed, a], []):
+        fast, slow = pack(shapes), pack_slow(shapes)
+        for name in ("xy", "ring_sizes", "new_part", "rings_per_shape"):
+            assert np.array_equal(getattr(fast, name), getattr(slow, name)), name

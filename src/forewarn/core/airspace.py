@@ -6,6 +6,7 @@ No I/O: the service fills it from the store at start and keeps it in step with e
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from forewarn.core.model import ZERO_MINIMA, Agreement, Operation, SeparationMinima
 from forewarn.geo import geodesy, kernels
 from forewarn.geo.index import Box4D, VolumeIndex
-from forewarn.geo.packed import pack
+from forewarn.geo.packed import pack, pack_slow
 from forewarn.geo.volume import Volume4D
 from forewarn.units import TIME_TOLERANCE_S, effective_minimum
 
@@ -134,14 +135,73 @@ def _box(
 QueryArrays = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
                     NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
+_FOOTPRINT_CACHE = "_forewarn_footprint_arrays"
+"""Key under which :func:`footprint_arrays` caches on a Volume4D (next to its cached ``shape``)."""
+
+Footprint = tuple[BaseGeometry, NDArray[np.float64], NDArray[np.float64], NDArray[np.int64],
+                  tuple[float, float, float, float], float]
+
+
+def footprint_arrays(volume: Volume4D) -> Footprint:
+    """(shape, lon array, lat array, ring sizes, bounds, size m) of a volume's footprint, cached on the volume
+    object (valid while its ``shape`` is the same object: a copy made by ``shifted`` shares the footprint and
+    the cache). A polygon without holes (every footprint Forewarn builds) is read with one ``get_coordinates``
+    call; anything else goes through :func:`forewarn.geo.packed.pack`. ``size`` bounds the footprint's radius or
+    half-width: half the diagonal of its bounding box at the largest metres per degree of WGS84 (111,320 m lon,
+    111,695 m lat)."""
+    shape = volume.shape
+    hit: Footprint | None = volume.__dict__.get(_FOOTPRINT_CACHE)
+    if hit is not None and hit[0] is shape:
+        return hit
+    if isinstance(shape, shapely.Polygon) and shapely.get_num_interior_rings(shape) == 0:
+        xy = shapely.get_coordinates(shape)
+        sizes = np.array([len(xy)], dtype=np.int64)
+    else:
+        packed = pack([shape])
+        xy, sizes = packed.xy, packed.ring_sizes
+    xs, ys = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+    size = 0.5 * math.hypot((bounds[2] - bounds[0]) * 111_320.0, (bounds[3] - bounds[1]) * 111_695.0)
+    hit = (shape, xs, ys, sizes, bounds, size)
+    volume.__dict__[_FOOTPRINT_CACHE] = hit
+    return hit
+
 
 def query_arrays(operation: Operation, largest: SeparationMinima) -> QueryArrays:
-    """What the compiled screen needs of the query operation: per volume its search box, exact (start_s, end_s,
-    lower_m, upper_m), packed footprint rings (lon/lat), and a bound on its radius or half-width (m): half the
-    diagonal of its bounding box at the largest metres per degree of WGS84 (111,320 m lon, 111,695 m lat)."""
+    """What the compiled screen needs of the query operation: per volume its search box (as
+    :func:`search_box`), exact (start_s, end_s, lower_m, upper_m), packed footprint rings (lon/lat), and a bound
+    on its radius or half-width (m) (see :func:`footprint_arrays`, cached per volume). Same arrays as
+    :func:`query_arrays_slow` (tested)."""
+    vols = operation.volumes
+    h, vm, ts, pad = largest.horizontal_m, largest.vertical_m, largest.time_s, PREFILTER_PAD_DEG
+    rows, vals, sizes, ring_sizes, vol_rings = [], [], [], [], [0]
+    fps = [footprint_arrays(v) for v in vols]
+    for v, (_, _, _, rs, bounds, size) in zip(vols, fps, strict=True):
+        b = geodesy.expanded_bounds(bounds, h)
+        if b is None:
+            b = v.buffered(h).bounds
+        start, end = v.start_s, v.end_s
+        rows.append((b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad, v.lower_m - vm, v.upper_m + vm,
+                     start - ts, end + ts))
+        vals.append((start, end, v.lower_m, v.upper_m))
+        sizes.append(size)
+        ring_sizes.extend(rs.tolist())
+        vol_rings.append(len(ring_sizes))
+    if len(fps) == 1:
+        xs, ys = fps[0][1], fps[0][2]
+    else:
+        xs, ys = np.concatenate([f[1] for f in fps]), np.concatenate([f[2] for f in fps])
+    ring_start = np.zeros(len(ring_sizes) + 1, dtype=np.int64)
+    np.cumsum(ring_sizes, out=ring_start[1:])
+    return (np.array(rows, dtype=np.float64), np.array(vals, dtype=np.float64), xs, ys, ring_start,
+            np.array(vol_rings, dtype=np.int64), np.array(sizes, dtype=np.float64))
+
+
+def query_arrays_slow(operation: Operation, largest: SeparationMinima) -> QueryArrays:
+    """:func:`query_arrays` through shapely and :func:`search_box` (the reference for tests)."""
     vols = operation.volumes
     shapes = [v.shape for v in vols]
-    packed = pack(shapes)
+    packed = pack_slow(shapes)
     boxes = np.asarray([search_box(v, largest).row() for v in vols], dtype=np.float64)
     vals = np.asarray([(v.start_s, v.end_s, v.lower_m, v.upper_m) for v in vols], dtype=np.float64)
     bounds = np.asarray([s.bounds for s in shapes], dtype=np.float64)
@@ -194,16 +254,19 @@ class Airspace:
         rows: list[tuple[float, float, float, float]] = []
         tags: list[int] = []
         owners: list[int] = []
+        live = self.operations
         for operation in operations:
-            self.remove(operation.id)
-            self.operations[operation.id] = operation
-            tag, owner = self._tag(operation), self._owner(operation.id)
-            for i, volume in enumerate(operation.volumes):
-                keys.append((operation.id, i))
-                shapes.append(volume.shape)
-                rows.append((volume.lower_m, volume.upper_m, volume.start_s, volume.end_s))
-                tags.append(tag)
-                owners.append(owner)
+            op_id = operation.id
+            if op_id in live:
+                self.remove(op_id)
+            live[op_id] = operation
+            tag, owner = self._tag(operation), self._owner(op_id)
+            vols = operation.volumes
+            keys.extend([(op_id, i) for i in range(len(vols))])
+            shapes.extend([v.shape for v in vols])
+            rows.extend([(v.lower_m, v.upper_m, v.start_s, v.end_s) for v in vols])
+            tags.extend([tag] * len(vols))
+            owners.extend([owner] * len(vols))
         boxes = np.empty((len(keys), 8))
         if keys:
             boxes[:, :4] = shapely.bounds(np.asarray(shapes, dtype=object))
@@ -213,8 +276,8 @@ class Airspace:
         del shapes
         kernels.warm()
         # the live picture is long-lived: keep its (many) objects out of the cyclic collector's full scans,
-        # which otherwise stall queries for ~100 ms at a million volumes
-        gc.collect()
+        # which otherwise stall queries for ~100 ms at a million volumes. No gc.collect() first: it cost a third
+        # of the build; what garbage is frozen with them is at most what this load left behind, once.
         gc.freeze()
 
     def remove(self, operation_id: str) -> None:

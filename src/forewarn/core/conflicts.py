@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import shapely
 from pydantic import BaseModel, ConfigDict
@@ -172,6 +173,7 @@ def detect(
         return []
     found: list[Conflict] = []
     pairs = sorted(airspace.screen(operation))
+    refs: dict[int, VolumeRef] = {}  # one (frozen) record of each query volume, shared by its conflicts
     for i, key, verdict in pairs:
         a = operation.volumes[i]
         theirs = airspace.operations[key[0]]
@@ -186,7 +188,10 @@ def detect(
             found.append(describe_conflict(operation, i, a, a.shape, theirs, key[1], b, shape_b, minima,
                                            agreement, now))
         else:
-            found.append(_unmeasured(operation, i, theirs, key[1], minima, agreement, now))
+            ref = refs.get(i)
+            if ref is None:
+                ref = refs[i] = _ref(operation, i)
+            found.append(_unmeasured(operation, i, theirs, key[1], minima, agreement, now, ref))
     return found
 
 
@@ -245,18 +250,36 @@ def _test_pair(
 
 def _unmeasured(
     mine: Operation, i: int, theirs: Operation, j: int, minima: SeparationMinima, agreement: Agreement,
-    now: datetime | None,
+    now: datetime | None, ref_a: VolumeRef | None = None,
 ) -> Conflict:
-    # built without validation (model_construct): every value comes from validated records; this is the hot path
+    # built without validation: every value comes from validated records; this is the hot path. _trusted sets the
+    # same attributes as model_construct (all fields given) without its per-field alias scan (3x cheaper)
     adjusting, holding, reason = decide_priority(agreement.priority, mine, theirs, now)
-    return Conflict.model_construct(
-        a=VolumeRef.model_construct(operation_id=mine.id, version=mine.version, volume_index=i,
-                                    party_id=mine.party_id, activity_class=mine.activity_class),
-        b=VolumeRef.model_construct(operation_id=theirs.id, version=theirs.version, volume_index=j,
-                                    party_id=theirs.party_id, activity_class=theirs.activity_class),
-        agreement_id=agreement.id, minima=minima, overlap=_NO_OVERLAP, separation=_NO_SEPARATION,
-        adjusting_operation=adjusting, holding_operation=holding, priority_reason=reason,
-    )
+    return _trusted(Conflict, {
+        "a": _ref(mine, i) if ref_a is None else ref_a, "b": _ref(theirs, j),
+        "agreement_id": agreement.id, "minima": minima, "overlap": _NO_OVERLAP, "separation": _NO_SEPARATION,
+        "adjusting_operation": adjusting, "holding_operation": holding, "priority_reason": reason,
+    })
+
+
+def _ref(op: Operation, i: int) -> VolumeRef:
+    return _trusted(VolumeRef, {"operation_id": op.id, "version": op.version, "volume_index": i,
+                                "party_id": op.party_id, "activity_class": op.activity_class})
+
+
+_M = TypeVar("_M", bound=BaseModel)
+_setattr = object.__setattr__
+
+
+def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
+    """``cls.model_construct(**values)`` for a model without aliases, defaults used or private attributes, given
+    every field (tested equal to model_construct)."""
+    m = cls.__new__(cls)
+    _setattr(m, "__dict__", values)
+    _setattr(m, "__pydantic_fields_set__", set(values))
+    _setattr(m, "__pydantic_extra__", None)
+    _setattr(m, "__pydantic_private__", None)
+    return m
 
 
 _NO_OVERLAP = Overlap(area_km2=0, point=(0.0, 0.0), altitude_overlap_m=0, time_overlap_s=0)

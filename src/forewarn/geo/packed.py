@@ -26,7 +26,41 @@ class PackedShapes:
 
 
 def pack(geoms: NDArray[np.object_] | list[BaseGeometry]) -> PackedShapes:
-    """Pack polygons and multipolygons (vectorised; other geometry types raise ``ValueError``)."""
+    """Pack polygons and multipolygons (vectorised; other geometry types raise ``ValueError``).
+
+    Polygons without holes (every footprint Forewarn builds) take a fast path: one ``get_coordinates`` call over
+    them gives their exterior rings directly; only the others are split into parts and rings. Same result as
+    :func:`pack_slow` (tested)."""
+    arr = np.asarray(geoms, dtype=object)
+    types = shapely.get_type_id(arr)
+    if len(arr) and not np.all((types == 3) | (types == 6)):
+        raise ValueError("only Polygon and MultiPolygon footprints can be packed")
+    simple = (types == 3) & (shapely.get_num_interior_rings(arr) == 0)
+    if simple.all():
+        xy, coord_of = shapely.get_coordinates(arr, return_index=True)
+        ring_sizes = np.bincount(coord_of, minlength=len(arr)).astype(np.int64)
+        return PackedShapes(np.ascontiguousarray(xy, dtype=np.float64), ring_sizes, np.ones(len(arr), dtype=bool),
+                            np.ones(len(arr), dtype=np.int64))
+    # mixed: a simple polygon stands for its one ring; the others are expanded into their rings, in order
+    complex_at = np.flatnonzero(~simple)
+    parts, part_of = shapely.get_parts(arr[complex_at], return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    ring_shape = complex_at[part_of[ring_part]]
+    new_part_c = np.ones(len(rings), dtype=bool)
+    new_part_c[1:] = (ring_part[1:] != ring_part[:-1])
+    simple_at = np.flatnonzero(simple)
+    owner = np.concatenate([simple_at, ring_shape])
+    order = np.argsort(owner, kind="stable")  # rings of one complex shape keep their order
+    items = np.concatenate([arr[simple_at], rings])[order]
+    new_part = np.concatenate([np.ones(len(simple_at), dtype=bool), new_part_c])[order]
+    xy, coord_ring = shapely.get_coordinates(items, return_index=True)
+    ring_sizes = np.bincount(coord_ring, minlength=len(items)).astype(np.int64)
+    rings_per_shape = np.bincount(owner, minlength=len(arr)).astype(np.int64)
+    return PackedShapes(np.ascontiguousarray(xy, dtype=np.float64), ring_sizes, new_part, rings_per_shape)
+
+
+def pack_slow(geoms: NDArray[np.object_] | list[BaseGeometry]) -> PackedShapes:
+    """:func:`pack` by splitting every footprint into parts and rings (the reference for tests)."""
     arr = np.asarray(geoms, dtype=object)
     types = shapely.get_type_id(arr)
     if len(arr) and not np.all((types == 3) | (types == 6)):
