@@ -360,6 +360,22 @@ def test_missing_basemap_is_explained(server: ScenarioServer, browser: Any) -> N
     context.close()
 
 
+def test_operator_admin_is_told_why_no_operation_is_shown(server: ScenarioServer, browser: Any) -> None:
+    """The scenario's ``operator`` admin is bound by no agreement: the page says why the sky is empty (issue 18)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.fill("#client-id", server.credentials()["operator"]["client_id"])
+    page.fill("#client-secret", server.credentials()["operator"]["client_secret"])
+    page.click("#signin-button")
+    expect(page.locator("#who-party")).to_have_text("operator")
+    expect(page.locator("#view-note")).to_be_visible()
+    expect(page.locator("#view-note")).to_contain_text("admin token of a party bound by no agreement")
+    context.close()
+
+
 def test_wrong_secret_is_refused(server: ScenarioServer, browser: Any) -> None:
     from playwright.sync_api import expect
 

@@ -216,7 +216,7 @@ class Agreement(Record):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mou-syria", "name": "Coalition-Russia air safety MoU", "parties": ["coalition", "russia"],
         "min_notice_s": 3600, "ack_deadline_s": 900,
-        "default_minima": {"horizontal_m": 9260, "vertical_m": 305, "time_s": 600},
+        "default_minima": {"horizontal_m": 9260, "vertical_m": 304.8, "time_s": 600},
         "priority": {"rule": "first_notified"}, "sharing": "safety_envelope",
     }]})
 

@@ -18,6 +18,7 @@ from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_
 from forewarn.core.records import Delivery, NoticeOutcome
 from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller, SignedRequest
+from forewarn.http.operator_view import refuse_operator_view
 from forewarn.http.runtime import Runtime
 from forewarn.http.schemas import (
     AmendIn,
@@ -203,8 +204,11 @@ def list_operations(
     start: Annotated[datetime | None, Query(description="only operations ending after this time (UTC)")] = None,
     end: Annotated[datetime | None, Query(description="only operations starting before this time (UTC)")] = None,
 ) -> list[dict[str, Any]]:
-    """Operations you may see (yours in full, others through the agreements' policy), filtered."""
+    """Operations you may see (yours in full, others through the agreements' policy), filtered. An admin token of a
+    party bound by no agreement (the service's operator) gets 403 ``admin_sees_no_operations``: no agreement
+    releases any operation to it."""
     who.require("read")
+    refuse_operator_view(who, rt.service.airspace.book)
     box = _bbox(bbox)
     for t in (start, end):
         if t is not None and t.tzinfo is None:
@@ -237,8 +241,10 @@ def _meets(a: tuple[float, float, float, float], b: tuple[float, float, float, f
 
 @router.get("/operations/{operation_id}", tags=["operations"])
 def get_operation(rt: RT, who: Caller, operation_id: str) -> dict[str, Any]:
-    """One operation as you may see it (404 if it does not exist or you may not see it)."""
+    """One operation as you may see it (404 if it does not exist or you may not see it; 403
+    ``admin_sees_no_operations`` for the operator's admin token, whatever the id)."""
     who.require("read")
+    refuse_operator_view(who, rt.service.airspace.book)
     op = rt.service.repo.get_operation(operation_id)
     view = None if op is None else view_operation(who.party_id, op, rt.service.airspace.book)
     if view is None:
@@ -254,8 +260,10 @@ def get_situation(
     planned: Annotated[bool, Query(description="include your own planned operations")] = False,
 ) -> dict[str, Any]:
     """The situation as you may see it, as GeoJSON (RFC 7946, WGS84 lon/lat): volumes, protected sites,
-    your conflicts and site warnings (the export of ``forewarn export``, through the sharing policy)."""
+    your conflicts and site warnings (the export of ``forewarn export``, through the sharing policy); 403
+    ``admin_sees_no_operations`` for the operator's admin token."""
     who.require("read")
+    refuse_operator_view(who, rt.service.airspace.book)
     return situation(rt.service.repo, include_planned=planned, viewer=who.party_id, book=rt.service.airspace.book)
 
 

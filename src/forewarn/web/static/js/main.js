@@ -116,7 +116,7 @@ async function start() {
 // ---------------------------------------------------------------------------------------------- data
 async function refresh() {
   const [parties, operations, sites, inbox] = await Promise.all([
-    api("/v1/parties"), api("/v1/operations"), api("/v1/sites"), fullInbox(),
+    api("/v1/parties"), operationsOrNote(), api("/v1/sites"), fullInbox(),
   ]);
   state.parties = new Map(parties.map((p) => [p.id, p]));
   state.operations = operations;
@@ -124,6 +124,23 @@ async function refresh() {
   state.inbox = inbox;
   for (const d of inbox) if (d.payload && d.payload.type === "alert") addAlert(d.payload, d.created_at);
   renderAll();
+}
+
+/** The operations this party may see; for the operator's admin token (bound by no agreement) the service answers
+ * 403 "admin_sees_no_operations": say so on the page instead of showing an empty sky. */
+async function operationsOrNote() {
+  const note = $("view-note");
+  try {
+    const operations = await api("/v1/operations");
+    note.hidden = true;
+    return operations;
+  } catch (err) {
+    const error = err.body && err.body.error;
+    if (err.status !== 403 || !error || !error.details || error.details.reason !== "admin_sees_no_operations") throw err;
+    note.textContent = `No operations are shown to this token: ${error.message}.`;
+    note.hidden = false;
+    return [];
+  }
 }
 
 let refreshTimers = [];
