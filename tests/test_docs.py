@@ -127,7 +127,7 @@ def request_examples(spec: dict[str, Any]) -> dict[tuple[str, str], tuple[str, A
     return found
 
 
-SCOPES = {"coalition": ["notices:file", "read", "ack", "sites:register", "tracks:feed"],
+SCOPES = {"coalition": ["notices:file", "read", "ack", "sites:register", "tracks:feed", "keys:manage"],
           "russia": ["notices:file", "read", "ack"], "operator": ["admin"]}
 CREDENTIALS = {pid: new_credential(pid, scopes, EXAMPLE_NOW)[0] for pid, scopes in SCOPES.items()}
 """Made once (hashing a secret is slow on purpose); every world stores the same ones."""

@@ -9,9 +9,17 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from forewarn.geo.volume import LonLat, Volume4D, check_lonlat
 from forewarn.units import FOOT_M, NAUTICAL_MILE_M, feet_to_m, nm_to_m
@@ -24,6 +32,31 @@ STRIKE_CLASSES = frozenset({"strike_area", "cruise_missile_corridor", "artillery
 
 FIXED_IN_PLACE_CLASSES = frozenset({"strike_area"})
 """Activity classes for which a lateral offset is never proposed: the place is the point of the activity."""
+
+
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+"""Characters a name may not hold: C0 and C1 controls (escape sequences, carriage returns), bidirectional
+overrides, embeddings, isolates and marks (which reorder what a terminal or page shows), zero-width characters
+and line/paragraph separators."""
+
+
+STORED: dict[str, Any] = {"stored": True}
+"""Validation context of records read back from a store: names stored before :data:`UNPRINTABLE` was enforced
+still load (and are escaped where they are shown), so a store is never unreadable for them."""
+
+
+def _printable(value: str, info: ValidationInfo) -> str:
+    if isinstance(info.context, dict) and info.context.get("stored"):
+        return value
+    bad = UNPRINTABLE.search(value)
+    if bad is not None:
+        raise ValueError(f"control or bidirectional character U+{ord(bad.group()):04X} at position {bad.start()} "
+                         f"is not allowed in a name (names are shown on operators' terminals and pages)")
+    return value
+
+
+PrintableText = Annotated[str, AfterValidator(_printable)]
+"""Text shown to people (names): no control, bidirectional-override or zero-width characters (:data:`UNPRINTABLE`)."""
 
 
 def _identifier(value: str) -> str:
@@ -49,7 +82,7 @@ class Party(Record):
     }]})
 
     id: str
-    name: str = Field(min_length=1, max_length=200)
+    name: PrintableText = Field(min_length=1, max_length=200)
     kind: Literal["military", "humanitarian", "civil", "other"] = "military"
     webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,2000}$",
                                     description="primary webhook for deliveries (besides the event stream)")
@@ -221,7 +254,7 @@ class Agreement(Record):
     }]})
 
     id: str
-    name: str = Field(min_length=1, max_length=200)
+    name: PrintableText = Field(min_length=1, max_length=200)
     parties: list[str] = Field(min_length=2)
     min_notice_s: float = Field(default=3600, ge=0, le=30 * 86_400, allow_inf_nan=False)
     ack_deadline_s: float = Field(default=900, gt=0, le=30 * 86_400, allow_inf_nan=False)
@@ -370,7 +403,7 @@ class ProtectedSite(Record):
     """
 
     id: str
-    name: str = Field(min_length=1, max_length=200)
+    name: PrintableText = Field(min_length=1, max_length=200)
     category: Literal["hospital", "school", "shelter", "convoy_route", "camp", "aid_depot", "other"] = "other"
     registered_by: str
     point: LonLat | None = None

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
 from forewarn.core.airspace import AgreementBook
-from forewarn.core.model import STRIKE_CLASSES, Operation, ProtectedSite
+from forewarn.core.model import STORED, STRIKE_CLASSES, Operation, ProtectedSite
 from forewarn.geo import geodesy
 
 
@@ -44,7 +44,7 @@ def site_shape(site: ProtectedSite) -> BaseGeometry:
 
 @lru_cache(maxsize=4096)
 def _site_shape(doc: str) -> BaseGeometry:
-    site = ProtectedSite.model_validate_json(doc)
+    site = ProtectedSite.model_validate_json(doc, context=STORED)
     if site.point is not None:
         return shapely.Point(site.point)
     assert site.polygon is not None

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from forewarn import __version__
 from forewarn.http import errors, limits, web
+from forewarn.http.access_routes import router as access_router
 from forewarn.http.ledger_routes import router as ledger_router
 from forewarn.http.report_routes import router as report_router
 from forewarn.http.routes import router
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     app.include_router(track_router)
     app.include_router(report_router)
     app.include_router(ledger_router)
+    app.include_router(access_router)
     web.install(app)
     _install_docs(app)
     return app

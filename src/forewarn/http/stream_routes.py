@@ -195,11 +195,14 @@ async def token(
         await run_in_threadpool(_record_failure, rt, guard, keys, client_id, address)
         raise Unauthenticated("unknown client or wrong secret")
     guard.succeed(keys[0])
+    state = rt.service.repo.party_access(cred.party_id)
+    if state is None or state.disabled_at is not None:
+        raise Unauthenticated(f"party {cred.party_id} is disabled: its credentials get no token")
     scopes = list(cred.scopes)
     if scope:
         wanted = check_scopes(scope.split())
         if not set(wanted) <= set(cred.scopes):
             raise Unauthenticated("the credentials do not grant the scopes asked for")
         scopes = list(wanted)
-    access, ttl = rt.token_for(cred.party_id, scopes)
+    access, ttl = rt.token_for(cred.party_id, scopes, cred.client_id)
     return TokenOut(access_token=access, expires_in=ttl, scope=" ".join(scopes))
