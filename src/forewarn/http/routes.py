@@ -224,10 +224,10 @@ def list_operations(
         view = view_operation(who.party_id, op, book)
         if view is not None:
             out.append(view)
-    now = rt.clock()
-    for view in out:  # planning detail released to another party: a disclosure, recorded in the ledger
-        if "detail" in view and view["party_id"] != who.party_id:
-            rt.service.record_disclosure(who.party_id, view["id"], view, now, "GET /v1/operations")
+    # planning detail released to another party: a disclosure, recorded in the ledger (aggregated per period)
+    rt.service.record_disclosures(who.party_id, [(v["id"], v) for v in out
+                                                 if "detail" in v and v["party_id"] != who.party_id],
+                                  rt.clock(), "GET /v1/operations")
     return out
 
 

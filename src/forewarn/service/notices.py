@@ -89,7 +89,7 @@ class Forewarn(ReferenceData, AccessControl):
         self.commits = GroupCommit(repo)
         self.listeners = self.commits.listeners
         """Called after a commit that created deliveries, with the ids of the parties that got them."""
-        self.ledger = Ledger(repo, addresses)
+        self.ledger = Ledger(repo, addresses, self.settings.ledger_summary_period_s)
         """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
         seen = repo.change_head() if isinstance(repo, ChangeLog) else 0  # before loading: see Replica
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
