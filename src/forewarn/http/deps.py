@@ -73,7 +73,7 @@ async def signed_request(
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, too deep, an integer too long
         raise InvalidInput("a signed request body must be JSON") from exc
     if not isinstance(body, dict):
         raise InvalidInput("a signed request body must be a JSON object")

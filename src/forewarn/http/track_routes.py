@@ -97,7 +97,11 @@ def _ingest(rt: Any, who: Principal, body: bytes, source: str, operation_id: str
         op = rt.service.repo.get_operation(operation_id)
         if op is not None and op.party_id != who.party_id and not visible(who.party_id, op, rt.service.airspace.book):
             raise NotFound(f"no operation {operation_id}", {"operation_id": operation_id})
-    parsed = parse_own_json(body)
+    try:
+        parsed = parse_own_json(body)
+    except RecursionError as exc:  # the documented shape of an unparsable body (docs/api.md, errors)
+        raise InvalidInput("the request is not valid", {"errors": [
+            {"field": "body", "message": "the body nests JSON arrays or objects too deeply"}]}) from exc
     rows = parsed.row_index
     result = tracker_of(rt).ingest(parsed.batch, who.party_id, source, rt.clock(), operation_id)
     # the tracker numbers rows of the parsed batch; report them as rows of the request
