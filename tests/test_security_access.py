@@ -216,3 +216,29 @@ def test_health_says_only_whether_the_service_is_up(world: World) -> None:
     assert_error(c.get("/v1/admin/status", headers=world.auth("usa")), 403, "forbidden")
     status = c.get("/v1/admin/status", headers=world.auth("admin")).json()
     assert status["live_operations"] == 1 and status["parties"] == 5 and status["disabled_parties"] == 0
+
+
+def test_an_open_event_stream_ends_once_its_party_is_disabled(world: World) -> None:
+    import asyncio
+    import contextlib
+
+    from forewarn.http.stream_routes import _events
+
+    rt = world.client.app.state.runtime  # type: ignore[attr-defined]
+    who = rt.authenticate(world.token("usa"))
+    released: list[bool] = []
+
+    async def run() -> list[bytes]:
+        got: list[bytes] = []
+        stream = _events(rt, who, "primary", 0, lambda: released.append(True))
+        got.append(await stream.__anext__())  # connected; then it waits for deliveries
+        waiting = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)
+        world.service.disable_party("usa", world.clock.now)
+        rt.hub.notify(frozenset({"usa"}))  # the next pass checks the party again and ends the stream
+        with contextlib.suppress(StopAsyncIteration):  # the stream ended
+            got.append(await asyncio.wait_for(waiting, 30))
+        return got
+
+    got = asyncio.run(run())
+    assert len(got) == 1 and b"connected" in got[0] and released == [True]
