@@ -57,6 +57,18 @@ def test_the_token_in_the_first_message(world: World) -> None:
     assert {t["track_id"] for t in world.client.get("/v1/tracks", headers=world.auth("usa")).json()} == {"w2"}
 
 
+def test_an_open_socket_closes_once_its_party_is_disabled(world: World) -> None:
+    token = _token(world)
+    with world.client.websocket_connect("/v1/tracks/ws", subprotocols=["forewarn.v1", f"bearer.{token}"]) as ws:
+        ws.send_text(json.dumps([position("w3", 0)]))
+        assert ws.receive_json()["accepted"] == 1
+        world.service.disable_party("usa", world.clock.now)
+        ws.send_text(json.dumps([position("w3", 1)]))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+
+
 def test_redaction_of_log_records() -> None:
     assert redact("GET /v1/tracks/ws?source=a&access_token=eyJ.abc.def&x=1") == (
         "GET /v1/tracks/ws?source=a&access_token=[redacted]&x=1")

@@ -19,7 +19,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.core.airspace import AgreementBook
-from forewarn.core.credentials import Principal
+from forewarn.core.credentials import Principal, admit
 from forewarn.core.policy import released_detail_fields, visible
 from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller, authenticated
@@ -260,6 +260,11 @@ async def feed_socket(websocket: WebSocket, source: Source = "ws", operation_id:
     try:
         while True:
             message = await websocket.receive_text()
+            try:
+                admit(who, rt.service.repo.party_access(who.party_id))  # revoked since it opened? (every message)
+            except ForewarnError as exc:
+                await websocket.close(code=1008, reason=exc.message[:120])
+                return
             try:
                 out = await run_in_threadpool(_ingest, rt, who, message.encode(), source, operation_id)
                 await websocket.send_text(out.model_dump_json())
