@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from forewarn.cli.main import app as cli
 from forewarn.cli.terminal import escaped
-from forewarn.core.model import STORED, Party, ProtectedSite
+from forewarn.core.model import Party, ProtectedSite
+from forewarn.core.text import STORED
 from tests.api_support import World, make_world
 from tests.test_api import assert_error
 

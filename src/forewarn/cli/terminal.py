@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from forewarn.core.model import UNPRINTABLE
+from forewarn.core.text import UNPRINTABLE
 
 
 def escaped(value: str) -> str:

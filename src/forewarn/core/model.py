@@ -9,18 +9,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from forewarn.core.text import PrintableText
 from forewarn.geo.volume import LonLat, Volume4D, check_lonlat
 from forewarn.units import FOOT_M, NAUTICAL_MILE_M, feet_to_m, nm_to_m
 
@@ -32,31 +25,6 @@ STRIKE_CLASSES = frozenset({"strike_area", "cruise_missile_corridor", "artillery
 
 FIXED_IN_PLACE_CLASSES = frozenset({"strike_area"})
 """Activity classes for which a lateral offset is never proposed: the place is the point of the activity."""
-
-
-UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
-"""Characters a name may not hold: C0 and C1 controls (escape sequences, carriage returns), bidirectional
-overrides, embeddings, isolates and marks (which reorder what a terminal or page shows), zero-width characters
-and line/paragraph separators."""
-
-
-STORED: dict[str, Any] = {"stored": True}
-"""Validation context of records read back from a store: names stored before :data:`UNPRINTABLE` was enforced
-still load (and are escaped where they are shown), so a store is never unreadable for them."""
-
-
-def _printable(value: str, info: ValidationInfo) -> str:
-    if isinstance(info.context, dict) and info.context.get("stored"):
-        return value
-    bad = UNPRINTABLE.search(value)
-    if bad is not None:
-        raise ValueError(f"control or bidirectional character U+{ord(bad.group()):04X} at position {bad.start()} "
-                         f"is not allowed in a name (names are shown on operators' terminals and pages)")
-    return value
-
-
-PrintableText = Annotated[str, AfterValidator(_printable)]
-"""Text shown to people (names): no control, bidirectional-override or zero-width characters (:data:`UNPRINTABLE`)."""
 
 
 def _identifier(value: str) -> str:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
 from forewarn.core.airspace import AgreementBook
-from forewarn.core.model import STORED, STRIKE_CLASSES, Operation, ProtectedSite
+from forewarn.core.model import STRIKE_CLASSES, Operation, ProtectedSite
+from forewarn.core.text import STORED
 from forewarn.geo import geodesy
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from forewarn.core.model import PrintableText
+from forewarn.core.text import PrintableText
 from forewarn.errors import NotFound
 from forewarn.http.deps import RT, Caller
 

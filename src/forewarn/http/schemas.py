@@ -6,8 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forewarn.core.model import PlanningDetail, PrintableText
+from forewarn.core.model import PlanningDetail
 from forewarn.core.scopes import DEFAULT_SCOPES, Scope
+from forewarn.core.text import PrintableText
 from forewarn.geo.volume import LonLat, Volume4D
 
 

@@ -9,7 +9,8 @@ before it, in any process. Each service process keeps its in-memory airspace as 
 
 from __future__ import annotations
 
-from forewarn.core.model import STORED, Agreement
+from forewarn.core.model import Agreement
+from forewarn.core.text import STORED
 from forewarn.store.postgres.connection import PostgresBase
 from forewarn.store.postgres.documents import CURRENT_SQL, hydrate
 from forewarn.store.repository import LiveChanges

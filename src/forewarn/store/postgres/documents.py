@@ -10,8 +10,9 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from forewarn.core.credentials import Credential, PartyAccess
-from forewarn.core.model import STORED, Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
+from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.records import NoticeOutcome
+from forewarn.core.text import STORED
 from forewarn.store.keyfile import KeyFile, public_pem_of, split_legacy, with_current
 from forewarn.store.postgres.connection import PostgresBase
 from forewarn.store.repository import StoredNotice

@@ -31,8 +31,9 @@ from typing import Any
 import orjson
 
 from forewarn.core.credentials import Credential, PartyAccess
-from forewarn.core.model import STORED, Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
+from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.records import Delivery, NoticeOutcome
+from forewarn.core.text import STORED
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.ledger.canonical import parse_canonical
 from forewarn.ledger.chain import LedgerEntry, Link
