@@ -56,7 +56,10 @@ def test_the_cli_refuses_them_too(tmp_path: Path) -> None:
     assert done.exit_code == 2 and "\x1b[31m" not in done.output
 
 
-def test_forewarn_list_escapes_what_is_already_stored(world: World) -> None:
+def test_forewarn_list_escapes_what_is_already_stored(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from forewarn.cli import main
+
+    monkeypatch.setattr(main.console, "width", 400)  # made at import: COLUMNS of the runner comes too late
     repo = world.service.repo
     stored = Party.model_validate({"id": "old", "name": "Old\x1b[2J\x1b[31mName\u202e[red]x[/red]"}, context=STORED)
     site = ProtectedSite.model_validate({"id": "s1", "name": "Clinic\x1b]0;pwned\x07", "registered_by": "old",
@@ -68,7 +71,7 @@ def test_forewarn_list_escapes_what_is_already_stored(world: World) -> None:
     runner = CliRunner()
     for what, expected in (("parties", "Old\\x1b[2J\\x1b[31mName\\u202e[red]x[/red]"),
                            ("sites", "Clinic\\x1b]0;pwned\\x07")):
-        out = runner.invoke(cli, ["list", what, "--db", db], env={"COLUMNS": "400"})
+        out = runner.invoke(cli, ["list", what, "--db", db])
         assert out.exit_code == 0, out.output
         assert "\x1b" not in out.output and "\u202e" not in out.output and "\x07" not in out.output
         assert expected in out.output  # escaped, and rich markup in a name shown literally

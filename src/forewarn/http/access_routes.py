@@ -5,9 +5,9 @@ ledger and takes effect with the next request of every token concerned (:mod:`fo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from forewarn.core.text import PrintableText
@@ -23,6 +23,10 @@ class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "credentials leaked"}]})
 
     reason: PrintableText = Field(default="", max_length=500)
+
+
+OptionalReason = Annotated[ReasonIn | None, Body(examples=[{"reason": "credentials leaked"}])]
+"""An optional body giving the reason."""
 
 
 class CredentialOut(BaseModel):
@@ -50,7 +54,7 @@ def _state(rt: RT, party_id: str) -> PartyStateOut:
 
 
 @router.post("/parties/{party_id}/disable", response_model=PartyStateOut, tags=["parties"])
-def disable_party(rt: RT, who: Caller, party_id: str, body: ReasonIn | None = None) -> PartyStateOut:
+def disable_party(rt: RT, who: Caller, party_id: str, body: OptionalReason = None) -> PartyStateOut:
     """Disable a party (admin): every token of it is refused from the next request on, whoever issued it, and
     its credentials get no new token. Recorded in the ledger (``party_disabled``)."""
     who.require("admin")
@@ -59,7 +63,7 @@ def disable_party(rt: RT, who: Caller, party_id: str, body: ReasonIn | None = No
 
 
 @router.post("/parties/{party_id}/enable", response_model=PartyStateOut, tags=["parties"])
-def enable_party(rt: RT, who: Caller, party_id: str, body: ReasonIn | None = None) -> PartyStateOut:
+def enable_party(rt: RT, who: Caller, party_id: str, body: OptionalReason = None) -> PartyStateOut:
     """Enable a disabled party again (admin). Recorded in the ledger (``party_enabled``)."""
     who.require("admin")
     rt.service.enable_party(party_id, rt.clock(), body.reason if body else "")
@@ -77,7 +81,7 @@ def list_credentials(rt: RT, who: Caller, party_id: str) -> list[CredentialOut]:
 
 @router.post("/parties/{party_id}/credentials/{client_id}/revoke", response_model=CredentialOut, tags=["parties"])
 def revoke_credentials(rt: RT, who: Caller, party_id: str, client_id: str,
-                       body: ReasonIn | None = None) -> CredentialOut:
+                       body: OptionalReason = None) -> CredentialOut:
     """Revoke client credentials (admin): the secret gets no new token and the tokens issued for it are refused
     from the next request on. Recorded in the ledger (``credential_revoked``)."""
     who.require("admin")
