@@ -63,7 +63,7 @@ def make_world(tmp: Path, run_worker: bool = False, **parties_extra: dict[str, A
                   service=service, clock=clock)
     for pid in ("usa", "rus", "fra", "loner", "admin"):
         service.put_party(Party(id=pid, name=pid.upper(), **parties_extra.get(pid, {})))
-        scopes = ["admin"] if pid == "admin" else ["notices:file", "read", "ack", "sites:register"]
+        scopes = ["admin"] if pid == "admin" else ["notices:file", "read", "ack", "sites:register", "keys:manage"]
         cred, secret = new_credential(pid, scopes, clock.now)
         with service.repo.transaction():
             service.repo.put_credential(cred)

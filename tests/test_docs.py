@@ -127,7 +127,7 @@ def request_examples(spec: dict[str, Any]) -> dict[tuple[str, str], tuple[str, A
     return found
 
 
-SCOPES = {"coalition": ["notices:file", "read", "ack", "sites:register", "tracks:feed"],
+SCOPES = {"coalition": ["notices:file", "read", "ack", "sites:register", "tracks:feed", "keys:manage"],
           "russia": ["notices:file", "read", "ack"], "operator": ["admin"]}
 CREDENTIALS = {pid: new_credential(pid, scopes, EXAMPLE_NOW)[0] for pid, scopes in SCOPES.items()}
 """Made once (hashing a secret is slow on purpose); every world stores the same ones."""
@@ -176,7 +176,10 @@ def test_every_request_body_has_an_example_the_api_accepts(tmp_path: Path) -> No
         assert method == "POST", template
         world = ExampleWorld(tmp_path / str(n))
         admin = template.startswith(("/v1/parties", "/v1/agreements")) and "/keys" not in template
-        path = template.format(party_id="coalition", operation_id=operation_example["id"], key_id=world.key_id)
+        path = template.format(party_id="coalition", operation_id=operation_example["id"], key_id=world.key_id,
+                               client_id=CREDENTIALS["coalition"].client_id)
+        if template.endswith("/enable"):  # what it enables is a disabled party
+            world.service.disable_party("coalition", EXAMPLE_NOW)
         if template.endswith("/amend"):
             filed = world.post("/v1/operations", "application/json", operation_example, "coalition")
             assert filed.status_code == 201, filed.text

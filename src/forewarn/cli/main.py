@@ -16,14 +16,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from forewarn.cli.access import access_app
 from forewarn.cli.backup import backup
 from forewarn.cli.errors import fail, report_error
 from forewarn.cli.ledger import ledger_app
 from forewarn.cli.planfile import read_plan
 from forewarn.cli.report import report
+from forewarn.cli.terminal import cell
 from forewarn.cli.timeline import agreements_table, parties_table, print_outcome, when
 from forewarn.cli.tracks import replay
 from forewarn.core.policy import view_operation
+from forewarn.core.scopes import DEFAULT_SCOPES, PARTY_SCOPES, SCOPES
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.service.compose import build_service
 from forewarn.service.notices import Forewarn
@@ -276,8 +279,8 @@ def _print_rows(what: str, rows: list[dict[str, str]]) -> None:
     table = Table(title=what.capitalize(), title_justify="left")
     for col in rows[0].keys() if rows else ["(none)"]:
         table.add_column(col)
-    for row in rows:
-        table.add_row(*row.values())
+    for row in rows:  # stored text is escaped: nothing unprintable reaches the terminal
+        table.add_row(*(cell(v) for v in row.values()))
     console.print(table)
 
 
@@ -323,6 +326,7 @@ def export(
 party_app = typer.Typer(help="Parties and their client credentials.", no_args_is_help=True)
 app.add_typer(party_app, name="party")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(access_app, name="access")
 
 
 @party_app.command("add")
@@ -331,8 +335,7 @@ def party_add(
     name: Annotated[str, typer.Option(help="display name")],
     kind: Annotated[str, typer.Option(help="military, humanitarian, civil or other")] = "military",
     scopes: Annotated[str, typer.Option(
-        help="space-separated scopes: notices:file read ack sites:register tracks:feed admin")] = (
-        "notices:file read ack tracks:feed"),
+        help=f"space-separated scopes: {' '.join(SCOPES)}")] = " ".join(DEFAULT_SCOPES),
     webhook: Annotated[str | None, typer.Option(help="primary webhook URL for deliveries")] = None,
     backup_webhook: Annotated[str | None, typer.Option(help="backup webhook URL for escalations")] = None,
     db: DbOption = None,
@@ -396,8 +399,7 @@ def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
     service.put_party(Party(id="operator", name="Forewarn operator", kind="other"))
     out = {}
     for party in service.repo.list_parties():
-        scopes = ["admin"] if party.id == "operator" else [
-            "notices:file", "read", "ack", "sites:register", "tracks:feed"]
+        scopes = ["admin"] if party.id == "operator" else list(PARTY_SCOPES)
         cred, secret = service.issue_credential(party.id, scopes, datetime.now(UTC))
         out[party.id] = {"client_id": cred.client_id, "client_secret": secret, "scopes": scopes}
     path = Path(f"{db}.credentials.json")

@@ -8,6 +8,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from forewarn.cli.terminal import cell, escaped
 from forewarn.core.conflicts import Conflict
 from forewarn.core.model import Agreement, Operation, Party
 from forewarn.core.records import NoticeOutcome
@@ -34,11 +35,12 @@ def band(v: Volume4D) -> str:
 
 
 def parties_table(parties: list[Party]) -> Table:
+    """The parties (names escaped: :func:`forewarn.cli.terminal.escaped`)."""
     table = Table(title="Parties", title_justify="left")
     for col in ("id", "name", "kind"):
         table.add_column(col)
     for p in parties:
-        table.add_row(p.id, p.name, p.kind)
+        table.add_row(cell(p.id), cell(p.name), cell(p.kind))
     return table
 
 
@@ -49,7 +51,7 @@ def agreements_table(agreements: list[Agreement]) -> Group:
     for a in agreements:
         m = a.default_minima
         priority = a.priority.rule + (f" ({' > '.join(a.priority.ranking)})" if a.priority.ranking else "")
-        lines.append(Text.assemble((a.id, "bold"), f"  between {', '.join(a.parties)}"))
+        lines.append(Text.assemble((escaped(a.id), "bold"), f"  between {escaped(', '.join(a.parties))}"))
         lines.append(Text(f"    minimum notice {hm(a.min_notice_s)}; acknowledge within {hm(a.ack_deadline_s)}"))
         lines.append(Text(f"    separation minima: {m.horizontal_m:,.0f} m horizontal, {m.vertical_m:,.1f} m "
                           f"({m.vertical_m / FOOT_M:,.0f} ft) vertical, {hm(m.time_s)} in time"))

@@ -9,18 +9,16 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.errors import Forbidden, InvalidInput
+from forewarn.core.scopes import DEFAULT_SCOPES, SCOPES
+from forewarn.errors import Forbidden, InvalidInput, Unauthenticated
 
-SCOPES = ("notices:file", "read", "ack", "sites:register", "tracks:feed", "admin")
-"""Scopes a credential can carry: file notices, read, acknowledge deliveries, register protected sites, feed live
-track positions, admin."""
-
-DEFAULT_SCOPES = ("notices:file", "read", "ack", "tracks:feed")
+__all__ = ["DEFAULT_SCOPES", "SCOPES", "Credential", "PartyAccess", "Principal", "admit", "cap_scopes",
+           "check_scopes", "hash_secret", "new_credential", "verify_secret"]
 
 
 class Credential(BaseModel):
@@ -45,11 +43,44 @@ class Principal:
     token_id: str = ""
     external: bool = False
     """Signed by a trusted external issuer (its scopes still need :func:`cap_scopes`), not by the service."""
+    client_id: str = ""
+    """The credentials the service issued the token for (its ``cid`` claim); empty for an external token."""
 
     def require(self, scope: str) -> None:
         """Raise :class:`Forbidden` unless the token carries ``scope`` (admin carries every scope)."""
         if scope not in self.scopes and "admin" not in self.scopes:
             raise Forbidden(f"this token lacks the '{scope}' scope", {"required_scope": scope})
+
+
+@dataclass(frozen=True)
+class PartyAccess:
+    """What the store says of a party when one of its tokens is presented: when it was disabled (UTC; None while
+    enabled) and its credentials (revoked ones included)."""
+
+    disabled_at: datetime | None
+    credentials: tuple[Credential, ...] = ()
+
+
+def admit(who: Principal, access: PartyAccess | None) -> Principal:
+    """The principal a verified token may act as, given the store's word on its party (checked on every request):
+
+    * an unknown or disabled party: refused, whoever issued the token;
+    * a token issued for a credential (``client_id``): refused once that credential is revoked;
+    * a token of a trusted external issuer: its scopes capped at the party's unrevoked credentials
+      (:func:`cap_scopes`), so revoking them all leaves it nothing.
+    """
+    if access is None:
+        raise Unauthenticated("the token's subject is not a known party")
+    if access.disabled_at is not None:
+        raise Unauthenticated(f"party {who.party_id} is disabled", {"disabled_at": access.disabled_at.isoformat()})
+    if who.client_id:
+        cred = next((c for c in access.credentials if c.client_id == who.client_id), None)
+        if cred is None or cred.revoked_at is not None:
+            raise Unauthenticated("the credentials this token was issued for are revoked",
+                                  {"client_id": who.client_id})
+    if who.external:
+        return replace(who, scopes=cap_scopes(who.scopes, access.credentials))
+    return who
 
 
 def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:

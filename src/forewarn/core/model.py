@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from forewarn.core.text import PrintableText
 from forewarn.geo.volume import LonLat, Volume4D, check_lonlat
 from forewarn.units import FOOT_M, NAUTICAL_MILE_M, feet_to_m, nm_to_m
 
@@ -49,7 +50,7 @@ class Party(Record):
     }]})
 
     id: str
-    name: str = Field(min_length=1, max_length=200)
+    name: PrintableText = Field(min_length=1, max_length=200)
     kind: Literal["military", "humanitarian", "civil", "other"] = "military"
     webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,2000}$",
                                     description="primary webhook for deliveries (besides the event stream)")
@@ -221,7 +222,7 @@ class Agreement(Record):
     }]})
 
     id: str
-    name: str = Field(min_length=1, max_length=200)
+    name: PrintableText = Field(min_length=1, max_length=200)
     parties: list[str] = Field(min_length=2)
     min_notice_s: float = Field(default=3600, ge=0, le=30 * 86_400, allow_inf_nan=False)
     ack_deadline_s: float = Field(default=900, gt=0, le=30 * 86_400, allow_inf_nan=False)
@@ -370,7 +371,7 @@ class ProtectedSite(Record):
     """
 
     id: str
-    name: str = Field(min_length=1, max_length=200)
+    name: PrintableText = Field(min_length=1, max_length=200)
     category: Literal["hospital", "school", "shelter", "convoy_route", "camp", "aid_depot", "other"] = "other"
     registered_by: str
     point: LonLat | None = None

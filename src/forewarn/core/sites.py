@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from forewarn.core.airspace import AgreementBook
 from forewarn.core.model import STRIKE_CLASSES, Operation, ProtectedSite
+from forewarn.core.text import STORED
 from forewarn.geo import geodesy
 
 
@@ -44,7 +45,7 @@ def site_shape(site: ProtectedSite) -> BaseGeometry:
 
 @lru_cache(maxsize=4096)
 def _site_shape(doc: str) -> BaseGeometry:
-    site = ProtectedSite.model_validate_json(doc)
+    site = ProtectedSite.model_validate_json(doc, context=STORED)
     if site.point is not None:
         return shapely.Point(site.point)
     assert site.polygon is not None

@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from forewarn import __version__
-from forewarn.http import errors, limits, web
+from forewarn.http import errors, limits, log_redaction, web
+from forewarn.http.access_routes import router as access_router
 from forewarn.http.ledger_routes import router as ledger_router
 from forewarn.http.report_routes import router as report_router
 from forewarn.http.routes import router
@@ -39,12 +40,14 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     service = service or build_service(settings)
     service.ledger.addresses = address  # parties sign the HTTP method and path of what they submit
     rt: Runtime = build_runtime(settings, service, clock)
+    log_redaction.install()  # no bearer token in the access log (the track WebSocket's ?access_token=)
     rt.worker = DeliveryWorker(rt.desk, rt.key, clock, poll_s=settings.worker_poll_s,
                                timeout_s=settings.webhook_timeout_s)
     service.listeners.append(rt.worker.wake)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_redaction.install()  # again at start-up: after the server has configured its logging
         if run_worker and rt.worker is not None:
             rt.worker.start()
         rt.listen()
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     app.include_router(track_router)
     app.include_router(report_router)
     app.include_router(ledger_router)
+    app.include_router(access_router)
     web.install(app)
     _install_docs(app)
     return app

@@ -45,6 +45,22 @@ def _response(request: Request, status: int, code: str, message: str, details: d
                         headers=headers)
 
 
+UNPARSABLE_BODY = "There was an error parsing the body"
+"""FastAPI's detail when a JSON body cannot be decoded at all (its cause says why)."""
+
+
+def unparsable_body_reason(exc: BaseException | None) -> str:
+    """Why a JSON body could not be parsed, from the error FastAPI caught: invalid UTF-8, nesting too deep for the
+    parser, an integer of more digits than Python converts (4300), or otherwise not JSON."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the body is not valid UTF-8 (byte {exc.start}): JSON bodies are UTF-8 text"
+    if isinstance(exc, RecursionError):
+        return "the body nests JSON arrays or objects too deeply"
+    if isinstance(exc, ValueError) and "digits" in str(exc):
+        return "the body holds an integer with too many digits (at most 4300)"
+    return "the body is not JSON"
+
+
 class RequestIdMiddleware:
     """Gives every HTTP request an id (the caller's ``X-Request-ID`` when it is sane, else a new one), kept in
     ``request.state.request_id`` and echoed in the response's ``X-Request-ID`` header.
@@ -95,6 +111,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:  # the shape of any other invalid body
+            return _response(request, 422, "invalid_input", "the request is not valid",
+                             {"errors": [{"field": "body", "message": unparsable_body_reason(exc.__cause__)}]})
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(exc.status_code, "http_error")
         return _response(request, exc.status_code, code, str(exc.detail), {})
 

@@ -3,9 +3,9 @@ and a party's signature of its submission come from :mod:`forewarn.http.deps`).
 
 Who may do what:
 
-* a party registers, rotates and revokes **its own** keys with its own token (any scope: holding the party's
-  credentials is what a key registration needs) — or an ``admin`` does it for any party; anyone with ``read``
-  lists a party's keys with their history (public keys are public);
+* a party registers, rotates and revokes **its own** keys with a token carrying ``keys:manage`` (a read-only
+  token gets 403) — or an ``admin`` does it for any party; anyone with ``read`` lists a party's keys with their
+  history (public keys are public);
 * ``GET /v1/audit/shown``: an admin, the party asked about, or the owner of the operation;
 * ``GET /v1/audit/sites/{id}``: an admin or the site's registrant;
 * ``GET /v1/deliveries/{id}/receipt``: an admin or the delivery's recipient (the receipt carries what the
@@ -42,8 +42,10 @@ class KeyIn(BaseModel):
 
 
 def _own_or_admin(who: Principal, party_id: str) -> None:
+    """A party manages its own keys with ``keys:manage``; an admin manages anyone's."""
     if who.party_id != party_id and "admin" not in who.scopes:
         raise Forbidden(f"only {party_id} itself or an admin may manage its keys", {"party_id": party_id})
+    who.require("keys:manage")
 
 
 @router.post("/parties/{party_id}/keys", response_model=PartyKey, status_code=201, tags=["ledger"])

@@ -7,13 +7,13 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import anyio
 import jwt
 
-from forewarn.core.credentials import Principal, cap_scopes
+from forewarn.core.credentials import Principal, admit
 from forewarn.core.records import Delivery
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service.compose import open_track_store
@@ -173,19 +173,19 @@ class Runtime:
     def authenticate(self, token: str) -> Principal:
         """The principal of a bearer token at ``clock()``. A token's signature, issuer and audience are checked
         once (the same text always carries the same signed claims, and trusted keys are only ever added); its
-        expiry is checked on every call. A token of a trusted external issuer carries only the scopes the party's
-        own credentials allow (:func:`forewarn.service.tokens.cap_scopes`), read when the token is first seen."""
+        expiry is checked on every call, and so is the store's word on its party (one indexed read: disabled?
+        the token's credentials revoked? for a trusted external issuer's token, the scopes its party's
+        unrevoked credentials allow: :func:`forewarn.core.credentials.admit`)."""
         now = self.clock()
         known = self.verified.get(token)
         if known is not None and known[1] > now.timestamp():
-            return known[0]
-        who = self.verifier.verify(token, now)
-        if who.external:
-            who = replace(who, scopes=cap_scopes(who.scopes, self.service.repo.list_credentials(who.party_id)))
-        if len(self.verified) >= 4096:
-            self.verified.clear()
-        self.verified[token] = (who, float(jwt.decode(token, options={"verify_signature": False})["exp"]))
-        return who
+            who = known[0]
+        else:
+            who = self.verifier.verify(token, now)
+            if len(self.verified) >= 4096:
+                self.verified.clear()
+            self.verified[token] = (who, float(jwt.decode(token, options={"verify_signature": False})["exp"]))
+        return admit(who, self.service.repo.party_access(who.party_id))
 
     def listen(self) -> None:
         """With a store shared by several processes (:class:`DeliveryWakeups`): hear of the deliveries the other
@@ -207,11 +207,12 @@ class Runtime:
             self.stop_listening()
             self.stop_listening = None
 
-    def token_for(self, party_id: str, scopes: list[str]) -> tuple[str, int]:
-        """A bearer token for ``party_id`` with ``scopes``, and its lifetime in seconds."""
+    def token_for(self, party_id: str, scopes: list[str], client_id: str = "") -> tuple[str, int]:
+        """A bearer token for ``party_id`` with ``scopes`` (issued for credentials ``client_id``: revoking them
+        refuses it), and its lifetime in seconds."""
         ttl = self.settings.token_ttl_s
         token = issue_token(self.key, self.settings.issuer, self.settings.audience, party_id, scopes, self.clock(),
-                            timedelta(seconds=ttl))
+                            timedelta(seconds=ttl), client_id)
         return token, ttl
 
 

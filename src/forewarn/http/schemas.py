@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from forewarn.core.model import PlanningDetail
+from forewarn.core.scopes import DEFAULT_SCOPES, Scope
+from forewarn.core.text import PrintableText
 from forewarn.geo.volume import LonLat, Volume4D
 
 
@@ -78,7 +80,7 @@ class SiteIn(_Body):
                             point=[39.01, 35.96], buffer_m=1000)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-    name: str = Field(min_length=1, max_length=200)
+    name: PrintableText = Field(min_length=1, max_length=200)
     category: Literal["hospital", "school", "shelter", "convoy_route", "camp", "aid_depot", "other"] = "other"
     point: LonLat | None = None
     polygon: list[LonLat] | None = None
@@ -94,8 +96,6 @@ class SubscriptionIn(_Body):
     volume: Volume4D
 
 
-Scope = Literal["notices:file", "read", "ack", "sites:register", "tracks:feed", "admin"]
-DEFAULT: tuple[Scope, ...] = ("notices:file", "read", "ack", "tracks:feed")
 
 
 class CredentialsIn(_Body):
@@ -103,7 +103,7 @@ class CredentialsIn(_Body):
 
     model_config = _example(scopes=["notices:file", "read", "ack", "sites:register"])
 
-    scopes: list[Scope] = Field(default_factory=lambda: list(DEFAULT), min_length=1)
+    scopes: list[Scope] = Field(default_factory=lambda: list(DEFAULT_SCOPES), min_length=1)
 
 
 class CredentialsOut(BaseModel):

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from forewarn.core.credentials import Credential, check_scopes, hash_secret, verify_secret
+from forewarn.core.credentials import Credential, Principal, admit, check_scopes, hash_secret, verify_secret
 from forewarn.core.policy import view_delivery
 from forewarn.core.records import Delivery
 from forewarn.errors import InvalidInput, Unauthenticated
@@ -61,11 +61,13 @@ def _render(rt: Runtime, party_id: str, batch: list[Delivery]) -> bytes:
     return bytes(out)
 
 
-async def _events(rt: Runtime, party_id: str, channel: str, after: int, release: Callable[[], None]
+async def _events(rt: Runtime, who: Principal, channel: str, after: int, release: Callable[[], None]
                   ) -> AsyncIterator[bytes]:
     """The stream: the backlog in pages of ``stream_page`` (read and rendered in the hub's few replay threads, so
     replays never take the threads other requests need and never hold more than a page per stream), then the
-    live tail from the hub."""
+    live tail from the hub. Before each pass the caller's token is checked against the store again (party
+    disabled? credentials revoked?): a revoked stream ends instead of sending anything more."""
+    party_id = who.party_id
     entry = rt.hub.register(party_id)
     page_size = rt.settings.stream_page
     synced: int | None = None  # every delivery up to this sequence number has been read (None: unknown)
@@ -76,6 +78,10 @@ async def _events(rt: Runtime, party_id: str, channel: str, after: int, release:
         while True:
             # clear before reading: a delivery committed after the read sets it again (no lost wake-up)
             entry[1].clear()
+            try:
+                admit(who, rt.service.repo.party_access(party_id))
+            except Unauthenticated:
+                return
             # the hub's in-memory tail when it provably holds everything after what this stream has read;
             # else the table (the first pass, after a reconnection with Last-Event-ID, after a gap)
             tail = rt.hub.since(party_id, after, synced, channel)
@@ -126,7 +132,7 @@ async def stream(
         return too_many(request, f"party {who.party_id} already has {limit} event streams open "
                         "(setting stream_max_per_party)", STREAM_RETRY_AFTER_S, {"limit": limit})
     # released when the stream ends, or after the response if the stream never started (early disconnect)
-    return event_stream(_events(rt, who.party_id, channel, after, release), background=BackgroundTask(release))
+    return event_stream(_events(rt, who, channel, after, release), background=BackgroundTask(release))
 
 
 # ---------------------------------------------------------------------------------------------- the token endpoint
@@ -195,11 +201,14 @@ async def token(
         await run_in_threadpool(_record_failure, rt, guard, keys, client_id, address)
         raise Unauthenticated("unknown client or wrong secret")
     guard.succeed(keys[0])
+    state = rt.service.repo.party_access(cred.party_id)
+    if state is None or state.disabled_at is not None:
+        raise Unauthenticated(f"party {cred.party_id} is disabled: its credentials get no token")
     scopes = list(cred.scopes)
     if scope:
         wanted = check_scopes(scope.split())
         if not set(wanted) <= set(cred.scopes):
             raise Unauthenticated("the credentials do not grant the scopes asked for")
         scopes = list(wanted)
-    access, ttl = rt.token_for(cred.party_id, scopes)
+    access, ttl = rt.token_for(cred.party_id, scopes, cred.client_id)
     return TokenOut(access_token=access, expires_in=ttl, scope=" ".join(scopes))

@@ -19,10 +19,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.core.airspace import AgreementBook
-from forewarn.core.credentials import Principal
+from forewarn.core.credentials import Principal, admit
 from forewarn.core.policy import released_detail_fields, visible
 from forewarn.errors import ForewarnError, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller, authenticated
+from forewarn.http.runtime import Runtime
 from forewarn.http.stream_routes import event_stream
 from forewarn.service.tracking import IngestResult, Tracker, TrackState
 from forewarn.tracks.alerts import view_alert
@@ -96,7 +97,11 @@ def _ingest(rt: Any, who: Principal, body: bytes, source: str, operation_id: str
         op = rt.service.repo.get_operation(operation_id)
         if op is not None and op.party_id != who.party_id and not visible(who.party_id, op, rt.service.airspace.book):
             raise NotFound(f"no operation {operation_id}", {"operation_id": operation_id})
-    parsed = parse_own_json(body)
+    try:
+        parsed = parse_own_json(body)
+    except RecursionError as exc:  # the documented shape of an unparsable body (docs/api.md, errors)
+        raise InvalidInput("the request is not valid", {"errors": [
+            {"field": "body", "message": "the body nests JSON arrays or objects too deeply"}]}) from exc
     rows = parsed.row_index
     result = tracker_of(rt).ingest(parsed.batch, who.party_id, source, rt.clock(), operation_id)
     # the tracker numbers rows of the parsed batch; report them as rows of the request
@@ -190,25 +195,76 @@ async def stream_tracks(request: Request, rt: RT, who: Caller,
     return event_stream(events())
 
 
+WS_SUBPROTOCOL = "forewarn.v1"
+"""The subprotocol the track WebSocket answers with when the token comes in ``Sec-WebSocket-Protocol``."""
+
+BEARER_PREFIX = "bearer."
+"""A ``Sec-WebSocket-Protocol`` entry ``bearer.<token>`` carries the bearer token (beside ``forewarn.v1``)."""
+
+FIRST_MESSAGE_TIMEOUT_S = 10.0
+"""How long a socket opened without a token may wait before its first message (the token) arrives, s."""
+
+
+def _offered_token(websocket: WebSocket, access_token: str | None) -> tuple[str | None, str | None]:
+    """The token a client sent when opening the socket, and the subprotocol to answer with: ``Authorization:
+    Bearer``, or a ``bearer.<token>`` subprotocol, or (deprecated: it lands in URL logs, which redact it)
+    ``?access_token=``."""
+    header = websocket.headers.get("authorization", "")
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None
+    if header.lower().startswith("bearer "):
+        return header[7:], subprotocol
+    for p in offered:
+        if p.startswith(BEARER_PREFIX):
+            return p[len(BEARER_PREFIX):], subprotocol
+    return access_token, subprotocol
+
+
+async def _first_message_token(websocket: WebSocket) -> str | None:
+    """The token of a socket opened without one: its first message, ``{"access_token": "..."}``."""
+    try:
+        text = await asyncio.wait_for(websocket.receive_text(), FIRST_MESSAGE_TIMEOUT_S)
+        message = json.loads(text)
+    except (TimeoutError, ValueError):
+        return None
+    token = message.get("access_token") if isinstance(message, dict) else None
+    return token if isinstance(token, str) and 0 < len(token) <= 4096 else None
+
+
 @router.websocket("/ws")
 async def feed_socket(websocket: WebSocket, source: Source = "ws", operation_id: OperationId = None,
-                      access_token: Annotated[str | None, Query(max_length=4096)] = None) -> None:
-    """Feed positions over a WebSocket: authenticate with ``Authorization: Bearer`` or ``?access_token=``; send
-    text messages each holding a JSON array or JSON lines of positions; each is answered with the ingest result (as
-    ``POST /v1/tracks/positions``) or ``{"error": {...}}``. A bad message never closes the socket."""
+                      access_token: Annotated[str | None, Query(max_length=4096, deprecated=True)] = None) -> None:
+    """Feed positions over a WebSocket. Authenticate with ``Authorization: Bearer``, or with the subprotocols
+    ``forewarn.v1, bearer.<token>`` (browsers: ``new WebSocket(url, ["forewarn.v1", "bearer." + token])``), or by
+    opening without a token and sending ``{"access_token": "..."}`` as the first message (answered with
+    ``{"authenticated": true, "party_id": ...}``); ``?access_token=`` still works but is deprecated. Then send
+    text messages each holding a JSON array or JSON lines of positions; each is answered with the ingest result
+    (as ``POST /v1/tracks/positions``) or ``{"error": {...}}``. A bad message never closes the socket."""
     rt = websocket.app.state.runtime
-    header = websocket.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else access_token
-    try:
-        who = authenticated(rt, token)
-        who.require("tracks:feed")
-    except ForewarnError as exc:
-        await websocket.close(code=1008, reason=exc.message[:120])
-        return
-    await websocket.accept()
+    token, subprotocol = _offered_token(websocket, access_token)
+    if token is None:
+        await websocket.accept(subprotocol=subprotocol)
+        try:
+            token = await _first_message_token(websocket)
+        except WebSocketDisconnect:
+            return
+        who = await _authorised(websocket, rt, token)
+        if who is None:
+            return
+        await websocket.send_text(json.dumps({"authenticated": True, "party_id": who.party_id}))
+    else:
+        who = await _authorised(websocket, rt, token)
+        if who is None:
+            return
+        await websocket.accept(subprotocol=subprotocol)
     try:
         while True:
             message = await websocket.receive_text()
+            try:
+                admit(who, rt.service.repo.party_access(who.party_id))  # revoked since it opened? (every message)
+            except ForewarnError as exc:
+                await websocket.close(code=1008, reason=exc.message[:120])
+                return
             try:
                 out = await run_in_threadpool(_ingest, rt, who, message.encode(), source, operation_id)
                 await websocket.send_text(out.model_dump_json())
@@ -217,3 +273,15 @@ async def feed_socket(websocket: WebSocket, source: Source = "ws", operation_id:
                                                                 "details": exc.details}}))
     except WebSocketDisconnect:
         return
+
+
+async def _authorised(websocket: WebSocket, rt: Runtime, token: str | None) -> Principal | None:
+    """The feeding party of ``token``, or None after closing the socket (1008, policy violation) with the
+    reason."""
+    try:
+        who = authenticated(rt, token)
+        who.require("tracks:feed")
+    except ForewarnError as exc:
+        await websocket.close(code=1008, reason=exc.message[:120])
+        return None
+    return who

@@ -46,7 +46,8 @@ SIGNATURE_PREFIX = b"forewarn-ledger/1:"
 KINDS = (
     "notice", "amendment", "cancellation", "activation", "completion", "site_registration", "agreement",
     "delivery_created", "delivery_sent", "delivery_delivered", "delivery_attempt_failed", "acknowledgement",
-    "escalation", "alert", "disclosure", "key_registered", "key_revoked", "rejection",
+    "escalation", "alert", "disclosure", "key_registered", "key_revoked", "rejection", "party_disabled",
+    "party_enabled", "credential_revoked",
 )
 """The kinds the service writes; other lowercase names (``[a-z][a-z0-9_]*``, at most 40) are accepted too."""
 

@@ -35,6 +35,7 @@ from forewarn.ledger.keys import (
     raw_public,
     verify_party_signature,
 )
+from forewarn.service.ledger_tally import DisclosureTally, RejectionTally
 from forewarn.service.submissions import Submission, SubmissionAddress
 from forewarn.service.tokens import IssuerKey, public_key_from_pem
 from forewarn.store.repository import Repository
@@ -59,8 +60,13 @@ class Draft(NamedTuple):
 class Ledger:
     """Append-only signed record bound to a repository (see module docstring)."""
 
-    def __init__(self, repo: Repository, addresses: SubmissionAddress | None = None) -> None:
+    def __init__(self, repo: Repository, addresses: SubmissionAddress | None = None,
+                 summary_period_s: float = 60.0) -> None:
         self.repo = repo
+        self.disclosures = DisclosureTally(summary_period_s)
+        """Which disclosures of read paths to write (:mod:`forewarn.service.ledger_tally`)."""
+        self.rejections = RejectionTally(summary_period_s)
+        """Which refused party signatures to write (:mod:`forewarn.service.ledger_tally`)."""
         self.addresses = addresses
         """Where each kind of submission is addressed (a face's method and path), to check what a party signed;
         without it, signed submissions are refused."""
@@ -145,7 +151,8 @@ class Ledger:
                body_check: BodyCheck | None = None) -> PartySignature | None:
         """Check a party's signature of ``submission`` by ``acting_party`` at ``now``; return the form to keep in
         the ledger (or None when unsigned). On failure the rejection is recorded in the ledger (its own
-        transaction: call this **outside** the use case's transaction) and the error raised:
+        transaction: call this **outside** the use case's transaction; aggregated per party and period, so a
+        flood of forgeries writes a bounded number of entries: :class:`RejectionTally`) and the error raised:
 
         * forbidden: signed for another party, or with a key of another party (submitting on another's behalf);
         * unauthenticated: unknown key, key revoked (or not yet valid) at ``now``, or a signature that does not
@@ -161,10 +168,12 @@ class Ledger:
         try:
             return self._check(sig, acting_party, method, path, now, body_check)
         except ForewarnError as exc:
-            self.append("rejection", submission.subject, {
-                "code": exc.code, "message": exc.message, "method": method, "path": path, "key_id": sig.key_id,
-                "nonce": sig.nonce, "signed_for": sig.party_id, "body_sha256": sig.body_sha256,
-            }, now, party_id=acting_party)
+            tally = self.rejections.count(acting_party, now)
+            if tally is not None:
+                self.append("rejection", submission.subject, {
+                    "code": exc.code, "message": exc.message, "method": method, "path": path, "key_id": sig.key_id,
+                    "nonce": sig.nonce, "signed_for": sig.party_id, "body_sha256": sig.body_sha256,
+                } | tally, now, party_id=acting_party)
             raise
 
     def _check(self, sig: PartySignature, acting: str, method: str, path: str, now: datetime,
@@ -282,20 +291,24 @@ class Ledger:
     def shown(self, party_id: str, operation_id: str) -> list[dict[str, Any]]:
         """What ``party_id`` was shown of ``operation_id`` and when: every delivery created for it about that
         operation (with the operation as the policy let it see it, and when it was delivered and acknowledged)
-        and every disclosure recorded by a read path; ascending seq."""
+        and every disclosure recorded by a read path (an entry per read before issue 20's aggregation, an entry
+        listing several operations since); ascending seq."""
         out: list[dict[str, Any]] = []
-        for e in self.repo.find_ledger(kinds=["delivery_created", "disclosure"], party_id=party_id,
+        for e in self.repo.find_ledger(kinds=["delivery_created"], party_id=party_id,
                                        body_equals={"operation_id": operation_id}):
-            row: dict[str, Any] = {"seq": e.seq, "kind": e.kind, "recorded_at": e.at}
-            if e.kind == "delivery_created":
-                payload = e.body.get("payload", {})
-                row |= {"delivery_id": e.subject, "channel": e.body.get("channel"), "reason": e.body.get("reason"),
+            payload = e.body.get("payload", {})
+            out.append({"seq": e.seq, "kind": e.kind, "recorded_at": e.at, "delivery_id": e.subject,
+                        "channel": e.body.get("channel"), "reason": e.body.get("reason"),
                         "notice_kind": payload.get("kind"), "shown": payload.get("operation")}
-                row |= self._delivery_times(e.subject)
-            else:
-                row |= {"via": e.body.get("via"), "shown": e.body.get("view")}
-            out.append(row)
-        return out
+                       | self._delivery_times(e.subject))
+        for e in self.repo.find_ledger(kinds=["disclosure"], party_id=party_id):
+            listed = e.body.get("operations")
+            views = ([o.get("view") for o in listed if isinstance(o, dict) and o.get("operation_id") == operation_id]
+                     if isinstance(listed, list) else [e.body.get("view")] if e.body.get("operation_id") == operation_id
+                     else [])
+            out.extend({"seq": e.seq, "kind": e.kind, "recorded_at": e.at, "via": e.body.get("via"), "shown": v}
+                       for v in views)
+        return sorted(out, key=lambda row: int(row["seq"]))
 
     def site_receipts(self, site_id: str) -> dict[str, Any]:
         """Which parties received the registration of protected site ``site_id`` (each registration or update)

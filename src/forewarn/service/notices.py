@@ -31,6 +31,7 @@ from forewarn.geo.volume import Volume4D, check_volume
 from forewarn.ledger.canonical import digest
 from forewarn.ledger.keys import PartySignature
 from forewarn.service import idempotency
+from forewarn.service.access import AccessControl
 from forewarn.service.evaluation import Undo, evaluate, put_live, remove_live, require_aware
 from forewarn.service.group_commit import GroupCommit, Work
 from forewarn.service.idempotency import Idempotency
@@ -77,7 +78,7 @@ def _describes(op: Operation) -> BodyCheck:
     return check
 
 
-class Forewarn(ReferenceData):
+class Forewarn(ReferenceData, AccessControl):
     """The service: a repository, the live airspace rebuilt from it, the writer, and the use cases.
     ``addresses`` says where each signed submission is addressed (needed to accept party signatures)."""
 
@@ -88,7 +89,7 @@ class Forewarn(ReferenceData):
         self.commits = GroupCommit(repo)
         self.listeners = self.commits.listeners
         """Called after a commit that created deliveries, with the ids of the parties that got them."""
-        self.ledger = Ledger(repo, addresses)
+        self.ledger = Ledger(repo, addresses, self.settings.ledger_summary_period_s)
         """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
         seen = repo.change_head() if isinstance(repo, ChangeLog) else 0  # before loading: see Replica
         self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))

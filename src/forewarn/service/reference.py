@@ -117,9 +117,25 @@ class ReferenceData:
 
     def record_disclosure(self, viewer: str, operation_id: str, view: dict[str, Any], now: datetime, via: str,
                           ) -> None:
-        """Record that ``viewer`` was shown ``view`` of an operation through a read path ``via`` (e.g. "GET
-        /v1/operations/ID", "export"): its own transaction. Read paths that release planning detail call it."""
+        """:meth:`record_disclosures` of one operation's view."""
+        self.record_disclosures(viewer, [(operation_id, view)], now, via)
+
+    def record_disclosures(self, viewer: str, views: list[tuple[str, dict[str, Any]]], now: datetime, via: str,
+                           ) -> None:
+        """Record that ``viewer`` was shown ``views`` ((operation id, view)) through a read path ``via`` (e.g.
+        "GET /v1/operations/ID", "export") at ``now`` (UTC): one ``disclosure`` entry listing the views not
+        already recorded for this reader in the current period (its own transaction), or none when every view
+        was (only counted: :class:`~forewarn.service.ledger_tally.DisclosureTally`). Read paths that release
+        planning detail call it."""
         require_aware(now)
-        with self.repo.transaction():
-            self.ledger.append("disclosure", operation_id, {"operation_id": operation_id, "via": via, "view": view},
-                               now, party_id=viewer)
+        if not views:
+            return
+        tally = self.ledger.disclosures
+        with tally.lock:
+            fresh, extra = tally.fresh(viewer, views, now)
+            if not fresh:
+                return
+            with self.repo.transaction():
+                self.ledger.append("disclosure", fresh[0][0] if len(fresh) == 1 else viewer, {
+                    "via": via, "operations": [{"operation_id": op_id, "view": view} for op_id, view in fresh],
+                } | extra, now, party_id=viewer)

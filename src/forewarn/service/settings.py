@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     token_failure_window_s: float = Field(
         default=300.0, gt=0, le=86_400, description="window of the failed-secret limit, s"
     )
+    ledger_summary_period_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="period over which the ledger aggregates a reader's disclosures "
+        "and a party's refused signatures (at most one disclosure entry per reader per period for what it keeps "
+        "reading; the 1st, 10th, 100th... refused signature of a period), s"
+    )
     body_limit_bytes: int = Field(
         default=1_048_576, ge=1024, description="largest request body, bytes (every route but the track feed)"
     )

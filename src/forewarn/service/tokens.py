@@ -9,6 +9,8 @@
 * A trusted external key speaks only for the parties its entry names (``parties``), never with ``admin`` unless
   its entry says ``allow_admin``, and only with scopes its entry allows (``scopes``); the caller then caps the
   scopes at what the party's own credentials allow (:func:`cap_scopes`). A token is never more than a credential.
+* Every request also asks the store whether the token's party is disabled and whether the credentials it was
+  issued for (claim ``cid``) are revoked (:func:`forewarn.core.credentials.admit`): revocation is immediate.
 """
 
 from __future__ import annotations
@@ -132,17 +134,24 @@ class TokenVerifier:
                 scopes &= trusted.scopes
             if not trusted.allow_admin:
                 scopes -= {"admin"}
-        return Principal(party_id=sub, scopes=scopes, token_id=str(claims.get("jti", "")),
-                         external=trusted.parties is not None)
+        external = trusted.parties is not None
+        cid = "" if external else claims.get("cid", "")
+        if not isinstance(cid, str):
+            raise Unauthenticated("invalid token: cid must be a string")
+        return Principal(party_id=sub, scopes=scopes, token_id=str(claims.get("jti", "")), external=external,
+                         client_id=cid)
 
 
 def issue_token(key: IssuerKey, issuer: str, audience: str, party_id: str, scopes: Iterable[str], now: datetime,
-                ttl: timedelta) -> str:
-    """A bearer JWT for ``party_id`` signed with the issuer key."""
-    claims = {
+                ttl: timedelta, client_id: str = "") -> str:
+    """A bearer JWT for ``party_id`` signed with the issuer key; ``client_id`` (claim ``cid``) names the
+    credentials it was issued for, so that revoking them refuses it too."""
+    claims: dict[str, Any] = {
         "iss": issuer, "aud": audience, "sub": party_id, "scope": " ".join(scopes),
         "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
     }
+    if client_id:
+        claims["cid"] = client_id
     return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
 
 

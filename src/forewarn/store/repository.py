@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from forewarn.core.credentials import Credential
+from forewarn.core.credentials import Credential, PartyAccess
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.records import Delivery, NoticeOutcome
 from forewarn.ledger.chain import LedgerEntry, Link
@@ -148,6 +148,15 @@ class Repository(Protocol):
     def put_credential(self, credential: Credential) -> None: ...
     def get_credential(self, client_id: str) -> Credential | None: ...
     def list_credentials(self, party_id: str) -> list[Credential]: ...
+    def set_party_disabled(self, party_id: str, at: datetime | None) -> None:
+        """Disable a party from ``at`` (UTC), or enable it again (None)."""
+        ...
+
+    def party_access(self, party_id: str) -> PartyAccess | None:
+        """Whether the party is disabled and its credentials (one read; None: no such party): the check of every
+        request's token."""
+        ...
+
     def get_issuer_key(self) -> tuple[str, str] | None:
         """(kid, private PEM) of the service's signing key (from its key file, never the database: issue 20), or
         None before the first start."""

@@ -10,6 +10,7 @@ before it, in any process. Each service process keeps its in-memory airspace as 
 from __future__ import annotations
 
 from forewarn.core.model import Agreement
+from forewarn.core.text import STORED
 from forewarn.store.postgres.connection import PostgresBase
 from forewarn.store.postgres.documents import CURRENT_SQL, hydrate
 from forewarn.store.repository import LiveChanges
@@ -34,4 +35,4 @@ class ChangeLogTables(PostgresBase):
         ops = [hydrate(*r) for r in self.rows(CURRENT_SQL + " WHERE o.id = ANY(%s) ORDER BY o.id", (operations,))]
         docs = self.rows("SELECT doc::text FROM agreements WHERE id = ANY(%s) ORDER BY id", (agreements,))
         return LiveChanges(head=int(rows[-1][0]), operations=ops,
-                           agreements=[Agreement.model_validate_json(r[0]) for r in docs])
+                           agreements=[Agreement.model_validate_json(r[0], context=STORED) for r in docs])

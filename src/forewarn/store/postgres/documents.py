@@ -9,9 +9,10 @@ from datetime import datetime
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.core.credentials import Credential
+from forewarn.core.credentials import Credential, PartyAccess
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.records import NoticeOutcome
+from forewarn.core.text import STORED
 from forewarn.store.keyfile import KeyFile, public_pem_of, split_legacy, with_current
 from forewarn.store.postgres.connection import PostgresBase
 from forewarn.store.repository import StoredNotice
@@ -37,10 +38,11 @@ class DocumentTables(PostgresBase):
 
     def get_party(self, party_id: str) -> Party | None:
         row = self.row("SELECT doc::text FROM parties WHERE id = %s", (party_id,))
-        return Party.model_validate_json(row[0]) if row else None
+        return Party.model_validate_json(row[0], context=STORED) if row else None
 
     def list_parties(self) -> list[Party]:
-        return [Party.model_validate_json(r[0]) for r in self.rows("SELECT doc::text FROM parties ORDER BY id")]
+        rows = self.rows("SELECT doc::text FROM parties ORDER BY id")
+        return [Party.model_validate_json(r[0], context=STORED) for r in rows]
 
     def put_agreement(self, agreement: Agreement) -> None:
         with self.transaction():
@@ -52,10 +54,11 @@ class DocumentTables(PostgresBase):
 
     def get_agreement(self, agreement_id: str) -> Agreement | None:
         row = self.row("SELECT doc::text FROM agreements WHERE id = %s", (agreement_id,))
-        return Agreement.model_validate_json(row[0]) if row else None
+        return Agreement.model_validate_json(row[0], context=STORED) if row else None
 
     def list_agreements(self) -> list[Agreement]:
-        return [Agreement.model_validate_json(r[0]) for r in self.rows("SELECT doc::text FROM agreements ORDER BY id")]
+        rows = self.rows("SELECT doc::text FROM agreements ORDER BY id")
+        return [Agreement.model_validate_json(r[0], context=STORED) for r in rows]
 
     def put_site(self, site: ProtectedSite) -> None:
         self.execute("INSERT INTO protected_sites(id, registered_by, doc) VALUES (%s, %s, %s::jsonb) ON CONFLICT(id) "
@@ -64,11 +67,11 @@ class DocumentTables(PostgresBase):
 
     def get_site(self, site_id: str) -> ProtectedSite | None:
         row = self.row("SELECT doc::text FROM protected_sites WHERE id = %s", (site_id,))
-        return ProtectedSite.model_validate_json(row[0]) if row else None
+        return ProtectedSite.model_validate_json(row[0], context=STORED) if row else None
 
     def list_sites(self) -> list[ProtectedSite]:
         rows = self.rows("SELECT doc::text FROM protected_sites ORDER BY id")
-        return [ProtectedSite.model_validate_json(r[0]) for r in rows]
+        return [ProtectedSite.model_validate_json(r[0], context=STORED) for r in rows]
 
     # ------------------------------------------------------------------ operations
     def add_operation_version(self, operation: Operation, at: datetime) -> None:
@@ -184,6 +187,16 @@ class DocumentTables(PostgresBase):
     def list_credentials(self, party_id: str) -> list[Credential]:
         rows = self.rows("SELECT doc::text FROM credentials WHERE party_id = %s ORDER BY client_id", (party_id,))
         return [Credential.model_validate_json(r[0]) for r in rows]
+
+    def set_party_disabled(self, party_id: str, at: datetime | None) -> None:
+        self.execute("UPDATE parties SET disabled_at = %s WHERE id = %s", (at, party_id))
+
+    def party_access(self, party_id: str) -> PartyAccess | None:
+        rows = self.rows("SELECT p.disabled_at, c.doc::text FROM parties p LEFT JOIN credentials c ON "
+                         "c.party_id = p.id WHERE p.id = %s", (party_id,))
+        if not rows:
+            return None
+        return PartyAccess(rows[0][0], tuple(Credential.model_validate_json(r[1]) for r in rows if r[1] is not None))
 
     key_file: KeyFile | None = None
     """Where the service's private signing key lives (:meth:`use_key_file`); None (a bare repository, as in

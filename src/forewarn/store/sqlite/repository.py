@@ -30,9 +30,10 @@ from typing import Any
 
 import orjson
 
-from forewarn.core.credentials import Credential
+from forewarn.core.credentials import Credential, PartyAccess
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
 from forewarn.core.records import Delivery, NoticeOutcome
+from forewarn.core.text import STORED
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.ledger.canonical import parse_canonical
 from forewarn.ledger.chain import LedgerEntry, Link
@@ -323,7 +324,7 @@ class SQLiteRepository:
         every read still goes to the table, only the JSON parsing is remembered."""
         party = self._parties.get(doc)
         if party is None:
-            party = Party.model_validate_json(doc)
+            party = Party.model_validate_json(doc, context=STORED)
             if len(self._parties) >= 10_000:
                 self._parties.clear()
             self._parties[doc] = party
@@ -348,11 +349,11 @@ class SQLiteRepository:
 
     def get_agreement(self, agreement_id: str) -> Agreement | None:
         row = self._conn.execute("SELECT doc FROM agreements WHERE id = ?", (agreement_id,)).fetchone()
-        return Agreement.model_validate_json(row[0]) if row else None
+        return Agreement.model_validate_json(row[0], context=STORED) if row else None
 
     def list_agreements(self) -> list[Agreement]:
         rows = self._conn.execute("SELECT doc FROM agreements ORDER BY id")
-        return [Agreement.model_validate_json(r[0]) for r in rows]
+        return [Agreement.model_validate_json(r[0], context=STORED) for r in rows]
 
     def put_site(self, site: ProtectedSite) -> None:
         self._write(
@@ -363,11 +364,11 @@ class SQLiteRepository:
 
     def get_site(self, site_id: str) -> ProtectedSite | None:
         row = self._conn.execute("SELECT doc FROM protected_sites WHERE id = ?", (site_id,)).fetchone()
-        return ProtectedSite.model_validate_json(row[0]) if row else None
+        return ProtectedSite.model_validate_json(row[0], context=STORED) if row else None
 
     def list_sites(self) -> list[ProtectedSite]:
         rows = self._conn.execute("SELECT doc FROM protected_sites ORDER BY id")
-        return [ProtectedSite.model_validate_json(r[0]) for r in rows]
+        return [ProtectedSite.model_validate_json(r[0], context=STORED) for r in rows]
 
     # ------------------------------------------------------------------ operations
     def add_operation_version(self, operation: Operation, at: datetime) -> None:
@@ -495,6 +496,17 @@ class SQLiteRepository:
     def list_credentials(self, party_id: str) -> list[Credential]:
         rows = self._conn.execute("SELECT doc FROM credentials WHERE party_id = ? ORDER BY client_id", (party_id,))
         return [Credential.model_validate_json(r[0]) for r in rows]
+
+    def set_party_disabled(self, party_id: str, at: datetime | None) -> None:
+        self._write("UPDATE parties SET disabled_at = ? WHERE id = ?", (_opt(at), party_id))
+
+    def party_access(self, party_id: str) -> PartyAccess | None:
+        rows = self._conn.execute("SELECT p.disabled_at, c.doc FROM parties p LEFT JOIN credentials c ON "
+                                  "c.party_id = p.id WHERE p.id = ?", (party_id,)).fetchall()
+        if not rows:
+            return None
+        disabled = datetime.fromisoformat(rows[0][0]) if rows[0][0] else None
+        return PartyAccess(disabled, tuple(Credential.model_validate_json(r[1]) for r in rows if r[1] is not None))
 
     def get_issuer_key(self) -> tuple[str, str] | None:
         return self.key_file.read()
