@@ -270,7 +270,8 @@ def list_sites(rt: RT, who: Caller) -> list[ProtectedSite]:
 
 @router.post("/sites", response_model=ProtectedSite, status_code=201, tags=["protected sites"])
 def register_site(rt: RT, who: Caller, body: SiteIn, sig: SignedRequest) -> ProtectedSite:
-    """Register (or update) one of your protected sites."""
+    """Register (or update) one of your protected sites: within the volume limits (vertices, area: 422), at most
+    ``FOREWARN_MAX_SITES_PER_PARTY`` per party (409)."""
     who.require("sites:register")
     existing = rt.service.repo.get_site(body.id)
     if existing is not None and existing.registered_by != who.party_id:
@@ -289,14 +290,14 @@ def list_subscriptions(rt: RT, who: Caller) -> list[Subscription]:
 
 @router.post("/subscriptions", response_model=Subscription, status_code=201, tags=["subscriptions"])
 def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
-    """Create or replace a subscription: notices meeting this area x band x window are delivered to you."""
+    """Create or replace a subscription: notices meeting this area x band x window are delivered to you. Its
+    volume obeys the volume limits (422); a party holds at most ``FOREWARN_MAX_SUBSCRIPTIONS_PER_PARTY`` (409)."""
     who.require("read")
     existing = [s for s in rt.service.repo.list_subscriptions() if s.id == body.id]
     if existing and existing[0].party_id != who.party_id:
         raise NotFound(f"no subscription {body.id} of yours")
     sub = Subscription(id=body.id, party_id=who.party_id, volume=body.volume)
-    with rt.service.repo.transaction():
-        rt.service.repo.put_subscription(sub)
+    rt.service.put_subscription(sub, rt.clock())
     return sub
 
 

@@ -135,7 +135,10 @@ class Forewarn(ReferenceData):
             "operation_sha256": digest(op.model_dump(mode="json")), "late": outcome.late,
         }, now, party_id=op.party_id, party_signature=party_signature)
         parties = {p.id: p for p in self.repo.list_parties()}
-        deliveries = plan_deliveries(stored, op, self.airspace.book, parties, self.repo.list_subscriptions(), now,
+        # only the subscriptions of parties an agreement binds to the filer: nobody else could be told of it
+        subscriptions = [s for p in sorted(self.airspace.book.bound_parties(op.party_id))
+                         for s in self.repo.list_subscriptions(p)]
+        deliveries = plan_deliveries(stored, op, self.airspace.book, parties, subscriptions, now,
                                      airspace=self.airspace, bounds=self.settings.resolution_bounds(),
                                      sites=self.repo.list_sites())
         self.repo.add_deliveries(deliveries)
