@@ -13,7 +13,7 @@ from forewarn.core.credentials import Credential, new_credential
 from forewarn.core.model import Agreement, Party, ProtectedSite, Subscription
 from forewarn.core.policy import can_see
 from forewarn.core.records import Delivery
-from forewarn.core.sites import check_site
+from forewarn.core.sites import check_site, site_zone
 from forewarn.errors import InvalidInput, LimitReached, NotFound
 from forewarn.geo.volume import check_volume
 from forewarn.ledger.keys import PartySignature
@@ -79,6 +79,7 @@ class ReferenceData:
         at = now or datetime.now(UTC)
         require_aware(at)
         check_site(site, self.settings.volume_limits())
+        site_zone(site)  # the buffer, computed (and cached) here, outside the writer lock: no filing waits for it
         with self.commits.committing():
             if self.repo.get_party(site.registered_by) is None:
                 raise InvalidInput(f"protected site {site.id}: unknown party {site.registered_by}",
