@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -122,8 +123,9 @@ async def file_notice(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest
     commit to every party the agreements bind you to. Optionally signed by the party (``Forewarn-Key-Id``,
     ``Forewarn-Nonce``, ``Forewarn-Signature``): the signature is verified and kept in the ledger."""
     who.require("notices:file")
-    op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
-                   detail=body.detail)
+    # no id given: one chosen here that no other party can guess, so none can take it first (docs/security.md)
+    op = Operation(id=body.id or f"op-{uuid.uuid4().hex}", party_id=who.party_id, activity_class=body.activity_class,
+                   volumes=body.volumes, detail=body.detail)
     idem = _idem(who, idempotency_key, "/v1/operations", body.model_dump(mode="json"))
     return await _filed(rt, who, rt.service.notice_work(op, rt.clock(), idem, party_signature=sig))
 
