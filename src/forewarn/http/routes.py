@@ -292,12 +292,10 @@ def list_subscriptions(rt: RT, who: Caller) -> list[Subscription]:
 
 @router.post("/subscriptions", response_model=Subscription, status_code=201, tags=["subscriptions"])
 def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
-    """Create or replace a subscription: notices meeting this area x band x window are delivered to you. Its
+    """Create or replace one of your subscriptions (ids are yours: another party's use of the same id changes
+    nothing): notices meeting this area x band x window are delivered to you. Its
     volume obeys the volume limits (422); a party holds at most ``FOREWARN_MAX_SUBSCRIPTIONS_PER_PARTY`` (409)."""
     who.require("read")
-    existing = [s for s in rt.service.repo.list_subscriptions() if s.id == body.id]
-    if existing and existing[0].party_id != who.party_id:
-        raise NotFound(f"no subscription {body.id} of yours")
     sub = Subscription(id=body.id, party_id=who.party_id, volume=body.volume)
     rt.service.put_subscription(sub, rt.clock())
     return sub
@@ -310,7 +308,7 @@ def delete_subscription(rt: RT, who: Caller, subscription_id: str) -> Response:
     if not any(s.id == subscription_id for s in rt.service.repo.list_subscriptions(who.party_id)):
         raise NotFound(f"no subscription {subscription_id} of yours")
     with rt.service.repo.transaction():
-        rt.service.repo.delete_subscription(subscription_id)
+        rt.service.repo.delete_subscription(subscription_id, who.party_id)
     return Response(status_code=204)
 
 
