@@ -146,8 +146,8 @@ def section(result: dict[str, Any], before: dict[str, Any] | None, args: argpars
             "subscriptions", result),
     ]
     if before is not None:
-        lines += ["", "Before (`python bench/sites.py --src <main>/src --filings 5 --huge-vertices 10000 --no-write` on main at "
-                  "4afc40f, JSON in bench/results/sites-before.json; its site of "
+        lines += ["", "Before (`python bench/sites.py --src <main>/src --filings 5 --huge-vertices 10000 --no-write` "
+                  "on main at 4afc40f, JSON in bench/results/sites-before.json; its site of "
                   f"{before['site_vertices']:,} vertices was accepted):", "",
                   "| filings next to | filings | first ms | median ms | max ms |", "|---|---|---|---|---|",
                   row("nothing", "baseline", before),
