@@ -187,5 +187,23 @@ def test_idempotency_and_subscriptions(repo: Repository) -> None:
     sub = Subscription(id="s1", party_id="y", volume=circle(38, 35))
     repo.put_subscription(sub)
     assert repo.list_subscriptions() == [sub] and repo.list_subscriptions("x") == []
-    repo.delete_subscription("s1")
+    repo.delete_subscription("s1", "x")  # not x's: nothing happens
+    assert repo.list_subscriptions() == [sub]
+    repo.delete_subscription("s1", "y")
     assert repo.list_subscriptions() == []
+
+
+def test_subscription_ids_are_per_party(repo: Repository) -> None:
+    """Issue 20: x using an id y holds neither fails nor touches y's subscription."""
+    from forewarn.core.model import Subscription
+
+    _seed(repo)
+    theirs = Subscription(id="s1", party_id="y", volume=circle(38, 35))
+    mine = Subscription(id="s1", party_id="x", volume=circle(39, 36))
+    repo.put_subscription(theirs)
+    repo.put_subscription(mine)
+    assert repo.list_subscriptions("x") == [mine] and repo.list_subscriptions("y") == [theirs]
+    repo.put_subscription(mine.model_copy(update={"volume": circle(40, 36)}))
+    assert repo.list_subscriptions("y") == [theirs]
+    repo.delete_subscription("s1", "x")
+    assert repo.list_subscriptions() == [theirs]

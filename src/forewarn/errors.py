@@ -50,6 +50,12 @@ class StaleVersion(ForewarnError):
     code = "stale_version"
 
 
+class LimitReached(ForewarnError):
+    """A party already holds as many records of a kind as a setting allows (sites, subscriptions)."""
+
+    code = "limit_reached"
+
+
 class InvalidTransition(ForewarnError):
     """An operation state change that its current state does not allow."""
 

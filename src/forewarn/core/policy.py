@@ -16,6 +16,9 @@
   conflict with a coarsened counterpart (overlap, separation) is measured against the coarsened volumes,
   proposals for its own operation are recomputed against them (or withheld when the live picture is not at
   hand), and it never sees the proposals made for another party's operation.
+* Everything a party is *told* about an operation coarsened for it (site warnings on its sites, conflicts with
+  its operations, subscriptions met, lead times) is decided on the coarsened volumes:
+  :mod:`forewarn.core.disclosure`.
 
 Units as everywhere: metres above the WGS84 ellipsoid, metres, seconds, UTC, WGS84 lon/lat degrees.
 """
@@ -26,14 +29,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-import shapely
-
 from forewarn.core.airspace import AgreementBook, Airspace, search_box
 from forewarn.core.conflicts import Conflict, Overlap, Separation, describe_conflict, detect
 from forewarn.core.model import Coarsening, Operation, OperationState, SharingLevel
-from forewarn.core.records import Delivery, NoticeOutcome
+from forewarn.core.records import Delivery, NoticeOutcome, impact_of
 from forewarn.core.resolutions import ResolutionBounds, ResolutionSet, propose
-from forewarn.core.sites import SiteWarning
 from forewarn.geo import geodesy
 from forewarn.geo.coarsen import coarsen_volume
 from forewarn.geo.volume import Volume4D
@@ -250,17 +250,6 @@ def view_resolutions(viewer: str, resolutions: Iterable[ResolutionSet], own: Map
     return out
 
 
-def view_site_warning(viewer: str, warning: SiteWarning, op: Operation, book: AgreementBook) -> SiteWarning:
-    """A site warning on ``op`` as ``viewer`` is shown it: when ``op`` is coarsened for ``viewer``, the distance
-    is measured from the coarsened footprint to the site's reference point ``point``."""
-    coarsening = coarsening_for(viewer, op.party_id, book)
-    if coarsening is None:
-        return warning
-    coarse = coarsen_volume(op.volumes[warning.volume_index], coarsening)
-    distance = geodesy.geodesic_distance_m(coarse.shape, shapely.Point(warning.point))
-    return warning.model_copy(update={"distance_m": distance})
-
-
 def view_outcome(viewer: str, outcome: NoticeOutcome, op: Operation, book: AgreementBook,
                  airspace: Airspace | None = None, bounds: ResolutionBounds | None = None,
                  fallback: OperationLookup | None = None) -> NoticeOutcome:
@@ -268,14 +257,15 @@ def view_outcome(viewer: str, outcome: NoticeOutcome, op: Operation, book: Agree
     :func:`view_conflict`, only the proposals for its own operation (:func:`view_resolutions`); lead times and
     site warnings on its own operation as found.
 
-    A what-if check stores nothing and tells no one, so it could be repeated with small probes to find where a
-    coarsened envelope really is. For a check (with the live ``airspace``) the conflicts with parties coarsened
-    for ``viewer`` are therefore *detected* against their coarsened volumes (:func:`check_against_shown`), not
-    only measured against them: a probe conflicts with a coarsened operation wherever the coarsened volume
-    would. A filing is detected on the exact volumes (it is recorded and delivered to the other side)."""
+    A what-if check or a filing could be repeated with small probes to find where a coarsened envelope really
+    is. With the live ``airspace`` the conflicts with parties coarsened for ``viewer`` are therefore *detected*
+    against their coarsened volumes (:func:`check_against_shown`), not only measured against them: a probe
+    conflicts with a coarsened operation wherever the coarsened volume would (over-warning, the safe side). The
+    stored notice keeps what the exact volumes gave; without ``airspace`` (a report of past notices) the
+    conflicts are those found, measured against the coarsened volumes."""
     if viewer != outcome.party_id or op.party_id != viewer:
         raise ValueError("an outcome is shown only to the party that filed it")
-    if outcome.kind == "check" and airspace is not None:
+    if airspace is not None and outcome.kind in ("check", "notify", "amend"):
         shown = check_against_shown(viewer, outcome, op, airspace, bounds or ResolutionBounds())
         if shown is not None:
             return shown
@@ -305,13 +295,8 @@ def check_against_shown(viewer: str, outcome: NoticeOutcome, op: Operation, airs
             impacts.append(impact)
             continue
         mine = [c for c in conflicts if c.b.party_id == impact.party_id]
-        adjust = sorted({c.adjusting_operation for c in mine if c.adjusting_operation != op.id})
-        sites = impact.affected and not impact.conflicts  # site warnings only: they do not depend on the volumes
-        message = ("not affected: no adjustment needed" if not mine else
-                   f"affected: {len(mine)} conflict(s) with its coarsened envelope"
-                   + (f"; asked to adjust {', '.join(adjust)}" if adjust else f"; {op.id} is asked to adjust"))
-        impacts.append(impact.model_copy(update={"affected": bool(mine) or sites, "conflicts": len(mine),
-                                                 "asked_to_adjust": adjust, "message": message}))
+        sites = sum(1 for w in outcome.site_warnings if w.registered_by == impact.party_id)  # on the filer's op
+        impacts.append(impact_of(impact.party_id, op.id, mine, sites, " with its coarsened envelope"))
     return outcome.model_copy(update={"conflicts": conflicts, "resolutions": resolutions, "impacts": impacts})
 
 

@@ -26,6 +26,24 @@ class PartyImpact(BaseModel):
     message: str
 
 
+def impact_of(party: str, filed_id: str, mine: list[Conflict], sites: int, where: str = "") -> PartyImpact:
+    """What a notice of ``filed_id`` means for ``party`` given its conflicts ``mine`` (``party`` on side ``b``)
+    and the number of warnings on its sites; ``where`` says against what the conflicts were found (e.g. " with
+    its coarsened envelope"), empty for the exact volumes."""
+    adjust = sorted({c.adjusting_operation for c in mine if c.adjusting_operation != filed_id})
+    if not mine:
+        message = "not affected: no adjustment needed"
+    elif adjust:
+        message = f"affected: {len(mine)} conflict(s){where}; asked to adjust {', '.join(adjust)}"
+    else:
+        message = f"affected: {len(mine)} conflict(s){where}; {filed_id} is asked to adjust, no adjustment needed here"
+    if sites:
+        message = f"{sites} protected-site warning(s) on its registered sites; " + (
+            "no airspace conflict" if not mine else message)
+    return PartyImpact(party_id=party, affected=bool(mine) or bool(sites), conflicts=len(mine),
+                       asked_to_adjust=adjust, message=message)
+
+
 class LeadTime(BaseModel):
     """Lead time of a notice against one agreement's minimum notice (seconds)."""
 

@@ -17,7 +17,9 @@ from shapely.geometry.base import BaseGeometry
 from forewarn.core.airspace import AgreementBook
 from forewarn.core.model import STRIKE_CLASSES, Operation, ProtectedSite
 from forewarn.core.text import STORED
+from forewarn.errors import InvalidInput
 from forewarn.geo import geodesy
+from forewarn.geo.volume import VolumeLimits
 
 
 class SiteWarning(BaseModel):
@@ -53,11 +55,38 @@ def _site_shape(doc: str) -> BaseGeometry:
 
 
 def site_zone(site: ProtectedSite) -> BaseGeometry:
-    """The site with its buffer, geodesic, as a lon/lat polygon."""
+    """The site with its buffer, geodesic, as a lon/lat polygon (prepared for repeated tests). Computed once per
+    version of the site (cached on its JSON document), not once per filing."""
+    return _site_zone(site.model_dump_json())
+
+
+@lru_cache(maxsize=1024)
+def _site_zone(doc: str) -> BaseGeometry:
+    site = ProtectedSite.model_validate_json(doc)
+    shape = _site_shape(doc)
+    zone = shape if site.buffer_m <= 0 else geodesy.geodesic_buffer(shape, site.buffer_m)
+    shapely.prepare(zone)
+    return zone
+
+
+def check_site(site: ProtectedSite, limits: VolumeLimits, where: str = "site") -> None:
+    """The volume limits a footprint must respect, applied to a site: at most ``limits.max_vertices`` vertices and
+    at most ``limits.max_area_km2`` of geodesic area (the site itself; its buffer is at most 100 km by the
+    model), within ``limits.polar_limit_deg`` of latitude. Raises :class:`~forewarn.errors.InvalidInput`."""
+    count = 1 if site.polygon is None else len(site.polygon)
+    if count > limits.max_vertices:
+        raise InvalidInput(f"{where}: polygon has {count} vertices, more than the limit of {limits.max_vertices}",
+                           {"field": f"{where}.polygon", "vertices": count, "limit": limits.max_vertices})
     shape = site_shape(site)
-    if site.buffer_m <= 0:
-        return shape
-    return geodesy.geodesic_buffer(shape, site.buffer_m)
+    _, miny, _, maxy = shape.bounds
+    if max(abs(miny), abs(maxy)) > limits.polar_limit_deg:
+        raise InvalidInput(f"{where}: reaches beyond {limits.polar_limit_deg} degrees of latitude",
+                           {"field": where, "polar_limit_deg": limits.polar_limit_deg})
+    area_km2 = geodesy.geodesic_area_m2(shape) / 1e6 if site.polygon is not None else 0.0
+    if area_km2 > limits.max_area_km2:
+        raise InvalidInput(
+            f"{where}: area {area_km2:,.0f} km2 exceeds the limit of {limits.max_area_km2:,.0f} km2",
+            {"field": f"{where}.polygon", "area_km2": area_km2, "limit_km2": limits.max_area_km2})
 
 
 def site_warnings(op: Operation, sites: Iterable[ProtectedSite], book: AgreementBook) -> list[SiteWarning]:

@@ -23,7 +23,7 @@ log = logging.getLogger("forewarn.http.app")
 
 STATUS = {
     "invalid_input": 422, "not_found": 404, "forbidden": 403, "unauthenticated": 401, "stale_version": 409,
-    "invalid_transition": 409,
+    "invalid_transition": 409, "limit_reached": 409,
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -123,8 +124,9 @@ async def file_notice(rt: RT, who: Caller, body: OperationIn, sig: SignedRequest
     commit to every party the agreements bind you to. Optionally signed by the party (``Forewarn-Key-Id``,
     ``Forewarn-Nonce``, ``Forewarn-Signature``): the signature is verified and kept in the ledger."""
     who.require("notices:file")
-    op = Operation(id=body.id, party_id=who.party_id, activity_class=body.activity_class, volumes=body.volumes,
-                   detail=body.detail)
+    # no id given: one chosen here that no other party can guess, so none can take it first (docs/security.md)
+    op = Operation(id=body.id or f"op-{uuid.uuid4().hex}", party_id=who.party_id, activity_class=body.activity_class,
+                   volumes=body.volumes, detail=body.detail)
     idem = _idem(who, idempotency_key, "/v1/operations", body.model_dump(mode="json"))
     return await _filed(rt, who, rt.service.notice_work(op, rt.clock(), idem, party_signature=sig))
 
@@ -278,7 +280,8 @@ def list_sites(rt: RT, who: Caller) -> list[ProtectedSite]:
 
 @router.post("/sites", response_model=ProtectedSite, status_code=201, tags=["protected sites"])
 def register_site(rt: RT, who: Caller, body: SiteIn, sig: SignedRequest) -> ProtectedSite:
-    """Register (or update) one of your protected sites."""
+    """Register (or update) one of your protected sites: within the volume limits (vertices, area: 422), at most
+    ``FOREWARN_MAX_SITES_PER_PARTY`` per party (409)."""
     who.require("sites:register")
     existing = rt.service.repo.get_site(body.id)
     if existing is not None and existing.registered_by != who.party_id:
@@ -297,14 +300,12 @@ def list_subscriptions(rt: RT, who: Caller) -> list[Subscription]:
 
 @router.post("/subscriptions", response_model=Subscription, status_code=201, tags=["subscriptions"])
 def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
-    """Create or replace a subscription: notices meeting this area x band x window are delivered to you."""
+    """Create or replace one of your subscriptions (ids are yours: another party's use of the same id changes
+    nothing): notices meeting this area x band x window are delivered to you. Its
+    volume obeys the volume limits (422); a party holds at most ``FOREWARN_MAX_SUBSCRIPTIONS_PER_PARTY`` (409)."""
     who.require("read")
-    existing = [s for s in rt.service.repo.list_subscriptions() if s.id == body.id]
-    if existing and existing[0].party_id != who.party_id:
-        raise NotFound(f"no subscription {body.id} of yours")
     sub = Subscription(id=body.id, party_id=who.party_id, volume=body.volume)
-    with rt.service.repo.transaction():
-        rt.service.repo.put_subscription(sub)
+    rt.service.put_subscription(sub, rt.clock())
     return sub
 
 
@@ -315,7 +316,7 @@ def delete_subscription(rt: RT, who: Caller, subscription_id: str) -> Response:
     if not any(s.id == subscription_id for s in rt.service.repo.list_subscriptions(who.party_id)):
         raise NotFound(f"no subscription {subscription_id} of yours")
     with rt.service.repo.transaction():
-        rt.service.repo.delete_subscription(subscription_id)
+        rt.service.repo.delete_subscription(subscription_id, who.party_id)
     return Response(status_code=204)
 
 

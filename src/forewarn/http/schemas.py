@@ -46,7 +46,9 @@ class OperationIn(_Body):
                 "notes": None},
     )
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$",
+                           description="omit it and the service chooses one no other party can guess or take first "
+                           "(op- and 32 hex digits; a signed filing names its id)")
     activity_class: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     volumes: list[Volume4D] = Field(min_length=1, max_length=100)
     detail: PlanningDetail = PlanningDetail()

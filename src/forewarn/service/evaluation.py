@@ -13,7 +13,7 @@ from typing import Literal
 from forewarn.core.airspace import AgreementBook, Airspace
 from forewarn.core.conflicts import Conflict, detect
 from forewarn.core.model import Operation, ProtectedSite
-from forewarn.core.records import LeadTime, NoticeKind, NoticeOutcome, PartyImpact
+from forewarn.core.records import LeadTime, NoticeKind, NoticeOutcome, PartyImpact, impact_of
 from forewarn.core.resolutions import ResolutionBounds, ResolutionSet, propose
 from forewarn.core.sites import SiteWarning, site_warnings
 from forewarn.errors import InvalidInput
@@ -69,23 +69,9 @@ def lead_times(op: Operation, book: AgreementBook, now: datetime) -> list[LeadTi
 def impacts(op: Operation, conflicts: list[Conflict], warnings: list[SiteWarning],
             book: AgreementBook) -> list[PartyImpact]:
     """What each party bound to the filing party is told: affected or not, and who is asked to adjust."""
-    out: list[PartyImpact] = []
-    for party in sorted(book.bound_parties(op.party_id)):
-        mine = [c for c in conflicts if c.b.party_id == party]
-        adjust = sorted({c.adjusting_operation for c in mine if c.adjusting_operation != op.id})
-        sites = [w for w in warnings if w.registered_by == party]
-        if not mine:
-            message = "not affected: no adjustment needed"
-        elif adjust:
-            message = f"affected: {len(mine)} conflict(s); asked to adjust {', '.join(adjust)}"
-        else:
-            message = f"affected: {len(mine)} conflict(s); {op.id} is asked to adjust, no adjustment needed here"
-        if sites:
-            message = (f"{len(sites)} protected-site warning(s) on its registered sites; "
-                       + ("no airspace conflict" if not mine else message))
-        out.append(PartyImpact(party_id=party, affected=bool(mine) or bool(sites), conflicts=len(mine),
-                               asked_to_adjust=adjust, message=message))
-    return out
+    return [impact_of(party, op.id, [c for c in conflicts if c.b.party_id == party],
+                      sum(1 for w in warnings if w.registered_by == party))
+            for party in sorted(book.bound_parties(op.party_id))]
 
 
 @contextmanager

@@ -130,13 +130,18 @@ class Forewarn(ReferenceData, AccessControl):
             "notice_id": notice_id, "notice_kind": outcome.kind, "operation_id": op.id, "version": op.version,
             "state": op.state.value, "activity_class": op.activity_class,
             # no window here: a recipient whose view of the times is coarsened holds this entry in its receipt;
-            # the digest commits to the exact version (kept by the service and the notifier)
-            "operation_sha256": digest(op.model_dump(mode="json")), "conflicts": len(outcome.conflicts),
-            "site_warnings": len(outcome.site_warnings), "late": outcome.late,
+            # the digest commits to the exact version (kept by the service and the notifier). No counts of
+            # conflicts or site warnings either: they are decided on the exact volumes, and a recipient shown them
+            # coarsened could count its probe sites' warnings here (each delivery carries what its party is told)
+            "operation_sha256": digest(op.model_dump(mode="json")), "late": outcome.late,
         }, now, party_id=op.party_id, party_signature=party_signature)
         parties = {p.id: p for p in self.repo.list_parties()}
-        deliveries = plan_deliveries(stored, op, self.airspace.book, parties, self.repo.list_subscriptions(), now,
-                                     airspace=self.airspace, bounds=self.settings.resolution_bounds())
+        # only the subscriptions of parties an agreement binds to the filer: nobody else could be told of it
+        subscriptions = [s for p in sorted(self.airspace.book.bound_parties(op.party_id))
+                         for s in self.repo.list_subscriptions(p)]
+        deliveries = plan_deliveries(stored, op, self.airspace.book, parties, subscriptions, now,
+                                     airspace=self.airspace, bounds=self.settings.resolution_bounds(),
+                                     sites=self.repo.list_sites())
         self.repo.add_deliveries(deliveries)
         self.ledger.record_deliveries(deliveries, origin.seq, now, operation_id=op.id)
         self.commits.announce(d.party_id for d in deliveries)

@@ -10,10 +10,12 @@ from typing import Any
 
 from forewarn.core.airspace import Airspace
 from forewarn.core.credentials import Credential, new_credential
-from forewarn.core.model import Agreement, Party, ProtectedSite
+from forewarn.core.model import Agreement, Party, ProtectedSite, Subscription
 from forewarn.core.policy import can_see
 from forewarn.core.records import Delivery
-from forewarn.errors import InvalidInput, NotFound
+from forewarn.core.sites import check_site, site_zone
+from forewarn.errors import InvalidInput, LimitReached, NotFound
+from forewarn.geo.volume import check_volume
 from forewarn.ledger.keys import PartySignature
 from forewarn.service.evaluation import require_aware
 from forewarn.service.group_commit import GroupCommit
@@ -30,6 +32,13 @@ def field_is(name: str, value: object) -> BodyCheck:
         return None if body.get(name) == value else f"its {name} is {body.get(name)!r}, not {value!r}"
 
     return check
+
+
+def _cap(held: int, replacing: bool, limit: int, what: str, setting: str) -> None:
+    """Refuse a new record beyond a per-party count ``limit`` (a replacement of a held one always passes)."""
+    if not replacing and held >= limit:
+        raise LimitReached(f"you already hold {held} {what}, the limit ({setting}); delete or replace one",
+                           {"held": held, "limit": limit})
 
 
 class ReferenceData:
@@ -69,10 +78,15 @@ class ReferenceData:
         is recorded in the ledger at ``now`` (default: the system clock)."""
         at = now or datetime.now(UTC)
         require_aware(at)
+        check_site(site, self.settings.volume_limits())
+        site_zone(site)  # the buffer, computed (and cached) here, outside the writer lock: no filing waits for it
         with self.commits.committing():
             if self.repo.get_party(site.registered_by) is None:
                 raise InvalidInput(f"protected site {site.id}: unknown party {site.registered_by}",
                                    {"registered_by": site.registered_by})
+            held = [s.id for s in self.repo.list_sites() if s.registered_by == site.registered_by]
+            _cap(len(held), site.id in held, self.settings.max_sites_per_party, "protected sites",
+                 "FOREWARN_MAX_SITES_PER_PARTY")
             signed = self.ledger.accept(party_signature, site.registered_by, Submission("register_site", site.id),
                                         at, field_is("id", site.id))
             with self.repo.transaction():
@@ -103,6 +117,21 @@ class ReferenceData:
                 next_attempt_at=now if parties[party_id].webhook_url else None,
             ))
         return out
+
+    def put_subscription(self, sub: Subscription, now: datetime) -> None:
+        """Create or replace ``sub`` (its party must exist): its volume within the volume limits (vertices, area,
+        the planning horizon from ``now``), at most ``max_subscriptions_per_party`` per party. Nothing is stored
+        on refusal."""
+        require_aware(now)
+        check_volume(sub.volume, self.settings.volume_limits(), now, where="volume")
+        with self.commits.committing():
+            if self.repo.get_party(sub.party_id) is None:
+                raise InvalidInput(f"subscription {sub.id}: unknown party {sub.party_id}", {"party_id": sub.party_id})
+            held = [s.id for s in self.repo.list_subscriptions(sub.party_id)]
+            _cap(len(held), sub.id in held, self.settings.max_subscriptions_per_party, "subscriptions",
+                 "FOREWARN_MAX_SUBSCRIPTIONS_PER_PARTY")
+            with self.repo.transaction():
+                self.repo.put_subscription(sub)
 
     def issue_credential(self, party_id: str, scopes: Iterable[str], now: datetime) -> tuple[Credential, str]:
         """New client credentials for an existing party with ``scopes`` (checked), stored with the secret hashed;

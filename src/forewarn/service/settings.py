@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     polar_limit_deg: float = Field(
         default=85.0, gt=0, le=89.9, description="highest |latitude| a footprint may reach, degrees"
     )
+    max_sites_per_party: int = Field(
+        default=1000, ge=0, le=1_000_000, description="protected sites one party may hold; more get 409 limit_reached")
+    max_subscriptions_per_party: int = Field(
+        default=100, ge=0, le=100_000, description="subscriptions one party may hold; more get 409 limit_reached")
     max_time_shift_h: float = Field(default=12.0, gt=0, description="largest time shift a resolution proposes, h")
     max_lateral_km: float = Field(default=50.0, gt=0, description="largest lateral offset a resolution proposes, km")
     ceiling_m: float = Field(

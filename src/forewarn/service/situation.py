@@ -5,6 +5,8 @@ Without a ``viewer`` this is the operator's view of the whole store (the CLI on 
 volumes coarsened where an agreement says so, others' planned operations never), the protected sites of the
 parties it is bound to, only the conflicts it is a side of (figures measured against the other side as
 shown to it), proposals only for its own operations, and site warnings on its own operations or its own sites.
+Conflicts and site warnings about an operation coarsened for the viewer are decided on the coarsened volumes
+(:mod:`forewarn.core.disclosure`), never taken from the stored notice (decided on the exact ones).
 
 Conflicts are those of the latest notice of each operation whose two sides are still at the versions
 involved; a conflict's ``resolution`` text lists the proposals for the side asked to adjust.
@@ -17,16 +19,17 @@ from typing import Any
 import shapely
 from shapely.geometry import mapping
 
-from forewarn.core.airspace import AgreementBook
+from forewarn.core.airspace import AgreementBook, Airspace
 from forewarn.core.conflicts import Conflict
-from forewarn.core.model import Operation
+from forewarn.core.disclosure import conflicts_told, is_coarsened, site_warnings_told
+from forewarn.core.model import Operation, ProtectedSite
 from forewarn.core.policy import (
+    WITHHELD_PROPOSALS,
     can_see,
     envelope_volumes,
     lookup_in,
     view_conflict,
     view_resolutions,
-    view_site_warning,
     visible,
 )
 from forewarn.core.sites import SiteWarning, site_shape
@@ -76,7 +79,7 @@ def situation(repo: Repository, include_planned: bool = False, viewer: str | Non
     if viewer is not None and book is not None:
         _viewer_events(repo, viewer, book, {o.id: o for o in ops}, current, features)
         return {"type": "FeatureCollection", "features": features}
-    features.extend(_site_features(repo, lambda owner: True))
+    features.extend(_site_features(repo.list_sites(), lambda owner: True))
     latest: dict[str, Any] = {}
     for notice in repo.list_notices():
         latest[notice.operation_id] = notice
@@ -124,26 +127,31 @@ def _site_warning_feature(w: SiteWarning) -> dict[str, Any]:
     })
 
 
-def _site_features(repo: Repository, keep: Any) -> list[dict[str, Any]]:
+def _site_features(sites: list[ProtectedSite], keep: Any) -> list[dict[str, Any]]:
     return [_feature(mapping(site_shape(site)), {
         "kind": "protected_site", "site_id": site.id, "name": site.name, "category": site.category,
         "buffer_m": site.buffer_m, "registered_by": site.registered_by,
-    }) for site in repo.list_sites() if keep(site.registered_by)]
+    }) for site in sites if keep(site.registered_by)]
 
 
 def _viewer_events(repo: Repository, viewer: str, book: AgreementBook, ops: dict[str, Operation],
                    current: dict[str, int], features: list[dict[str, Any]]) -> None:
-    """Sites, conflicts and site warnings as ``viewer`` may see them (appended to ``features``)."""
-    features.extend(_site_features(repo, lambda owner: can_see(viewer, owner, book)))
+    """Sites, conflicts and site warnings as ``viewer`` may see them (appended to ``features``). Those about an
+    operation coarsened for ``viewer`` are decided on the coarsened volumes (:mod:`forewarn.core.disclosure`)."""
+    sites = repo.list_sites()
+    features.extend(_site_features(sites, lambda owner: can_see(viewer, owner, book)))
     latest: dict[str, Any] = {}
     for notice in repo.list_notices():
         latest[notice.operation_id] = notice
     lookup = lookup_in(ops.values(), None, repo.get_operation)
+    coarse = {o.id for o in ops.values() if current.get(o.id) == o.version and visible(viewer, o, book)
+              and is_coarsened(viewer, o, book)}
     seen: set[tuple[str, int, str, int]] = set()
     for notice in latest.values():
         outcome = notice.outcome
         live = [c for c in outcome.conflicts
-                if current.get(c.a.operation_id) == c.a.version and current.get(c.b.operation_id) == c.b.version]
+                if current.get(c.a.operation_id) == c.a.version and current.get(c.b.operation_id) == c.b.version
+                and not {c.a.operation_id, c.b.operation_id} & coarse]
         own = {r.operation_id: ops.get(r.operation_id) for r in outcome.resolutions
                if (o := ops.get(r.operation_id)) is not None and o.party_id == viewer}
         proposals = {r.operation_id: "; ".join(o.description for o in r.options) or "; ".join(r.not_found)
@@ -156,8 +164,27 @@ def _viewer_events(repo: Repository, viewer: str, book: AgreementBook, ops: dict
             _add_conflict(features, seen, c, proposals)
         for w in outcome.site_warnings:
             op = ops.get(w.operation_id)
-            if op is None or current.get(w.operation_id) != w.version:
+            if op is None or current.get(w.operation_id) != w.version or w.operation_id in coarse:
                 continue
             if viewer not in (w.party_id, w.registered_by) or not visible(viewer, op, book):
                 continue
-            features.append(_site_warning_feature(view_site_warning(viewer, w, op, book)))
+            features.append(_site_warning_feature(w))
+    _coarse_events(viewer, book, [ops[i] for i in sorted(coarse)],
+                   [o for o in ops.values() if o.party_id == viewer and current.get(o.id) == o.version],
+                   sites, features, seen)
+
+
+def _coarse_events(viewer: str, book: AgreementBook, coarse: list[Operation], mine: list[Operation],
+                   sites: list[ProtectedSite], features: list[dict[str, Any]],
+                   seen: set[tuple[str, int, str, int]]) -> None:
+    """The conflicts of the live operations ``coarse`` (coarsened for ``viewer``) with ``viewer``'s live operations
+    ``mine``, and the warnings on ``viewer``'s sites, all decided on the coarsened volumes (proposals withheld:
+    the live picture is not at hand here)."""
+    picture = Airspace(book=book)
+    for op in mine:
+        picture.put(op)
+    for op in coarse:
+        for c in conflicts_told(viewer, op, picture, None):
+            _add_conflict(features, seen, c, {c.adjusting_operation: WITHHELD_PROPOSALS})
+        for w in site_warnings_told(viewer, op, sites, book):
+            features.append(_site_warning_feature(w))

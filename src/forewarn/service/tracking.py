@@ -28,6 +28,7 @@ import numpy.typing as npt
 from pyproj import Geod
 
 from forewarn.core.model import OperationState
+from forewarn.core.policy import coarsening_for
 from forewarn.core.records import Delivery
 from forewarn.errors import Forbidden, InvalidInput, NotFound
 from forewarn.store.repository import TrackStorage
@@ -312,13 +313,19 @@ class Tracker:
         return alert
 
     def _nonconforming(self, batch: PositionBatch, row: int, party_id: str, track_id: str, op_id: str) -> TrackAlert:
-        layer = self._layer("endanger", self.settings.endanger)
+        """The track left its operation: the parties whose notified volumes, *as the track's owner is shown them*,
+        are near are named to the owner; of those, the ones that see the owner's operation exactly are told (a
+        conformance verdict is decided on the exact volumes: a party shown the operation coarsened is not told
+        it, and gets its intrusion and predicted-entry alerts instead)."""
+        layer = self._layer("endanger", self.settings.endanger, shown_to=party_id)
         _, vol = layer.containing(batch.lon_deg[row:row + 1], batch.lat_deg[row:row + 1],
                                     batch.alt_m[row:row + 1], batch.t_s[row:row + 1])
         endangered = sorted({layer.refs[v].party_id for v in vol.tolist()} - {party_id})
         endangered = [p for p in endangered if self._bound(party_id, p)]
+        book = self.service.airspace.book
+        told = tuple(p for p in endangered if coarsening_for(p, party_id, book) is None)
         return self._alert("nonconforming", f"conformance:{party_id}/{track_id}", batch, row, party_id, track_id,
-                           op_id, notify=tuple(endangered),
+                           op_id, notify=told,
                            message=f"track {track_id} left every volume of operation {op_id}"
                                    + (f"; near notified volumes of {', '.join(endangered)}" if endangered else ""))
 
@@ -594,11 +601,16 @@ class Tracker:
 
     # ------------------------------------------------------------------ reads
     def visible_tracks(self, viewer: str) -> list[TrackState]:
-        """The latest state of the tracks ``viewer`` may see: its own and those of parties bound to it."""
+        """The latest state of the tracks ``viewer`` may see: its own and those of parties bound to it. Where the
+        owner's operations are coarsened for ``viewer``, ``conforming`` is withheld (``None``): it is decided on
+        the exact volumes."""
+        book = self.service.airspace.book
         with self._lock:
-            return sorted((s for s in self.tracks.values()
-                           if s.party_id == viewer or self._bound(viewer, s.party_id)),
-                          key=lambda s: (s.party_id, s.last.track_id))
+            shown = sorted((s for s in self.tracks.values()
+                            if s.party_id == viewer or self._bound(viewer, s.party_id)),
+                           key=lambda s: (s.party_id, s.last.track_id))
+        return [replace(s, conforming=None) if s.conforming is not None and coarsening_for(viewer, s.party_id, book)
+                is not None else s for s in shown]
 
 
 def _row(v: cpa.TrackState, k: int, t_s: float) -> PositionBatch:

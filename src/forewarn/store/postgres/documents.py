@@ -172,7 +172,7 @@ class DocumentTables(PostgresBase):
             sql, params = sql + " WHERE operation_id = %s", [operation_id]
         return [StoredNotice(id=r[0], operation_id=r[1], version=r[2], party_id=r[3], kind=r[4], at=r[5],
                              outcome=NoticeOutcome.model_validate_json(r[6]))
-                for r in self.rows(sql + " ORDER BY id", params)]
+                for r in self.rows(sql + " ORDER BY id, party_id", params)]
 
     # ------------------------------------------------------------------ credentials, issuer key
     def put_credential(self, credential: Credential) -> None:
@@ -247,15 +247,15 @@ class DocumentTables(PostgresBase):
                   (party_id, key, request_hash, status, response, at))
 
     def put_subscription(self, subscription: Subscription) -> None:
-        self.execute("INSERT INTO subscriptions(id, party_id, doc) VALUES (%s, %s, %s::jsonb) ON CONFLICT(id) DO "
-                  "UPDATE SET party_id = excluded.party_id, doc = excluded.doc",
-                  (subscription.id, subscription.party_id, subscription.model_dump_json()))
+        self.execute("INSERT INTO subscriptions(party_id, id, doc) VALUES (%s, %s, %s::jsonb) "
+                     "ON CONFLICT(party_id, id) DO UPDATE SET doc = excluded.doc",
+                     (subscription.party_id, subscription.id, subscription.model_dump_json()))
 
-    def delete_subscription(self, subscription_id: str) -> None:
-        self.execute("DELETE FROM subscriptions WHERE id = %s", (subscription_id,))
+    def delete_subscription(self, subscription_id: str, party_id: str) -> None:
+        self.execute("DELETE FROM subscriptions WHERE party_id = %s AND id = %s", (party_id, subscription_id))
 
     def list_subscriptions(self, party_id: str | None = None) -> list[Subscription]:
         sql, params = "SELECT doc::text FROM subscriptions", []
         if party_id is not None:
             sql, params = sql + " WHERE party_id = %s", [party_id]
-        return [Subscription.model_validate_json(r[0]) for r in self.rows(sql + " ORDER BY id", params)]
+        return [Subscription.model_validate_json(r[0]) for r in self.rows(sql + " ORDER BY id, party_id", params)]

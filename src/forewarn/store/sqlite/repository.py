@@ -625,16 +625,16 @@ class SQLiteRepository:
                     (party_id, key, request_hash, status, response, _ts(at)))
 
     def put_subscription(self, subscription: Subscription) -> None:
-        self._write("INSERT INTO subscriptions(id, party_id, doc) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                    "party_id = excluded.party_id, doc = excluded.doc",
-                    (subscription.id, subscription.party_id, subscription.model_dump_json()))
+        self._write("INSERT INTO subscriptions(party_id, id, doc) VALUES (?, ?, ?) ON CONFLICT(party_id, id) DO "
+                    "UPDATE SET doc = excluded.doc",
+                    (subscription.party_id, subscription.id, subscription.model_dump_json()))
 
-    def delete_subscription(self, subscription_id: str) -> None:
-        self._write("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+    def delete_subscription(self, subscription_id: str, party_id: str) -> None:
+        self._write("DELETE FROM subscriptions WHERE party_id = ? AND id = ?", (party_id, subscription_id))
 
     def list_subscriptions(self, party_id: str | None = None) -> list[Subscription]:
         if party_id is None:
-            rows = self._conn.execute("SELECT doc FROM subscriptions ORDER BY id")
+            rows = self._conn.execute("SELECT doc FROM subscriptions ORDER BY id, party_id")
         else:
             rows = self._conn.execute("SELECT doc FROM subscriptions WHERE party_id = ? ORDER BY id", (party_id,))
         return [Subscription.model_validate_json(r[0]) for r in rows]
