@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -335,7 +336,8 @@ def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> De
 
 @router.get("/health", tags=["service"], responses={503: {"description": "the store cannot be read"}})
 def health(rt: RT) -> Any:
-    """Liveness: the schema version and the number of live operations; 503 when the store cannot be read."""
+    """Liveness: the schema version, the number of live operations (in this process's replica) and the id of the
+    process that answered (with `forewarn serve --workers N`, which of the N); 503 when the store cannot be read."""
     try:
         probe = getattr(rt.service.repo, "probe", None)
         if probe is not None:
@@ -343,4 +345,5 @@ def health(rt: RT) -> Any:
         version = rt.service.repo.schema_version()
     except ForewarnError as exc:
         return JSONResponse({"status": "unavailable", "code": exc.code, "message": exc.message}, status_code=503)
-    return {"status": "ok", "schema_version": version, "live_operations": len(rt.service.airspace.operations)}
+    return {"status": "ok", "schema_version": version, "live_operations": len(rt.service.airspace.operations),
+            "process": os.getpid()}
