@@ -25,6 +25,7 @@ from forewarn.http.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service.compose import build_service
 from forewarn.service.notices import Forewarn
+from forewarn.service.replica import ReplicaKeeper
 from forewarn.service.settings import Settings, load_settings
 
 SERVE_ENV_FILE = "FOREWARN_SERVE_ENV_FILE"
@@ -52,9 +53,16 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
         if run_worker and rt.worker is not None:
             rt.worker.start()
         rt.listen()
+        keeper = None
+        if service.commits.replica is not None:  # a store shared by several processes: report, prune the log
+            keeper = ReplicaKeeper(service.commits.replica, settings.change_log_prune_s,
+                                   settings.change_log_retention_s)
+            keeper.start()
         try:
             yield
         finally:
+            if keeper is not None:
+                keeper.stop()
             rt.unlisten()
             if run_worker and rt.worker is not None:
                 rt.worker.stop()
