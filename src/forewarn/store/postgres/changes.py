@@ -6,7 +6,7 @@ order is commit order, and a transaction that reads the log after taking the loc
 before it, in any process. Each service process keeps its in-memory airspace as a replica of this log
 (:class:`forewarn.service.replica.Replica`).
 
-Pruning (migration 6): each process reports its replica's position with a heartbeat (``live_replicas``);
+Pruning (migration 7): each process reports its replica's position with a heartbeat (``live_replicas``);
 :meth:`ChangeLogTables.prune_changes` deletes the rows at or below the lowest position of the replicas heard from
 within the retention (all rows up to the head when none is), forgets the others, and records the highest position
 deleted in ``live_changes_pruned``. A reader asking for changes after a position below it gets an incomplete
