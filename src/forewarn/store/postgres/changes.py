@@ -60,10 +60,11 @@ class ChangeLogTables(PostgresBase):
     def changes_since(self, seq: int) -> LiveChanges:
         """What changed after ``seq``: the current version and state of every operation and agreement named by a
         later row (each once), and the highest ``seq`` read (``seq`` itself when nothing changed)."""
-        pruned = self.row("SELECT through FROM live_changes_pruned")
-        if pruned is not None and seq < int(pruned[0]):
+        rows = self.rows(  # one round trip: the rows, and a marker row first if rows after seq were pruned
+            "SELECT * FROM (SELECT -1 AS seq, 'pruned' AS kind, '' AS key FROM live_changes_pruned WHERE through > %s "
+            "UNION ALL SELECT seq, kind, key FROM live_changes WHERE seq > %s) AS u ORDER BY seq", (seq, seq))
+        if rows and rows[0][1] == "pruned":
             return LiveChanges(head=self.change_head(), complete=False)
-        rows = self.rows("SELECT seq, kind, key FROM live_changes WHERE seq > %s ORDER BY seq", (seq,))
         if not rows:
             return LiveChanges(head=seq)
         operations = sorted({r[2] for r in rows if r[1] == "operation"})
