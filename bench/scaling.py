@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import api
 import httpx
 import psycopg
+
+import api
 from common import git
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
