@@ -46,6 +46,14 @@ def servers(url: str, folder: Path, count: int, *args: str) -> Iterator[list[Ser
         yield started
 
 
+def webhook_deliveries(url: str) -> set[str]:
+    """The ids of every delivery stored for a webhook (the primary channel) in the database ``url``."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT id FROM deliveries WHERE channel = 'primary'")}
+
+
 def agree(server: Server, admin: dict[str, str], parties: list[str]) -> None:
     """One agreement binding ``parties`` (1 km, 300 m, 60 s; acknowledgement within an hour)."""
     body = {"id": "mou", "name": "MoU", "parties": parties, "ack_deadline_s": 3600, "min_notice_s": 600,

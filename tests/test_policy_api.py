@@ -55,7 +55,9 @@ from websockets.sync.client import connect as ws_connect
 from forewarn.core.credentials import new_credential
 from forewarn.geo import geodesy
 from forewarn.geo.volume import Volume4D
+from forewarn.store.postgres.repository import PostgresRepository
 from forewarn.store.sqlite.repository import SQLiteRepository
+from tests.multiprocess_support import pg_party
 from tests.server_support import Receiver, Server, add_party, sse_events
 
 FIELDS = ("purpose", "unit", "call_signs", "notes")
@@ -77,24 +79,34 @@ class Env:
     """The running server, an admin's headers, the webhook receiver, a client (short repr for hypothesis)."""
 
     def __init__(self, server: Server, admin: dict[str, str], receiver: Receiver, client: httpx.Client,
-                 repo: SQLiteRepository) -> None:
+                 repo: SQLiteRepository | PostgresRepository) -> None:
         self.server, self.admin, self.receiver, self.client, self.repo = server, admin, receiver, client, repo
 
     def __repr__(self) -> str:
         return f"Env({self.server.url})"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """The same server on each backend: the SQLite file, or a fresh PostgreSQL database (issue 16: the
+    disclosure policy holds on both)."""
     db = tmp_path_factory.mktemp("policy-api") / "api.sqlite"
-    admin = add_party(db, "admin", "--scopes", "admin")
+    server_env = {"FOREWARN_WORKER_POLL_S": "0.05"}
+    repo: SQLiteRepository | PostgresRepository
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_server").create()
+        server_env["FOREWARN_DATABASE_URL"] = url
+        admin = pg_party(url, "admin", "--scopes", "admin")
+        repo = PostgresRepository(url, max_size=2)
+    else:
+        admin = add_party(db, "admin", "--scopes", "admin")
+        repo = SQLiteRepository(db)
     receiver = Receiver()
     receiver.start()
     server = Server(db)
-    server.start({"FOREWARN_WORKER_POLL_S": "0.05"})
+    server.start(server_env)
     # no keep-alive: the server closes idle connections, and hypothesis may pause between examples
     client = httpx.Client(base_url=server.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
-    repo = SQLiteRepository(db)
     try:
         yield Env(server=server, admin=server.token(admin), receiver=receiver, client=client, repo=repo)
     finally:

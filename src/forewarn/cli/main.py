@@ -22,11 +22,12 @@ from forewarn.cli.errors import fail, report_error
 from forewarn.cli.ledger import ledger_app
 from forewarn.cli.planfile import read_plan
 from forewarn.cli.report import report
+from forewarn.cli.serve import serve
 from forewarn.cli.terminal import cell
 from forewarn.cli.timeline import agreements_table, parties_table, print_outcome, when
 from forewarn.cli.tracks import replay
 from forewarn.core.policy import view_operation
-from forewarn.core.scopes import DEFAULT_SCOPES, PARTY_SCOPES, SCOPES
+from forewarn.core.scopes import DEFAULT_SCOPES, SCOPES
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.service.compose import build_service
 from forewarn.service.notices import Forewarn
@@ -361,54 +362,8 @@ def party_add(
     _dump({"party_id": party_id, "client_id": cred.client_id, "client_secret": secret, "scopes": list(cred.scopes)})
 
 
-@app.command()
-def serve(
-    db: DbOption = None,
-    host: Annotated[str | None, typer.Option(help="listen address (default: $FOREWARN_HOST, else 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="listen port (default: $FOREWARN_PORT, else 8000)")] = None,
-    settings_file: Annotated[Path | None, typer.Option("--settings", help="a .env-style file of FOREWARN_* settings")
-                             ] = None,
-    scenario: Annotated[str | None, typer.Option(help="on an empty database, load this built-in scenario first")
-                        ] = None,
-) -> None:
-    """Run the HTTP service (OpenAPI docs at /docs) on the embedded SQLite database."""
-    import uvicorn
-
-    from forewarn.http.app import create_app
-
-    overrides: dict[str, Any] = {k: v for k, v in {"db": db, "host": host, "port": port}.items() if v is not None}
-    try:
-        if settings_file is not None and not settings_file.is_file():
-            raise InvalidInput(f"settings file {settings_file} does not exist")
-        settings = load_settings(env_file=settings_file, **overrides)
-        service = build_service(settings)
-        if scenario is not None and not service.repo.list_parties():
-            _bootstrap(service, scenario, settings.db)
-    except ForewarnError as exc:
-        fail(exc)
-        return
-    err.print(f"database: {Path(settings.db).resolve()}  docs: http://{settings.host}:{settings.port}/docs")
-    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
-
-
-def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
-    """Load a built-in scenario and give every party (and an 'operator' admin) credentials, written to a file."""
-    from forewarn.core.model import Party
-
-    load_scenario(service, builtin_scenario(scenario))
-    service.put_party(Party(id="operator", name="Forewarn operator", kind="other"))
-    out = {}
-    for party in service.repo.list_parties():
-        scopes = ["admin"] if party.id == "operator" else list(PARTY_SCOPES)
-        cred, secret = service.issue_credential(party.id, scopes, datetime.now(UTC))
-        out[party.id] = {"client_id": cred.client_id, "client_secret": secret, "scopes": scopes}
-    path = Path(f"{db}.credentials.json")
-    path.write_text(json.dumps(out, indent=2), encoding="utf-8")
-    path.chmod(0o600)
-    err.print(f"loaded scenario {scenario}; client credentials of every party written to {path.resolve()}")
-
-
 app.command()(report)
+app.command()(serve)
 app.command()(replay)
 app.command()(backup)
 

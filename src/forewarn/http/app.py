@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -25,7 +26,11 @@ from forewarn.http.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
 from forewarn.service.compose import build_service
 from forewarn.service.notices import Forewarn
-from forewarn.service.settings import Settings
+from forewarn.service.replica import ReplicaKeeper
+from forewarn.service.settings import Settings, load_settings
+
+SERVE_ENV_FILE = "FOREWARN_SERVE_ENV_FILE"
+"""The ``--settings`` file of ``forewarn serve --workers N``, for its worker processes (set by the parent)."""
 
 
 def _utc_now() -> datetime:
@@ -51,9 +56,16 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
         if run_worker and rt.worker is not None:
             rt.worker.start()
         rt.listen()
+        keeper = None
+        if service.commits.replica is not None:  # a store shared by several processes: report, prune the log
+            keeper = ReplicaKeeper(service.commits.replica, settings.change_log_prune_s,
+                                   settings.change_log_retention_s)
+            keeper.start()
         try:
             yield
         finally:
+            if keeper is not None:
+                keeper.stop()
             rt.unlisten()
             if run_worker and rt.worker is not None:
                 rt.worker.stop()
@@ -73,6 +85,15 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     web.install(app)
     _install_docs(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one worker process of ``forewarn serve --workers N`` (uvicorn calls it in each):
+    settings from the environment (and the ``--settings`` file named by :data:`SERVE_ENV_FILE`), as the parent
+    put them there. Each process builds its own service: its pool, its airspace (a replica of the change log),
+    its delivery worker and its listener of the other processes' deliveries."""
+    env_file = os.environ.get(SERVE_ENV_FILE)
+    return create_app(load_settings(env_file=Path(env_file) if env_file else None))
 
 
 SWAGGER_DIR = Path(__file__).resolve().parents[1] / "web" / "swagger"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -344,8 +345,9 @@ def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> De
 
 @router.get("/health", tags=["service"], responses={503: {"description": "the store cannot be read"}})
 def health(rt: RT) -> Any:
-    """Liveness, for anyone: ``{"status": "ok"}``, or 503 when the store cannot be read. It says nothing about
-    the parties' operations (an admin reads the counts at ``GET /v1/admin/status``)."""
+    """Liveness, for anyone: ``{"status": "ok", "process": PID}`` (the id of the process that answered: with
+    ``forewarn serve --workers N``, which of the N), or 503 when the store cannot be read. It says nothing about the
+    parties' operations (an admin reads the counts at ``GET /v1/admin/status``)."""
     try:
         probe = getattr(rt.service.repo, "probe", None)
         if probe is not None:
@@ -353,4 +355,4 @@ def health(rt: RT) -> Any:
         rt.service.repo.schema_version()
     except ForewarnError as exc:
         return JSONResponse({"status": "unavailable", "code": exc.code, "message": exc.message}, status_code=503)
-    return {"status": "ok"}
+    return {"status": "ok", "process": os.getpid()}

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(
         default=0.25, gt=0, description="how often the worker looks for due webhooks and overdue acks, seconds"
     )
+    change_log_prune_s: float = Field(
+        default=60.0, gt=0, description="PostgreSQL: how often each process reports its replica's position and "
+        "prunes the change log (live_changes), seconds")
+    change_log_retention_s: float = Field(
+        default=900.0, gt=0, description="PostgreSQL: a process not heard from for this long no longer holds back "
+        "pruning (it reloads its live picture in full when it comes back), seconds")
 
     # --- resilience (issue 19; docs/resilience.md states every limit below) ---
     webhook_concurrency: int = Field(

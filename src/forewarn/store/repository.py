@@ -48,6 +48,9 @@ class LiveChanges(BaseModel):
     head: int
     operations: list[Operation] = []
     agreements: list[Agreement] = []
+    complete: bool = True
+    """False when rows after the position asked for were pruned: the reader must reload the whole live picture
+    (``operations`` and ``agreements`` are then empty, and ``head`` is the position to reload at)."""
 
 
 @runtime_checkable
@@ -61,7 +64,21 @@ class ChangeLog(Protocol):
         ...
 
     def changes_since(self, seq: int) -> LiveChanges:
-        """Everything changed after position ``seq``, and the position after it."""
+        """Everything changed after position ``seq``, and the position after it (not ``complete`` when part
+        of it was pruned)."""
+        ...
+
+    def report_replica(self, replica_id: str, seen: int, now: datetime) -> None:
+        """Record that the replica ``replica_id`` has applied the log up to ``seen`` (a heartbeat at ``now``)."""
+        ...
+
+    def forget_replica(self, replica_id: str) -> None:
+        """The replica is gone (its process stops): it no longer holds back pruning."""
+        ...
+
+    def prune_changes(self, now: datetime, retention: timedelta) -> int:
+        """Delete the log's rows every replica heard from within ``retention`` of ``now`` has applied (forgetting
+        the replicas not heard from); the number of rows deleted."""
         ...
 
 

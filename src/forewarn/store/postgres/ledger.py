@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
@@ -75,7 +76,9 @@ class LedgerTables(PostgresBase):
                        entry.party_id, entry.at, body_json, sig.model_dump_json() if sig else None,
                        entry.service_key_id or "", entry.service_signature or "", sig.nonce if sig else None,
                        *(_text(entry.body.get(name)) for name in _INDEXED)]
-        with self.transaction(), self.savepoint():
+        signed_any = any(entry.party_signature is not None for entry, _ in entries)
+        # a savepoint (two round trips) only where a reused nonce may be refused and the transaction go on
+        with self.transaction(), self.savepoint() if signed_any else nullcontext():
             try:
                 self._local.conn.execute(_INSERT + ", ".join([_ROW] * len(entries)), params)
             except psycopg.errors.UniqueViolation as exc:
