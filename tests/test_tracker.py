@@ -27,7 +27,11 @@ M_PER_DEG_LON = 91_290.0  # at 35.1 N, near enough for placing test tracks (the 
 
 
 def make(path: Path) -> Forewarn:
-    svc = Forewarn(SQLiteRepository(path), Settings(db=path))
+    return seed(Forewarn(SQLiteRepository(path), Settings(db=path)))
+
+
+def seed(svc: Forewarn) -> Forewarn:
+    """Parties a, b, c; agreement ab (5 km, 300 m); a's active square and b's notified circle (see below)."""
     for pid in ("a", "b", "c"):
         svc.put_party(Party(id=pid, name=pid, kind="military"))  # type: ignore[arg-type]
     svc.put_agreement(agreement("ab", ["a", "b"], h=5000, v=300, t=600))

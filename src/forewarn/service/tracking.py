@@ -248,11 +248,11 @@ class Tracker:
         return alerts
 
     # ------------------------------------------------------------------ reads
-    def refresh(self) -> None:
-        """With a shared state: bring this tracker to it if it was last brought more than
-        :data:`REFRESH_S` ago (a read served by a process that is fed nothing still shows every process's
-        tracks); nothing otherwise."""
-        if self.shared is None or time.monotonic() - self._refreshed < REFRESH_S:
+    def refresh(self, max_age_s: float = REFRESH_S) -> None:
+        """With a shared state: bring this tracker to it if it was last brought more than ``max_age_s`` (wall
+        clock) ago, so that a read served by a process that is fed nothing still shows every process's tracks;
+        nothing otherwise."""
+        if self.shared is None or time.monotonic() - self._refreshed < max_age_s:
             return
         with self._working():
             pass
