@@ -91,3 +91,24 @@ def test_a_position_already_in_the_shared_state_is_not_taken_again(two: tuple[Tr
     assert again.accepted == 0
     states = one.store.list_tracks(["a"])
     assert [s.last.t_s for s in states] == [straight("a9", 38.0, 90.0, 2).t_s]
+
+
+def test_a_failed_transaction_changes_nothing_and_the_tracker_reloads_the_shared_state(
+        two: tuple[Tracker, Tracker], monkeypatch: pytest.MonkeyPatch) -> None:
+    one, other = two
+    feed(one, "a", "a9", 38.0, 90.0, 0)
+    feed(other, "b", "b9", B0, 270.0, 0)
+
+    def broken(alerts: object) -> None:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patch:  # the pass that raises the conflict fails at its last write
+        patch.setattr(one.store, "add_alerts", broken)
+        with pytest.raises(RuntimeError):
+            feed(one, "a", "a9", 38.0, 90.0, 1)
+    assert one.store.count_positions("a") == 1 and one.store.list_alerts() == []
+    assert one.shared is not None and one.shared.stale
+    again = feed(one, "a", "a9", 38.0, 90.0, 1)  # the client resends: taken now, from the reloaded state
+    assert [a.kind for a in again] == ["predicted_conflict"]
+    assert [a.kind for a in feed(other, "b", "b9", B0, 270.0, 1)] == []
+    assert [a.kind for a in one.store.list_alerts()] == ["predicted_conflict"]

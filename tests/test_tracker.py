@@ -248,3 +248,20 @@ def test_a_one_sample_altitude_spike_raises_no_intrusion(db_path: Path) -> None:
     assert result.rejected == [(3, "impossible_vertical_speed")]
     assert [a.kind for a in result.alerts if a.kind == "intrusion"] == []
     assert all(a.kind != "intrusion" for a in TrackStore(svc.repo).list_alerts())
+
+
+def test_a_batch_whose_transaction_failed_is_taken_when_resent(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = make(db_path)
+    store = TrackStore(svc.repo)
+    tracker = Tracker(svc, store)
+    batch = PositionBatch.from_positions([straight("a9", 38.0, 90.0, k, lat=35.3) for k in range(3)])
+
+    def broken(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "add_quality", broken)
+        with pytest.raises(sqlite3.OperationalError):
+            tracker.ingest(batch, "a", "radar", NOW)
+    assert store.count_positions() == 0
+    assert tracker.ingest(batch, "a", "radar", NOW).accepted == 3  # not refused as duplicates of what was not stored

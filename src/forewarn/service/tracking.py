@@ -120,6 +120,7 @@ class Tracker:
                 self._refreshed = time.monotonic()
             except BaseException:
                 shared.stale = True  # the picture may hold what was rolled back: reload it next time
+                self.quality = FeedQuality(self.quality.config)  # and the feed screen too (see ingest)
                 raise
             finally:
                 self._sharing = False
@@ -160,6 +161,9 @@ class Tracker:
                 self._commit(party_id, source, accepted, flags, states, alerts, counts, now)
             except BaseException:
                 self.encounters.restore(saved)
+                # the screen took the batch's rows as its tracks' last points: forget them, as a restart does, so
+                # that the client's resend is screened afresh rather than refused as duplicates
+                self.quality = FeedQuality(self.quality.config)
                 raise
             rejected = [(int(i), str(r)) for i, r in zip(checked.rejected_index, checked.rejected_reason,
                                                           strict=True)]
