@@ -61,12 +61,16 @@ def stored_alerts(url: str) -> list[tuple[str, str]]:
 
 
 def head_on(usa_at: Server, fra_at: Server, h_usa: dict[str, str], h_fra: dict[str, str], ks: range,
-            pair: str = "1", lat: float = 50.3) -> None:
+            pair: str = "1", lat: float = 50.3) -> list[str]:
     """usa's track u<pair> fed to ``usa_at`` and fra's f<pair> to ``fra_at``: 20 km apart at the first report of
-    ``ks``, closing at 500 m/s on one line (they pass 4 reports later)."""
+    ``ks``, closing at 500 m/s on one line (they pass 4 reports later). The kinds of the alerts in the answers to
+    usa's feed (raised by the passes ``usa_at`` ran)."""
+    raised = []
     for k in ks:
-        feed(usa_at, h_usa, position(f"u{pair}", 10.0, True, k, lat, ks[0]))
+        answer = feed(usa_at, h_usa, position(f"u{pair}", 10.0, True, k, lat, ks[0]))
+        raised += [a["kind"] for a in answer["alerts"]]
         feed(fra_at, h_fra, position(f"f{pair}", 10.0 + 20_000 / M_PER_DEG_LON, False, k, lat, ks[0]))
+    return raised
 
 
 CONFLICT_1 = "conflict:fra/f1|usa/u1"
@@ -112,7 +116,9 @@ def test_after_kill_9_of_a_process_the_other_goes_on_from_the_shared_state(
     with servers(url, tmp_path, 2) as (a, b):
         agree(a, a.token(admin), ["usa", "fra"])
         h_usa, h_fra = a.token(usa), a.token(fra)
-        head_on(a, b, h_usa, h_fra, range(3))  # raised by a pass at A or B, still open (they pass at k = 4)
+        # the passes run at the first report of each new feed second, usa's, at A: A raises the conflict (still
+        # open: the tracks pass at k = 4) and holds the time of the last pass
+        assert head_on(a, b, h_usa, h_fra, range(3)) == ["predicted_conflict"]
         assert alert_kinds(b, h_usa) == [("predicted_conflict", CONFLICT_1)]
         a.kill9()
         # usa's feed fails over to B: the open encounter is not raised again, and clears once
