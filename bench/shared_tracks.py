@@ -95,9 +95,10 @@ def pg_database(server: str, name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tracks", type=int, default=200)
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a database on the server to connect to while creating the benchmark's own")
+    parser.add_argument("--tracks", type=int, default=200, help="tracks per party")
+    parser.add_argument("--seconds", type=int, default=60, help="seconds of feed (one report a second)")
     args = parser.parse_args()
     feeds = {p: reports(p, args.tracks, args.seconds, np.random.default_rng(k)) for k, p in enumerate(["east", "west"])}
     results: dict[str, Any] = {}
