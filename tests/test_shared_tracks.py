@@ -112,3 +112,17 @@ def test_a_failed_transaction_changes_nothing_and_the_tracker_reloads_the_shared
     assert [a.kind for a in again] == ["predicted_conflict"]
     assert [a.kind for a in feed(other, "b", "b9", B0, 270.0, 1)] == []
     assert [a.kind for a in one.store.list_alerts()] == ["predicted_conflict"]
+
+
+def test_an_encounter_predicted_again_by_one_process_is_held_open_by_the_other(two: tuple[Tracker, Tracker]) -> None:
+    one, other = two
+    for k in range(2):
+        feed(one, "a", "a9", 38.0, 90.0, k)
+        feed(other, "b", "b9", B0, 270.0, k)
+    key = "conflict:a/a9|b/b9"
+    raised = one.open[key]
+    t1 = straight("a9", 38.0, 90.0, 1).t_s
+    assert other.predict(NOW, t1 + 5) == []  # still predicted: not raised again, its hysteresis moves on
+    one.refresh(max_age_s=0)
+    assert (one.open[key].id, one.encounters.seen[key].last_seen_s, one.encounters.seen[key].updates) == (
+        raised.id, t1 + 5, 1)

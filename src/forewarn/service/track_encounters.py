@@ -45,6 +45,18 @@ class Encounters:
             del self.open[alert.encounter]
             self.seen.pop(alert.encounter, None)
 
+    def put_statuses(self, statuses: list[tuple[str, float, int]]) -> None:
+        """(alert id, last predicted at, passes since raised) of open encounters predicted again elsewhere; those
+        of alerts no longer open are ignored."""
+        if not statuses:
+            return
+        key_of = {alert.id: key for key, alert in self.open.items()}
+        for alert_id, last_seen_s, updates in statuses:
+            key = key_of.get(alert_id)
+            if key is not None:
+                raised = self.open[key].at.timestamp()
+                self.seen[key] = EncounterStatus(raised, last_seen_s, updates)
+
     def clear(self) -> None:
         """Forget everything (before a reload from the store)."""
         self.open, self.seen = {}, {}

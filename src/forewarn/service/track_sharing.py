@@ -47,7 +47,7 @@ class SharedTracks:
             self.stale = False
         else:
             changes = self.store.track_changes_since(self.seen)
-            self.caught_up += len(changes.tracks) + len(changes.alerts) + len(changes.values)
+            self.caught_up += len(changes.tracks) + len(changes.alerts) + len(changes.statuses) + len(changes.values)
         return self._apply(changes, tracks, encounters, periods)
 
     def _apply(self, changes: TrackStateChanges, tracks: dict[tuple[str, str], TrackState], encounters: Encounters,
@@ -60,6 +60,7 @@ class SharedTracks:
                 encounters.restore_open(stored.alert, stored.last_seen_s, stored.updates)
             else:
                 encounters.closed(stored.alert)
+        encounters.put_statuses(changes.statuses)
         predicted_at = None
         for name, value in changes.values.items():
             if name == PREDICTED_AT:

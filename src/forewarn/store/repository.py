@@ -285,13 +285,15 @@ class AlertState:
 
 @dataclass(frozen=True)
 class TrackStateChanges:
-    """What changed in the shared tracker state after a position: the tracks' latest states, the alerts opened,
-    closed or re-predicted (in the order they changed) and the tracker's values (``period:PARTY/SOURCE``: feed
-    period in seconds; ``predicted_at``: feed time of the last prediction pass), and the position after them."""
+    """What changed in the shared tracker state after a position: the tracks' latest states, the alerts opened or
+    closed (in the order they changed), the open predicted encounters predicted again (alert id, last predicted
+    at in feed seconds, passes since raised), the tracker's values (``period:PARTY/SOURCE``: feed period in
+    seconds; ``predicted_at``: feed time of the last prediction pass), and the position after them."""
 
     head: int
     tracks: list[TrackRecord] = field(default_factory=list)
     alerts: list[AlertState] = field(default_factory=list)
+    statuses: list[tuple[str, float, int]] = field(default_factory=list)
     values: dict[str, float] = field(default_factory=dict)
 
 
