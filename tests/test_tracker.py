@@ -27,7 +27,11 @@ M_PER_DEG_LON = 91_290.0  # at 35.1 N, near enough for placing test tracks (the 
 
 
 def make(path: Path) -> Forewarn:
-    svc = Forewarn(SQLiteRepository(path), Settings(db=path))
+    return seed(Forewarn(SQLiteRepository(path), Settings(db=path)))
+
+
+def seed(svc: Forewarn) -> Forewarn:
+    """Parties a, b, c; agreement ab (5 km, 300 m); a's active square and b's notified circle (see below)."""
     for pid in ("a", "b", "c"):
         svc.put_party(Party(id=pid, name=pid, kind="military"))  # type: ignore[arg-type]
     svc.put_agreement(agreement("ab", ["a", "b"], h=5000, v=300, t=600))
@@ -244,3 +248,20 @@ def test_a_one_sample_altitude_spike_raises_no_intrusion(db_path: Path) -> None:
     assert result.rejected == [(3, "impossible_vertical_speed")]
     assert [a.kind for a in result.alerts if a.kind == "intrusion"] == []
     assert all(a.kind != "intrusion" for a in TrackStore(svc.repo).list_alerts())
+
+
+def test_a_batch_whose_transaction_failed_is_taken_when_resent(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = make(db_path)
+    store = TrackStore(svc.repo)
+    tracker = Tracker(svc, store)
+    batch = PositionBatch.from_positions([straight("a9", 38.0, 90.0, k, lat=35.3) for k in range(3)])
+
+    def broken(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "add_quality", broken)
+        with pytest.raises(sqlite3.OperationalError):
+            tracker.ingest(batch, "a", "radar", NOW)
+    assert store.count_positions() == 0
+    assert tracker.ingest(batch, "a", "radar", NOW).accepted == 3  # not refused as duplicates of what was not stored

@@ -11,7 +11,7 @@ from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 from forewarn.store.keyfile import KeyFile
 from forewarn.store.postgres.repository import PostgresRepository
-from forewarn.store.postgres.tracks import PostgresTrackStore
+from forewarn.store.postgres.track_changes import SharedPostgresTrackStore
 from forewarn.store.repository import Repository, TrackStorage
 from forewarn.store.sqlite.repository import SQLiteRepository
 from forewarn.store.sqlite.tracks import TrackStore
@@ -29,9 +29,10 @@ def open_repository(settings: Settings) -> SQLiteRepository | PostgresRepository
 
 
 def open_track_store(repo: Repository) -> TrackStorage:
-    """The live-track tables of the same store as ``repo`` (writes join its transactions)."""
+    """The live-track tables of the same store as ``repo`` (writes join its transactions); on PostgreSQL, with the
+    change numbering that lets several processes share one tracker state (docs/tracks.md, "Several processes")."""
     if isinstance(repo, PostgresRepository):
-        return PostgresTrackStore(repo)
+        return SharedPostgresTrackStore(repo)
     if isinstance(repo, SQLiteRepository):
         return TrackStore(repo)
     raise TypeError(f"no track store for {type(repo).__name__}")

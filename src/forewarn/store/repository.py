@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -296,3 +297,57 @@ class TrackStorage(Protocol):
     def list_alerts(self, party_id: str | None = None, since: datetime | None = None) -> list[TrackAlert]: ...
     def add_quality(self, source: str, counts: dict[str, int]) -> None: ...
     def quality(self) -> dict[str, dict[str, int]]: ...
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """A stored alert as the shared tracker state holds it: whether its encounter is open, and (for an open
+    predicted encounter) the feed time it was last predicted (POSIX seconds UTC; None: only when raised) and how
+    many passes predicted it again since."""
+
+    alert: TrackAlert
+    open: bool
+    last_seen_s: float | None = None
+    updates: int = 0
+
+
+@dataclass(frozen=True)
+class TrackStateChanges:
+    """What changed in the shared tracker state after a position: the tracks' latest states, the alerts opened or
+    closed (in the order they changed), the open predicted encounters predicted again (alert id, last predicted
+    at in feed seconds, passes since raised), the tracker's values (``period:PARTY/SOURCE``: feed period in
+    seconds; ``predicted_at``: feed time of the last prediction pass), and the position after them."""
+
+    head: int
+    tracks: list[TrackRecord] = field(default_factory=list)
+    alerts: list[AlertState] = field(default_factory=list)
+    statuses: list[tuple[str, float, int]] = field(default_factory=list)
+    values: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SharedTrackState(Protocol):
+    """A track store shared by several service processes (PostgreSQL): every change of the tracker's state is
+    numbered by one sequence in commit order (writes hold the writer lock), so each process keeps its tracker a
+    replica of the one state by reading the changes after its position, under the lock, before it works."""
+
+    def track_state_head(self) -> int:
+        """The latest position (0 when nothing was ever written)."""
+        ...
+
+    def track_changes_since(self, seq: int) -> TrackStateChanges:
+        """Everything changed after position ``seq``, and the position after it."""
+        ...
+
+    def shared_state(self) -> TrackStateChanges:
+        """The whole state (every track, the open alerts, every value) and a position it is at least as new as."""
+        ...
+
+    def put_encounter_status(self, statuses: Sequence[tuple[str, float, int]]) -> None:
+        """Inside a transaction: (alert id, last predicted at in feed seconds, passes since raised) of open
+        predicted encounters predicted again."""
+        ...
+
+    def put_tracker_values(self, values: dict[str, float]) -> None:
+        """Inside a transaction: create or replace the tracker's named values."""
+        ...

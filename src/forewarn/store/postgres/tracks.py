@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,17 @@ def _null(value: float) -> float | None:
 def _num(value: float | None) -> float:
     """SQL NULL as NaN."""
     return float("nan") if value is None else value
+
+
+TRACK_COLUMNS = _TRACK
+"""The columns of ``tracks`` that :func:`track_record` reads, in its order."""
+
+
+def track_record(row: Sequence[Any]) -> TrackRecord:
+    """A track state from a row of :data:`TRACK_COLUMNS` (NULL numbers as NaN)."""
+    return TrackRecord(row[0], row[2], row[3], row[4],
+                       Position(row[1], row[5], row[6], row[7], _num(row[8]), _num(row[9]), _num(row[10]),
+                                _num(row[11]), row[12]), row[13])
 
 
 class PostgresTrackStore:
@@ -99,10 +111,7 @@ class PostgresTrackStore:
             if not wanted:
                 return []
             sql, params = sql + " WHERE party_id = ANY(%s)", [wanted]
-        return [TrackRecord(r[0], r[2], r[3], r[4],
-                            Position(r[1], r[5], r[6], r[7], _num(r[8]), _num(r[9]), _num(r[10]), _num(r[11]), r[12]),
-                            r[13])
-                for r in self.repo.rows(sql + " ORDER BY party_id, track_id", params)]
+        return [track_record(r) for r in self.repo.rows(sql + " ORDER BY party_id, track_id", params)]
 
     def add_alerts(self, alerts: Sequence[TrackAlert]) -> None:
         """Store alerts; an opening alert is stored open, a clearing one closes the alert it clears."""
