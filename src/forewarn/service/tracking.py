@@ -171,7 +171,8 @@ class Tracker:
                 if op.party_id != party_id:
                     raise Forbidden(f"operation {operation_id} belongs to another party",
                                     {"operation_id": operation_id})
-            checked = self.quality.check(batch, f"{party_id}/{source}")
+            stored = self.store.stored(party_id, batch)  # fed before (this process or an earlier one): skipped
+            checked = self.quality.check(batch.take(~stored), f"{party_id}/{source}").with_stored(stored)
             accepted = checked.accepted  # sorted by (track id, time)
             row_flags = checked.flags()
             flags = [",".join(sorted(row_flags[int(i)])) if int(i) in row_flags else None

@@ -90,6 +90,8 @@ class Reason(StrEnum):
     SAME_TIME = "time_not_advancing"
     TELEPORT = "impossible_speed"
     CLIMB = "impossible_vertical_speed"
+    STORED = "already_stored"
+    """The same (party, track, time) is already stored: a position fed again (not checked again)."""
 
 
 class Flag(StrEnum):
@@ -158,6 +160,22 @@ class QualityResult:
     flagged_index: IntArray
     flagged_reason: StrArray
     counts: dict[str, int]
+
+    def with_stored(self, stored: BoolArray) -> QualityResult:
+        """This verdict on the rows of a batch not ``stored``, as a verdict on the whole batch: row numbers mapped
+        back, the stored rows rejected as :attr:`Reason.STORED` and counted."""
+        if not stored.any():
+            return self
+        rows = np.flatnonzero(~stored)
+        dropped = np.flatnonzero(stored)
+        rejected = np.concatenate([rows[self.rejected_index], dropped])
+        reasons = np.concatenate([self.rejected_reason, np.full(len(dropped), str(Reason.STORED), dtype=object)])
+        by_row = np.argsort(rejected, kind="stable")
+        counts = dict(self.counts)
+        for key in ("received", "rejected", f"rejected:{Reason.STORED}"):
+            counts[key] = counts.get(key, 0) + len(dropped)
+        return QualityResult(self.accepted, rows[self.accepted_index], rejected[by_row],
+                             reasons[by_row].astype(object), rows[self.flagged_index], self.flagged_reason, counts)
 
     def reasons(self) -> dict[int, str]:
         """Rejected input row -> reason."""
