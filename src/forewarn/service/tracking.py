@@ -400,7 +400,7 @@ class Tracker:
                 raise
         return alerts
 
-    def _fresh(self, at_s: float | None) -> tuple[float, list[TrackState], cpa.TrackState] | None:
+    def _fresh(self, at_s: float | None) -> tuple[float, list[TrackState], cpa.TrackVectors] | None:
         """The tracks heard from within ``stale_s`` before the reference time (default: the freshest report),
         extrapolated to it along their geodesic; row k of the vectors is ``states[k]``. Tracks lacking altitude,
         ground speed or track cannot be extrapolated and are left out."""
@@ -414,7 +414,7 @@ class Tracker:
         labels = [f"{s.party_id}/{s.last.track_id}" for s in candidates]
         batch.track_id = np.array(labels, dtype=object)
         code = {label: k for k, label in enumerate(labels)}
-        vectors = cpa.TrackState.from_batch(batch, code, at_s=ref_s)
+        vectors = cpa.TrackVectors.from_batch(batch, code, at_s=ref_s)
         if not len(vectors):
             return None
         states = [candidates[int(k)] for k in vectors.group]
@@ -425,7 +425,7 @@ class Tracker:
         return op.activity_class if op is not None else TRACK_CLASS
 
     def _predicted_conflicts(self, ref_s: float, states: list[TrackState],
-                             vectors: cpa.TrackState) -> list[TrackAlert]:
+                             vectors: cpa.TrackVectors) -> list[TrackAlert]:
         """Pairs of tracks of different, bound parties predicted to lose separation (the minima of their
         agreements for the two activity classes; a track with no operation has class ``track``)."""
         keys = [(s.party_id, self._class_of(s)) for s in states]
@@ -441,7 +441,7 @@ class Tracker:
                 return None
             return found[0].horizontal_m, found[0].vertical_m
 
-        grouped = cpa.TrackState(vectors.lat_deg, vectors.lon_deg, vectors.alt_m, vectors.gs_mps, vectors.track_deg,
+        grouped = cpa.TrackVectors(vectors.lat_deg, vectors.lon_deg, vectors.alt_m, vectors.gs_mps, vectors.track_deg,
                                  vectors.vs_mps, group)
         hits = cpa.predict_conflicts(grouped, minima, lookahead_s=self.settings.lookahead_s)
         out: list[TrackAlert] = []
@@ -463,7 +463,7 @@ class Tracker:
                         f"lose separation in {tlos:.0f} s; minimum distance {dist:.0f} m"))
         return out
 
-    def _predicted_entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackState) -> list[TrackAlert]:
+    def _predicted_entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackVectors) -> list[TrackAlert]:
         """Entries into other (bound) parties' notified volumes along each track's straight path, sampled every
         ``entry_step_s`` over the look-ahead (a footprint crossed between two samples is missed: keep the step
         small against footprint sizes / speeds)."""
@@ -476,7 +476,7 @@ class Tracker:
             out += self._entries(ref_s, states, v, np.flatnonzero(parties == party), layer)
         return out
 
-    def _entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackState, rows_of: npt.NDArray[np.intp],
+    def _entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackVectors, rows_of: npt.NDArray[np.intp],
                  layer: VolumeLayer) -> list[TrackAlert]:
         """:meth:`_predicted_entries` for the tracks ``rows_of`` (rows of ``v``) against ``layer``."""
         horizon = self.settings.lookahead_s
@@ -602,7 +602,7 @@ class Tracker:
                           key=lambda s: (s.party_id, s.last.track_id))
 
 
-def _row(v: cpa.TrackState, k: int, t_s: float) -> PositionBatch:
+def _row(v: cpa.TrackVectors, k: int, t_s: float) -> PositionBatch:
     """Row ``k`` of state vectors as a one-row batch (for the position an alert carries)."""
     return PositionBatch.from_positions([Position("", t_s, float(v.lat_deg[k]), float(v.lon_deg[k]),
                                                   float(v.alt_m[k]), float(v.gs_mps[k]), float(v.track_deg[k]),
