@@ -80,7 +80,7 @@ class TimeOrderedFeeds:
     cannot be read; call it before feeding anything, so that a bad file stops the replay before it starts.
     """
 
-    def __init__(self, run_rows: int = 200_000, merge_rows: int = 500_000, keep_rejects: int = 100,
+    def __init__(self, run_rows: int = 100_000, merge_rows: int = 100_000, keep_rejects: int = 100,
                  directory: str | os.PathLike[str] | None = None) -> None:
         self.run_rows, self.merge_rows, self.keep_rejects = max(1, run_rows), max(1, merge_rows), keep_rejects
         self._dir = tempfile.TemporaryDirectory(prefix="forewarn-replay-", dir=directory)
