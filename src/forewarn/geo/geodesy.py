@@ -119,8 +119,8 @@ def circumscribed_radius_m(radius_m: float, lat: float, count: int) -> float:
     A chord between two vertices ``2 pi / count`` apart sags ``r (1 - cos(pi / count))`` inside their radius ``r``,
     and an edge straight in lon/lat bows towards the equator by up to ``L^2 tan(lat) / 8 R`` against the chord of
     length ``L`` (R = 6,371 km, the latitude taken at the circle's poleward edge), so the vertices go on
-    ``radius + 1.2 x (sag + bow) + 1 cm`` (:data:`SAG_MARGIN`). The excess over the true circle (the stated bound, checked
-    by tests/test_conservative_geometry.py) is this radius minus ``radius_m``: at most 1.1 x the chord tolerance
+    ``radius + 1.2 x (sag + bow) + 1 cm`` (:data:`SAG_MARGIN`). The excess over the true circle (the stated bound,
+    checked by tests/test_conservative_geometry.py) is this radius minus ``radius_m``: at most 1.1 x the chord tolerance
     (``CHORD_TOLERANCE_M`` = 10 m up to a 10 km radius, 0.1 % of the radius above: 33 m at 30 km; 0.98 of the
     tolerance worst measured, 28.5 m at 30 km).
     """
