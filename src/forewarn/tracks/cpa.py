@@ -31,7 +31,7 @@ Two distance models:
     aircraft flying pyproj geodesics at up to ``v`` m/s for up to ``t`` s, at latitudes up to 80 degrees, is
     within ``(v t)^3 / R^2 + 0.5 m`` of pyproj's: 5.8 m at 200 m/s, 13 m at 268 m/s, 18.5 m at 300 m/s over the
     300 s look-ahead (largest when the closest approach is at the horizon: real traffic at 268 m/s gave 6.5 m;
-    9.9 m worst measured at 299 m/s), i.e. under 0.2 % of a 5 NM minimum. Encounters closing within 280 s at up to
+    14.4 m worst measured at 293 m/s), i.e. under 0.2 % of a 5 NM minimum. Encounters closing within 280 s at up to
     260 m/s stay within 5 m (1.1 m worst seen).
     Horizontal distances are measured on the ellipsoid surface (ground projection), not at flight level.
 

@@ -58,8 +58,8 @@ def geodesic_cpa_error_bound_m(max_speed_mps: float, horizon_s: float) -> float:
     degrees: ``(v t)^3 / R^2 + 0.5 m``. The straight tangent line shortens each track's progress by about
     ``s^3 / (3 R^2)`` against the geodesic (``s = v t``), in the two tracks' own directions, so the error grows with
     the cube of the distance flown and is largest at the end of the look-ahead. 18.5 m at 300 m/s and 300 s,
-    13 m at 268 m/s, 5.8 m at 200 m/s; measured worst 0.76 of the bound in 1,447 random encounters (9.9 m at
-    299 m/s, the CPA at the 300 s horizon; tests/test_cpa_accuracy.py checks it against a fine sampling of the
+    13 m at 268 m/s, 5.8 m at 200 m/s; measured worst 0.83 of the bound in 4,339 random encounters (14.4 m
+    at 293 m/s, the CPA at the 300 s horizon; tests/test_cpa_accuracy.py checks it against a fine sampling of the
     geodesics).
     """
     return (max_speed_mps * horizon_s) ** 3 / GEODESIC_ERROR_RADIUS_M**2 + 0.5
