@@ -16,6 +16,11 @@ Timed, in the same run, on the same positions:
 Writes ``bench/results/ingest.json`` and the "Ingestion" section of ``bench/RESULTS.md``.
 
     python bench/ingest.py [--tracks 2000] [--seconds 60] [--batch 1000,10000,50000]
+
+Streaming phase (``--stream-gb 1.0``, alone): ``forewarn replay`` of a generated Forewarn JSON array of about that
+many GB, run as a child process: its peak RSS (target < 300 MB) and positions per second end to end; and the
+16-million-empty-objects body of issue 20 through the positions route's parser (refused by the row limit): its time
+and peak RSS. Writes the "Streaming feeds" section of ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -178,12 +184,106 @@ def write_results(results: list[dict[str, Any]], command: str) -> None:
     write_section(BENCH_DIR / "RESULTS.md", lines[0], section)
 
 
+CHILD_RSS = ("import resource, subprocess, sys, time; t = time.perf_counter(); p = subprocess.run(sys.argv[1:], "
+             "capture_output=True, text=True); print(p.returncode, time.perf_counter() - t, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(p.stdout[-3000:], p.stderr[-3000:])")
+"""Runs a command as a child of a fresh interpreter: exit code, wall seconds, the child's peak RSS (KiB)."""
+
+HTTP_CHILD = """
+import sys
+from forewarn.tracks.feeds import TooManyRecords, parse_own_json
+from forewarn.service.settings import Settings
+body = b"[" + b"{}," * 15_999_999 + b"{}]"
+try:
+    parse_own_json(body, max_records=Settings().track_batch_max_rows)
+except TooManyRecords as exc:
+    print("refused:", exc, len(body))
+"""
+"""The issue-20 body (16 million empty objects, 48 MB) through the positions route's parser with its row limit."""
+
+
+def measured(*command: str) -> tuple[int, float, float, str]:
+    """Exit code, wall seconds, peak RSS (MiB) and the tail of the output of ``command``."""
+    out = subprocess.run([sys.executable, "-c", CHILD_RSS, *command], capture_output=True, text=True, check=True)
+    code, wall, rss = out.stdout.split("\n", 1)[0].split()
+    return int(code), float(wall), int(rss) / 1024, out.stdout.split("\n", 1)[1]
+
+
+def write_feed_file(path: Path, gigabytes: float, n_tracks: int = 2000) -> int:
+    """A Forewarn JSON array of ``n_tracks`` aircraft reporting once a second near 35 N 38 E, about ``gigabytes``
+    GB (written as a stream); returns the number of positions."""
+    rng = np.random.default_rng(11)
+    lat0, lon0 = rng.uniform(33.5, 36.5, n_tracks), rng.uniform(36.0, 40.0, n_tracks)
+    trk, gs = rng.uniform(0, 360, n_tracks), rng.uniform(200, 250, n_tracks)
+    written = count = second = 0
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("[")
+        while written < gigabytes * 1e9:
+            dt = float(second)
+            lat = lat0 + gs * dt * np.cos(np.radians(trk)) / M_PER_DEG_LAT
+            lon = lon0 + gs * dt * np.sin(np.radians(trk)) / (M_PER_DEG_LAT * np.cos(np.radians(lat0)))
+            text = ",".join(
+                f'{{"track_id":"e{k:05d}","t_s":{T0.timestamp() + dt},"lat_deg":{lat[k]:.6f},"lon_deg":{lon[k]:.6f},'
+                f'"alt_m":9000.0,"gs_mps":{gs[k]:.1f},"track_deg":{trk[k]:.1f},"vs_mps":0.0,"callsign":"C{k:05d}"}}'
+                for k in range(n_tracks))
+            out.write(("," if count else "") + text)
+            written += len(text) + 1
+            count += n_tracks
+            second += 1
+        out.write("]")
+    return count
+
+
+def streaming(gigabytes: float) -> dict[str, Any]:
+    """Peak RSS and rate of ``forewarn replay`` on a generated file, and of the refused 48 MB HTTP body."""
+    with tempfile.TemporaryDirectory() as tmp:
+        feed_file, db = Path(tmp) / "feed.json", Path(tmp) / "replay.sqlite"
+        n = write_feed_file(feed_file, gigabytes)
+        size = feed_file.stat().st_size
+        subprocess.run([sys.executable, "-m", "forewarn", "demo", "--db", str(db), "--out", str(Path(tmp) / "o")],
+                       capture_output=True, check=True)
+        code, wall, rss, tail = measured(sys.executable, "-m", "forewarn", "replay", str(feed_file), "--party",
+                                         "coalition", "--speed", "0", "--step", "10", "--db", str(db))
+        if code != 0:
+            raise SystemExit(f"replay failed: {tail}")
+    _http_code, http_wall, http_rss, http_tail = measured(sys.executable, "-c", HTTP_CHILD)
+    return {"file_bytes": size, "positions": n, "replay_s": round(wall, 1), "replay_per_s": round(n / wall),
+            "replay_peak_rss_mib": round(rss), "http_body_refused": "refused" in http_tail,
+            "http_s": round(http_wall, 2), "http_peak_rss_mib": round(http_rss)}
+
+
+def write_streaming(result: dict[str, Any], command: str) -> None:
+    host = host_info({"numpy": np.__version__})
+    lines = [
+        "## Streaming feeds (bench/ingest.py --stream-gb)", "",
+        f"`{command}` at {git('rev-parse', '--short', 'HEAD')}, {host['date']}; {host['cpu']}, {host['nproc']} "
+        f"cores shared with other jobs (load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end).",
+        "",
+        f"* `forewarn replay` of a generated Forewarn JSON array of {result['file_bytes'] / 1e9:.2f} GB "
+        f"({result['positions']:,} positions, 2,000 aircraft, one report a second; `--speed 0 --step 10`, the "
+        f"whole tracker with storage): peak RSS **{result['replay_peak_rss_mib']} MiB** (target < 300 MB; before "
+        f"the streaming parsers: 3.4 GB for a 1 GB file), {result['replay_s']} s wall, "
+        f"{result['replay_per_s']:,} positions/s end to end (reading, sorting runs on disk, merging, ingest).",
+        f"* The issue-20 body of 16 million empty objects (48 MB) through the positions route's parser with the "
+        f"default row limit: refused={result['http_body_refused']}, {result['http_s']} s, peak RSS "
+        f"**{result['http_peak_rss_mib']} MiB** including the 48 MB body (before: 118 s and 15 GB).",
+    ]
+    write_section(BENCH_DIR / "RESULTS.md", lines[0], "\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--batch", default="1000,10000,50000")
+    parser.add_argument("--stream-gb", type=float, default=0.0,
+                        help="only the streaming phase: replay a generated file of this many GB (e.g. 1.0)")
     args = parser.parse_args()
+    if args.stream_gb:
+        result = streaming(args.stream_gb)
+        print(json.dumps(result))
+        write_streaming(result, "python bench/ingest.py " + " ".join(sys.argv[1:]))
+        return
     results = []
     for size in (int(x) for x in args.batch.split(",")):
         r = run(args.tracks, args.seconds, size)

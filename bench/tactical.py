@@ -46,7 +46,7 @@ import pyproj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_DIR, git, host_info, write_section
-from forewarn.tracks.cpa import DEFAULT_MINIMA, TrackState, predict_conflicts
+from forewarn.tracks.cpa import DEFAULT_MINIMA, TrackVectors, predict_conflicts
 
 SECTION_TITLE = "## Tactical (bench/tactical.py)"
 DEFAULT_JSON = BENCH_DIR / "results" / "tactical.json"
@@ -58,7 +58,7 @@ LOOKAHEAD_S = 300.0
 CENTRE = (35.0, 38.0)
 
 
-def traffic(n: int, side_m: float, seed: int) -> TrackState:
+def traffic(n: int, side_m: float, seed: int) -> TrackVectors:
     """N aircraft in a side_m x side_m square (local AEQD around CENTRE); see the module docstring."""
     rng = np.random.default_rng(seed)
     to_geo = pyproj.Transformer.from_crs(f"+proj=aeqd +lat_0={CENTRE[0]} +lon_0={CENTRE[1]} +ellps=WGS84",
@@ -66,7 +66,7 @@ def traffic(n: int, side_m: float, seed: int) -> TrackState:
     lon, lat = to_geo.transform(rng.uniform(-side_m / 2, side_m / 2, n), rng.uniform(-side_m / 2, side_m / 2, n))
     climbing = rng.random(n) < 0.3
     vs = np.where(climbing, rng.choice([-1.0, 1.0], n) * rng.uniform(1000, 3000, n) * FPM, 0.0)
-    return TrackState.from_arrays(np.asarray(lat), np.asarray(lon), rng.uniform(10_000, 40_000, n) * FT,
+    return TrackVectors.from_arrays(np.asarray(lat), np.asarray(lon), rng.uniform(10_000, 40_000, n) * FT,
                                   rng.uniform(200, 500, n) * KT, rng.uniform(0, 360, n), vs)
 
 
@@ -77,7 +77,7 @@ def side_of(workload: str, n: int) -> float:
 # ---------------------------------------------------------------------------------------------- engines
 
 
-def bluesky_traffic(state: TrackState) -> SimpleNamespace:
+def bluesky_traffic(state: TrackVectors) -> SimpleNamespace:
     n = len(state)
     trk = np.radians(state.track_deg)
     return SimpleNamespace(lat=state.lat_deg, lon=state.lon_deg, trk=state.track_deg, gs=state.gs_mps,
@@ -85,7 +85,7 @@ def bluesky_traffic(state: TrackState) -> SimpleNamespace:
                            vs=state.vs_mps, ntraf=n, id=list(range(n)))
 
 
-def bluesky_numpy(state: TrackState) -> Callable[[], set[tuple[int, int]]]:
+def bluesky_numpy(state: TrackVectors) -> Callable[[], set[tuple[int, int]]]:
     from bluesky.traffic.asas.statebased import StateBased  # type: ignore[import-untyped]
 
     own = bluesky_traffic(state)
@@ -100,7 +100,7 @@ def bluesky_numpy(state: TrackState) -> Callable[[], set[tuple[int, int]]]:
     return run
 
 
-def bluesky_cpp(state: TrackState) -> Callable[[], set[tuple[int, int]]]:
+def bluesky_cpp(state: TrackVectors) -> Callable[[], set[tuple[int, int]]]:
     from bluesky.traffic.asas import cstatebased  # type: ignore[import-untyped]
 
     own = bluesky_traffic(state)
@@ -116,7 +116,7 @@ def bluesky_cpp(state: TrackState) -> Callable[[], set[tuple[int, int]]]:
     return run
 
 
-def forewarn(state: TrackState, model: Any) -> Callable[[], set[tuple[int, int]]]:
+def forewarn(state: TrackVectors, model: Any) -> Callable[[], set[tuple[int, int]]]:
     def run() -> set[tuple[int, int]]:
         r = predict_conflicts(state, DEFAULT_MINIMA, lookahead_s=LOOKAHEAD_S, model=model)
         return set(zip(r.i.tolist(), r.j.tolist(), strict=True))
@@ -124,7 +124,7 @@ def forewarn(state: TrackState, model: Any) -> Callable[[], set[tuple[int, int]]
     return run
 
 
-def forewarn_pass(state: TrackState, model: Any) -> Callable[[], int]:
+def forewarn_pass(state: TrackVectors, model: Any) -> Callable[[], int]:
     """The timed call itself: the columnar result, no Python set."""
     def run() -> int:
         return len(predict_conflicts(state, DEFAULT_MINIMA, lookahead_s=LOOKAHEAD_S, model=model))

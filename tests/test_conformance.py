@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from forewarn.core.airspace import Airspace
 from forewarn.core.model import OperationState
-from forewarn.tracks.conformance import Tolerance, VolumeLayer, containing_brute_force
+from forewarn.tracks.conformance import Tolerance, VolumeLayer
 from tests.builders import circle, operation, square
 from tests.conftest import T0
+from tests.oracles import containing_brute_force
 
 
 def _airspace() -> Airspace:

@@ -52,3 +52,24 @@ def test_crossed_by_misses_no_sampled_path_point(lat0: float, circles: list[tupl
              if shapely.contains_xy(shape, lon_s[k], lat_s[k]).any()
              or shapely.intersects_xy(shape, lon_s[k], lat_s[k]).any()}
     assert brute <= screened
+
+
+@settings(max_examples=60, deadline=None)
+@given(lon=st.floats(-170.0, 170.0), lat=st.floats(-80.0, 80.0), radius=st.floats(30.0, 300_000.0))
+def test_a_circle_footprint_contains_the_true_circle_with_a_bounded_excess(lon: float, lat: float,
+                                                                           radius: float) -> None:
+    """Every point of the true geodesic circle (pyproj, every 0.1 degree of azimuth) lies inside the stored polygon,
+    and no vertex lies further out than 1.1 x the chord tolerance (10 m, or 0.1 % of radii over 10 km)."""
+    from forewarn.geo.geodesy import CHORD_TOLERANCE_M, geodesic_circle
+
+    if abs(lat) + radius / 100_000.0 > 84.0:
+        return  # beyond the polar limit: refused, tested elsewhere
+    polygon = geodesic_circle(lon, lat, radius)
+    az = np.arange(0.0, 360.0, 0.1)
+    x, y, _ = GEOD.fwd(np.full(len(az), lon), np.full(len(az), lat), az, np.full(len(az), radius))
+    inside = shapely.covers(polygon, shapely.points(np.column_stack([x, y])))
+    assert inside.all(), f"{int((~inside).sum())} points of the true circle outside"
+    ring = np.asarray(polygon.exterior.coords)
+    _, _, dist = GEOD.inv(np.full(len(ring), lon), np.full(len(ring), lat), ring[:, 0], ring[:, 1])
+    excess = float(np.max(dist)) - radius
+    assert 0.0 < excess <= 1.1 * max(CHORD_TOLERANCE_M, radius * 1e-3)

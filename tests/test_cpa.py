@@ -20,12 +20,12 @@ from forewarn.tracks.cpa import (
     MinimaSpec,
     Model,
     PredictedConflicts,
-    TrackState,
+    TrackVectors,
     predict_conflicts,
-    predict_conflicts_brute,
 )
 from forewarn.tracks.model import Position, PositionBatch
 from forewarn.units import DISTANCE_TOLERANCE_M
+from tests.oracles import predict_conflicts_brute
 
 GEOD = pyproj.Geod(ellps="WGS84")
 R = DEFAULT_MINIMA.horizontal_m
@@ -35,16 +35,16 @@ TOL = {"geodesic": 1e-3, "bluesky": 6e-3}  # BlueSky's sphere (R = 6,371 km) dif
 
 
 def state_near(lat0: float, lon0: float, east_m: Any, north_m: Any, alt_m: Any, gs: Any, trk: Any, vs: Any,
-               group: Any = None) -> TrackState:
+               group: Any = None) -> TrackVectors:
     """Tracks placed by offsets (metres) from a centre, through a local azimuthal-equidistant projection."""
     proj = pyproj.Transformer.from_crs(f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +ellps=WGS84", "EPSG:4326",
                                        always_xy=True)
     lon, lat = proj.transform(np.asarray(east_m, dtype=float), np.asarray(north_m, dtype=float))
     lon = (np.asarray(lon) + 180.0) % 360.0 - 180.0
-    return TrackState.from_arrays(lat, lon, alt_m, gs, trk, vs, group)
+    return TrackVectors.from_arrays(lat, lon, alt_m, gs, trk, vs, group)
 
 
-def random_traffic(n: int, side_m: float, seed: int, lat0: float = 35.0, lon0: float = 38.0) -> TrackState:
+def random_traffic(n: int, side_m: float, seed: int, lat0: float = 35.0, lon0: float = 38.0) -> TrackVectors:
     """BlueSky-like dense traffic: FL100-FL400, 200-500 kt, 30 % climbing or descending at 1,000-3,000 ft/min."""
     rng = np.random.default_rng(seed)
     climbing = rng.random(n) < 0.3
@@ -61,7 +61,7 @@ def scaled(spec: MinimaSpec, factor: float) -> MinimaSpec:
     return {k: None if v is None else Minima(v.horizontal_m * factor, v.vertical_m * factor) for k, v in spec.items()}
 
 
-def assert_same(fast: PredictedConflicts, brute: PredictedConflicts, state: TrackState, spec: MinimaSpec,
+def assert_same(fast: PredictedConflicts, brute: PredictedConflicts, state: TrackVectors, spec: MinimaSpec,
                 lookahead_s: float, model: Any) -> None:
     """Same pairs, up to pairs that rounding can flip (they change with minima scaled by 1 +- 1e-9); same figures."""
     f, b = fast.pairs(), brute.pairs()
@@ -188,7 +188,7 @@ def test_parallel(model: Any) -> None:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_co_located(model: Any) -> None:
-    state = TrackState.from_arrays([10.0, 10.0, 10.0], [20.0, 20.0, 20.0], [3000.0] * 3, [100.0] * 3, [45.0] * 3,
+    state = TrackVectors.from_arrays([10.0, 10.0, 10.0], [20.0, 20.0, 20.0], [3000.0] * 3, [100.0] * 3, [45.0] * 3,
                                    [0.0] * 3, group=[1, 1, 2])
     r = predict_conflicts(state, model=model)
     # the two tracks of group 1 are never paired with each other
@@ -235,13 +235,13 @@ def test_chain_across_many_cells(model: Any) -> None:
 
 def test_near_pole_and_across_antimeridian() -> None:
     # over the pole: two aircraft 40 km either side of it flying towards it meet there
-    state = TrackState.from_arrays([89.82, 89.82], [0.0, 180.0], [9000, 9000], [200, 200], [0.0, 0.0], [0, 0])
+    state = TrackVectors.from_arrays([89.82, 89.82], [0.0, 180.0], [9000, 9000], [200, 200], [0.0, 0.0], [0, 0])
     r = predict_conflicts(state)
     assert r.pairs() == {(0, 1)}
     d0 = GEOD.inv(0.0, 89.82, 180.0, 89.82)[2]
     assert r.t_cpa_s[0] == pytest.approx(d0 / 400.0, rel=1e-3)
     # across the antimeridian, head on along the equator
-    across = TrackState.from_arrays([0.0, 0.0], [179.9, -179.9], [9000, 9000], [200, 200], [90.0, 270.0], [0, 0])
+    across = TrackVectors.from_arrays([0.0, 0.0], [179.9, -179.9], [9000, 9000], [200, 200], [90.0, 270.0], [0, 0])
     for model in MODELS:
         ra = predict_conflicts(across, model=model)
         assert ra.pairs() == {(0, 1)}
@@ -262,7 +262,7 @@ def test_geodesic_model_matches_pyproj(lat: float, lon: float, t_meet: float, gs
     m_lon, m_lat, _ = GEOD.fwd(lon, lat, miss_az, miss)
     a_lon, a_lat, a_back = GEOD.fwd(lon, lat, trk[0] + 180.0, gs[0] * t_meet)
     b_lon, b_lat, b_back = GEOD.fwd(m_lon, m_lat, trk[1] + 180.0, gs[1] * t_meet)
-    state = TrackState.from_arrays([a_lat, b_lat], [a_lon, b_lon], [5000, 5000], gs, [a_back % 360, b_back % 360],
+    state = TrackVectors.from_arrays([a_lat, b_lat], [a_lon, b_lon], [5000, 5000], gs, [a_back % 360, b_back % 360],
                                    [0, 0])
     r = predict_conflicts(state, Minima(20_000.0, 300.0))
     assert r.pairs() == {(0, 1)}
@@ -298,10 +298,10 @@ def test_minima_per_pair_of_parties() -> None:
 
 
 def test_invalid_input_refused() -> None:
-    state = TrackState.from_arrays([0.0, math.nan], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0])
+    state = TrackVectors.from_arrays([0.0, math.nan], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0])
     with pytest.raises(ValueError, match="lat_deg"):
         predict_conflicts(state)
-    ok = TrackState.from_arrays([0.0], [0.0], [0.0], [1.0], [0.0], [0.0])
+    ok = TrackVectors.from_arrays([0.0], [0.0], [0.0], [1.0], [0.0], [0.0])
     with pytest.raises(ValueError, match="model"):
         predict_conflicts(ok, model="flat")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lookahead"):
@@ -317,10 +317,10 @@ def test_state_from_batch_takes_latest_and_extrapolates() -> None:
         Position("b", 95.0, 35.0, 38.1, 9100.0, 200.0, 270.0, math.nan),
         Position("c", 99.0, 35.0, 38.2, math.nan, 200.0, 270.0, 0.0),
     ])
-    state = TrackState.from_batch(batch, {"a": 0, "b": 1, "c": 2})
+    state = TrackVectors.from_batch(batch, {"a": 0, "b": 1, "c": 2})
     assert state.track_id is not None and state.track_id.tolist() == ["a", "b"]
     assert state.lon_deg.tolist() == [38.0, 38.1] and state.vs_mps.tolist() == [0.0, 0.0]
-    moved = TrackState.from_batch(batch, {"a": 0, "b": 1, "c": 2}.__getitem__, at_s=105.0)
+    moved = TrackVectors.from_batch(batch, {"a": 0, "b": 1, "c": 2}.__getitem__, at_s=105.0)
     lon_a, lat_a, _ = GEOD.fwd(38.0, 35.0, 90.0, 1000.0)
     lon_b, lat_b, _ = GEOD.fwd(38.1, 35.0, 270.0, 2000.0)
     np.testing.assert_allclose(moved.lon_deg, [lon_a, lon_b])
@@ -331,7 +331,7 @@ def test_state_from_batch_takes_latest_and_extrapolates() -> None:
 # ------------------------------------------------------------------------------------------- BlueSky
 
 
-def bluesky_pairs(state: TrackState, detect: Any, *, numpy_api: bool) -> set[tuple[int, int]]:
+def bluesky_pairs(state: TrackVectors, detect: Any, *, numpy_api: bool) -> set[tuple[int, int]]:
     n = len(state)
     trk = np.radians(state.track_deg)
     own = SimpleNamespace(lat=state.lat_deg, lon=state.lon_deg, trk=state.track_deg, gs=state.gs_mps,

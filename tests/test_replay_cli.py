@@ -83,3 +83,17 @@ def test_two_parties_feeds_in_one_tracker_predict_conflicts_between_them(world: 
                     "--speed", "0", "--db", str(world))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "predicted_conflict" in proc.stdout, proc.stdout
+
+
+def test_replaying_a_file_again_stores_nothing_twice_and_says_so(world: Path, tmp_path: Path) -> None:
+    records = [{"track_id": "d1", "t_s": 1447730000 + i, "lat_deg": 35.0, "lon_deg": 38.0 + 0.002 * i,
+                "alt_m": 1000.0} for i in range(8)]
+    (tmp_path / "again.json").write_text(json.dumps(records))
+    before = positions(world)
+    for _ in range(2):  # two processes: the second remembers nothing but the database
+        proc = forewarn("replay", str(tmp_path / "again.json"), "--party", "coalition", "--speed", "0",
+                        "--db", str(world))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = " ".join(proc.stdout.split())
+    assert "accepted │ 0 │" in summary and "already_stored │ 8 │" in summary
+    assert positions(world) == before + 8

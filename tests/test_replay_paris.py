@@ -31,6 +31,7 @@ from forewarn.tracks.feeds import read_feed
 from forewarn.tracks.model import PositionBatch
 from tests.builders import agreement
 from tests.conftest import TRAFFIC_SAMPLES
+from tests.oracles import predict_conflicts_brute
 
 pytestmark = pytest.mark.slow  # the fast tier: python -m pytest -m "not slow"
 
@@ -164,11 +165,11 @@ def test_paris_replay_matches_brute_force(db_path: Path) -> None:
         keys = sorted(fresh)
         last = np.array([fresh[k] for k in keys]) if keys else np.zeros((0, 7))
         labels = np.array([f"{p}/{t}" for p, t in keys], dtype=object)
-        vectors = cpa.TrackState.from_batch(PositionBatch(
+        vectors = cpa.TrackVectors.from_batch(PositionBatch(
             track_id=labels, t_s=last[:, 0], lat_deg=last[:, 1], lon_deg=last[:, 2], alt_m=last[:, 3],
             gs_mps=last[:, 4], track_deg=last[:, 5], vs_mps=last[:, 6]),
             lambda label: 0 if label.startswith("east/") else 1, at_s=ref)
-        hits = cpa.predict_conflicts_brute(vectors, cpa.Minima(9260.0, 304.8), lookahead_s=SETTINGS.lookahead_s)
+        hits = predict_conflicts_brute(vectors, cpa.Minima(9260.0, 304.8), lookahead_s=SETTINGS.lookahead_s)
         names = [str(x) for x in (vectors.track_id if vectors.track_id is not None else [])]
         predicted = {tuple(sorted((names[i], names[j]))) for i, j in hits.pairs()}
         for pair in sorted(predicted):

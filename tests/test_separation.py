@@ -15,10 +15,11 @@ from forewarn.core.model import Agreement, SeparationMinima
 from forewarn.geo.volume import Volume4D
 from forewarn.service.tracking import TrackSettings
 from forewarn.tracks.conformance import Tolerance, VolumeLayer
-from forewarn.tracks.cpa import DEFAULT_MINIMA, Model, TrackState, predict_conflicts, predict_conflicts_brute
+from forewarn.tracks.cpa import DEFAULT_MINIMA, Model, TrackVectors, predict_conflicts
 from forewarn.units import closer_than, fl_to_m
 from tests.builders import operation
 from tests.conftest import T0
+from tests.oracles import predict_conflicts_brute
 
 LEVELS = list(range(10, 600, 10))
 """FL010 ... FL590: each with the level 1,000 ft above it (up to FL600)."""
@@ -84,7 +85,7 @@ def test_strategic_horizontal_and_time_boundaries() -> None:
     assert volumes_conflict(a, a.shifted(seconds=3600 + 599), a.shape, minima)
 
 
-def _pair(fl: int, gap_ft: float, head_on: bool, reverse: bool) -> TrackState:
+def _pair(fl: int, gap_ft: float, head_on: bool, reverse: bool) -> TrackVectors:
     """Two aircraft over the same point (co-located, hovering) or 20 km apart head-on at 250 m/s each, the second
     ``gap_ft`` above the first (FL fl)."""
     alts = [fl_to_m(fl), fl_to_m(fl) + gap_ft * 0.3048 if gap_ft != 1000 else fl_to_m(fl + 10)]
@@ -94,7 +95,7 @@ def _pair(fl: int, gap_ft: float, head_on: bool, reverse: bool) -> TrackState:
     rows = list(zip(alts, lons, gs, trk, strict=True))
     if reverse:
         rows.reverse()
-    return TrackState.from_arrays([35.0, 35.0], [r[1] for r in rows], [r[0] for r in rows], [r[2] for r in rows],
+    return TrackVectors.from_arrays([35.0, 35.0], [r[1] for r in rows], [r[0] for r in rows], [r[2] for r in rows],
                                   [r[3] for r in rows], [0.0, 0.0], [0, 1])
 
 
@@ -127,7 +128,7 @@ def test_bluesky_mode_does_not_depend_on_input_order(head_on: bool, gap_ft: floa
 
 @pytest.mark.parametrize("lon", [180.5, -181.0, 360.0])
 def test_longitude_outside_range_is_a_clear_error(lon: float) -> None:
-    state = TrackState.from_arrays([35.0, 35.0], [lon, 38.0], [3000.0, 3000.0], [200.0, 200.0], [0.0, 0.0],
+    state = TrackVectors.from_arrays([35.0, 35.0], [lon, 38.0], [3000.0, 3000.0], [200.0, 200.0], [0.0, 0.0],
                                    [0.0, 0.0], [0, 1])
     for fn in (predict_conflicts, predict_conflicts_brute):
         with pytest.raises(ValueError, match=r"lon_deg must lie in \[-180, 180\]"):
@@ -187,7 +188,7 @@ def test_bluesky_detectors_differ_where_documented() -> None:
     from bluesky.traffic.asas import cstatebased  # type: ignore[import-untyped]
     from bluesky.traffic.asas.statebased import StateBased  # type: ignore[import-untyped]
 
-    def detectors(state: TrackState) -> tuple[int, int, int]:
+    def detectors(state: TrackVectors) -> tuple[int, int, int]:
         n = len(state)
         trk = np.radians(state.track_deg)
         own = SimpleNamespace(lat=state.lat_deg, lon=state.lon_deg, trk=state.track_deg, gs=state.gs_mps,
@@ -200,9 +201,9 @@ def test_bluesky_detectors_differ_where_documented() -> None:
         cpp_pairs = cstatebased.detect(own, own, np.full(n, h), np.full(n, v), np.full(n, 300.0))[0]
         return len(numpy_pairs) // 2, len(cpp_pairs) // 2, len(predict_conflicts(state, model="bluesky"))
 
-    across = TrackState.from_arrays([0.0, 0.0], [179.99, -179.99], [3000.0, 3000.0], [200.0, 200.0], [90.0, 270.0],
+    across = TrackVectors.from_arrays([0.0, 0.0], [179.99, -179.99], [3000.0, 3000.0], [200.0, 200.0], [90.0, 270.0],
                                     [0.0, 0.0], [0, 1])
-    formation = TrackState.from_arrays([35.0, 35.018], [38.0, 38.0], [3000.0, 3000.0], [200.0, 200.0], [0.0, 0.0],
+    formation = TrackVectors.from_arrays([35.0, 35.018], [38.0, 38.0], [3000.0, 3000.0], [200.0, 200.0], [0.0, 0.0],
                                        [0.0, 0.0], [0, 1])
     assert detectors(across) == (1, 0, 1)
     assert detectors(formation) == (1, 0, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,26 +28,26 @@ from forewarn.service.compose import open_repository, open_track_store
 from forewarn.service.notices import Forewarn
 from forewarn.service.settings import load_settings
 from forewarn.service.tracking import Tracker
-from forewarn.tracks.feeds import FORMATS, FeedResult, read_feed
-from forewarn.tracks.model import PositionBatch
+from forewarn.tracks.feeds import FORMATS
+from forewarn.tracks.feeds.time_order import FeedSummary, TimeOrderedFeeds
 
 console = Console(highlight=False, soft_wrap=True)
 
 
-def _load(path: Path, fmt: str | None) -> FeedResult:
-    """Parse a whole feed file; an unreadable, undetectable or position-less file is invalid input."""
+def _read(feeds: TimeOrderedFeeds, path: Path, fmt: str | None) -> FeedSummary:
+    """Read a whole feed file into ``feeds`` (streaming); an unreadable, undetectable or position-less file is
+    invalid input."""
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
     try:
-        feed = read_feed(path, fmt)
+        summary = feeds.read(path, fmt)
     except (OSError, EOFError, zlib.error, ValueError, UnicodeError) as exc:
         raise InvalidInput(f"cannot read {path.name} as a track feed: {exc}", {"file": str(path)}) from exc
-    timed = np.isfinite(np.asarray(feed.batch.t_s, dtype=float))
-    if not timed.any():
-        why = feed.rejects[0].reason if feed.rejects else ("no records" if not len(feed.batch) else
-                                                           "no record has the fields of a position with a time")
-        raise InvalidInput(f"no position in {path.name} ({feed.format}): {why}", {"file": str(path)})
-    return feed
+    if not summary.timed:
+        why = summary.rejects[0].reason if summary.rejects else (
+            "no records" if not summary.positions else "no record has the fields of a position with a time")
+        raise InvalidInput(f"no position in {path.name} ({summary.format}): {why}", {"file": str(path)})
+    return summary
 
 
 def _feeds(path: Path | None, party: str | None, extra: list[str]) -> list[tuple[str, Path]]:
@@ -88,47 +89,54 @@ def replay(
         if fmt is not None and fmt not in FORMATS:
             raise InvalidInput(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
         feeds = _feeds(path, party, feed_opt or [])
-        loaded = [(who, file, _load(file, fmt)) for who, file in feeds]  # every file checked before any is fed
-        settings = load_settings(db)
-        repo = open_repository(settings)
-        service = Forewarn(repo, settings)
-        tracker = Tracker(service, open_track_store(repo), settings.track_settings())
-        names = [source or file.name.split(".")[0] for _, file, _ in loaded]
-        batch = PositionBatch.concat([f.batch for _, _, f in loaded])
-        feed_of = np.concatenate([np.full(len(f.batch), k) for k, (_, _, f) in enumerate(loaded)])
-        order = np.argsort(batch.t_s, kind="stable")
-        batch, feed_of = batch.take(order), feed_of[order]
-        kinds: Counter[str] = Counter()
-        reasons: Counter[str] = Counter()
-        unparsable = sum(len(f.rejects) for _, _, f in loaded)
-        accepted = 0
-        started = time.monotonic()
-        t0, t_end = float(np.nanmin(batch.t_s)), float(np.nanmax(batch.t_s))  # untimed rows sort last
-        edges = np.searchsorted(batch.t_s, np.arange(t0, t_end + step, step), side="left")
-        edges = np.unique(np.r_[edges, len(batch)])
-        title = ", ".join(f"{file.name} as {who}" for who, file, _ in loaded)
-        with Progress(TextColumn("[bold]replay[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=console, transient=False) as progress:
-            task = progress.add_task(title, total=len(batch))
-            for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-                if hi <= lo:
-                    continue
-                feed_t = float(np.nanmax(batch.t_s[lo:hi])) if np.isfinite(batch.t_s[lo:hi]).any() else t_end
-                if speed > 0:
-                    delay = (feed_t - t0) / speed - (time.monotonic() - started)
-                    if delay > 0:
-                        time.sleep(delay)
-                for k in np.unique(feed_of[lo:hi]).tolist():
-                    part = batch.take(lo + np.flatnonzero(feed_of[lo:hi] == k))
-                    result = tracker.ingest(part, loaded[k][0], names[k], datetime.fromtimestamp(feed_t, tz=UTC),
-                                            operation)
-                    accepted += result.accepted
-                    reasons.update({r: v for r, v in result.counts.items() if r.startswith("rejected:")})
-                    kinds.update(a.kind for a in result.alerts)
-                progress.advance(task, hi - lo)
-        console.print(_summary(title, len(batch) + unparsable, accepted, unparsable, reasons, kinds))
+        with TimeOrderedFeeds() as ordered:
+            summaries = [(who, _read(ordered, file, fmt)) for who, file in feeds]  # all checked before any is fed
+            settings = load_settings(db)
+            repo = open_repository(settings)
+            service = Forewarn(repo, settings)
+            tracker = Tracker(service, open_track_store(repo), settings.track_settings())
+            tally = _feed(tracker, ordered, summaries, source, operation, speed, step)
+        unparsable = sum(f.unparsable for _, f in summaries)
+        console.print(_summary(tally.title, len(ordered) + unparsable, tally.accepted, unparsable, tally.reasons,
+                               tally.kinds))
     except ForewarnError as exc:
         fail(exc)
+
+
+@dataclass
+class _Tally:
+    """What a replay did: positions accepted, rejections per reason, alerts per kind."""
+
+    title: str
+    accepted: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+
+
+def _feed(tracker: Tracker, ordered: TimeOrderedFeeds, summaries: list[tuple[str, FeedSummary]],
+          source: str | None, operation: str | None, speed: float, step: float) -> _Tally:
+    """Feed the positions read into the tracker in slices of ``step`` seconds of feed time, paced at ``speed``
+    times real time (0: as fast as possible), each slice one ingest per file."""
+    names = [source or f.path.name.split(".")[0] for _, f in summaries]
+    tally = _Tally(", ".join(f"{f.path.name} as {who}" for who, f in summaries))
+    started = time.monotonic()
+    with Progress(TextColumn("[bold]replay[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=False) as progress:
+        task = progress.add_task(tally.title, total=len(ordered))
+        for feed_t, batch, feed_of in ordered.slices(step):
+            if speed > 0:
+                delay = (feed_t - ordered.t_min) / speed - (time.monotonic() - started)
+                if delay > 0:
+                    time.sleep(delay)
+            for k in np.unique(feed_of).tolist():
+                part = batch.take(np.flatnonzero(feed_of == k))
+                result = tracker.ingest(part, summaries[k][0], names[k], datetime.fromtimestamp(feed_t, tz=UTC),
+                                        operation)
+                tally.accepted += result.accepted
+                tally.reasons.update({r: v for r, v in result.counts.items() if r.startswith("rejected:")})
+                tally.kinds.update(a.kind for a in result.alerts)
+            progress.advance(task, len(batch))
+    return tally
 
 
 def _summary(title: str, read: int, accepted: int, unparsable: int, reasons: Counter[str],

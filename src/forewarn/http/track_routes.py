@@ -27,12 +27,9 @@ from forewarn.http.runtime import Runtime
 from forewarn.http.stream_routes import event_stream
 from forewarn.service.tracking import IngestResult, Tracker, TrackState
 from forewarn.tracks.alerts import view_alert
-from forewarn.tracks.feeds import parse_own_json
+from forewarn.tracks.feeds import TooManyRecords, parse_own_json
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
-
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Largest position batch accepted in one request (64 MiB, about 300,000 positions)."""
 
 Source = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$",
                               description="name of the feed (counters are kept per party and source)")]
@@ -89,16 +86,17 @@ def _out(result: IngestResult, parse_rejects: list[tuple[int, str]], viewer: str
 
 
 def _ingest(rt: Any, who: Principal, body: bytes, source: str, operation_id: str | None) -> IngestOut:
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidInput(f"batch larger than {MAX_BODY_BYTES} bytes; split it")
     if operation_id is not None:
         # an operation the caller may not see (another party's, planned or of a party bound to it by no
         # agreement) answers exactly like one that does not exist
         op = rt.service.repo.get_operation(operation_id)
         if op is not None and op.party_id != who.party_id and not visible(who.party_id, op, rt.service.airspace.book):
             raise NotFound(f"no operation {operation_id}", {"operation_id": operation_id})
-    try:
-        parsed = parse_own_json(body)
+    limit = rt.settings.track_batch_max_rows
+    try:  # streamed: a batch over the limit is refused once its first extra record is read
+        parsed = parse_own_json(body, max_records=limit)
+    except TooManyRecords as exc:
+        raise InvalidInput(f"a batch holds at most {limit} positions; split it", {"max_rows": limit}) from exc
     except RecursionError as exc:  # the documented shape of an unparsable body (docs/api.md, errors)
         raise InvalidInput("the request is not valid", {"errors": [
             {"field": "body", "message": "the body nests JSON arrays or objects too deeply"}]}) from exc
@@ -113,9 +111,11 @@ def _ingest(rt: Any, who: Principal, body: bytes, source: str, operation_id: str
 @router.post("/positions", response_model=IngestOut)
 async def feed_positions(request: Request, rt: RT, who: Caller, source: Source = "api",
                          operation_id: OperationId = None) -> IngestOut:
-    """Feed a batch of your positions (JSON array or JSON lines). Bad rows are rejected with a reason and counted;
-    the rest are stored, checked for conformance and intrusions, and may raise alerts (also delivered to the
-    parties concerned)."""
+    """Feed a batch of your positions (JSON array or JSON lines, gzip or not; at most ``track_batch_max_rows``
+    records, else 422 with ``max_rows``, nothing stored; the body at most ``body_limit_tracks_bytes``, else 413).
+    Positions already stored (same track and time) are skipped as ``already_stored``. Bad rows are rejected with
+    a reason and counted; the rest are stored, checked for conformance and intrusions, and may raise alerts (also
+    delivered to the parties concerned)."""
     who.require("tracks:feed")
     body = await request.body()
     return await run_in_threadpool(_ingest, rt, who, body, source, operation_id)

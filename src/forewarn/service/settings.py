@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     track_max_speed_mps: float = Field(
         default=1200.0, gt=0, le=20_000, description="feed-quality ceiling on implied and reported speeds, m/s"
     )
+    track_batch_max_rows: int = Field(
+        default=200_000, ge=1, le=10_000_000, description="most positions (records) in one batch fed to "
+        "/v1/tracks/positions; a larger batch is refused (422) as soon as the record over the limit is read"
+    )
 
     def track_settings(self) -> TrackSettings:
         """The tunables of live tracking."""

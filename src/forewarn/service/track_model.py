@@ -82,7 +82,7 @@ def at_time(t_s: float) -> datetime:
     return datetime.fromtimestamp(t_s, tz=UTC)
 
 
-def vector_row(v: cpa.TrackState, k: int, t_s: float) -> PositionBatch:
+def vector_row(v: cpa.TrackVectors, k: int, t_s: float) -> PositionBatch:
     """Row ``k`` of state vectors as a one-row batch at feed time ``t_s`` (for the position an alert carries)."""
     return PositionBatch.from_positions([Position("", t_s, float(v.lat_deg[k]), float(v.lon_deg[k]),
                                                   float(v.alt_m[k]), float(v.gs_mps[k]), float(v.track_deg[k]),

@@ -24,7 +24,7 @@ from forewarn.tracks.model import Position, PositionBatch
 
 GEOD = Geod(ellps="WGS84")
 
-Fresh = tuple[float, list[TrackState], cpa.TrackState]
+Fresh = tuple[float, list[TrackState], cpa.TrackVectors]
 """A pass's reference time, its tracks, and their state vectors at that time (row k is track k)."""
 
 
@@ -52,7 +52,7 @@ class Prediction:
         labels = [f"{s.party_id}/{s.last.track_id}" for s in candidates]
         batch.track_id = np.array(labels, dtype=object)
         code = {label: k for k, label in enumerate(labels)}
-        vectors = cpa.TrackState.from_batch(batch, code, at_s=ref_s)
+        vectors = cpa.TrackVectors.from_batch(batch, code, at_s=ref_s)
         if not len(vectors):
             return None
         states = [candidates[int(k)] for k in vectors.group]
@@ -65,7 +65,7 @@ class Prediction:
         alerts += self.entries(ref_s, states, vectors)
         return alerts + self.expire(ref_s, tracks)
 
-    def conflicts(self, ref_s: float, states: list[TrackState], vectors: cpa.TrackState) -> list[TrackAlert]:
+    def conflicts(self, ref_s: float, states: list[TrackState], vectors: cpa.TrackVectors) -> list[TrackAlert]:
         """Pairs of tracks of different, bound parties predicted to lose separation (the minima of their
         agreements for the two activity classes; a track with no operation has class ``track``)."""
         keys = [(s.party_id, self.layers.class_of(s)) for s in states]
@@ -81,7 +81,7 @@ class Prediction:
                 return None
             return found[0].horizontal_m, found[0].vertical_m
 
-        grouped = cpa.TrackState(vectors.lat_deg, vectors.lon_deg, vectors.alt_m, vectors.gs_mps, vectors.track_deg,
+        grouped = cpa.TrackVectors(vectors.lat_deg, vectors.lon_deg, vectors.alt_m, vectors.gs_mps, vectors.track_deg,
                                  vectors.vs_mps, group)
         hits = cpa.predict_conflicts(grouped, minima, lookahead_s=self.settings.lookahead_s)
         out: list[TrackAlert] = []
@@ -103,7 +103,7 @@ class Prediction:
                         f"lose separation in {tlos:.0f} s; minimum distance {dist:.0f} m"))
         return out
 
-    def entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackState) -> list[TrackAlert]:
+    def entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackVectors) -> list[TrackAlert]:
         """Entries into other (bound) parties' notified volumes along each track's straight path, sampled every
         ``entry_step_s`` over the look-ahead (a footprint crossed between two samples is missed: keep the step
         small against footprint sizes / speeds)."""
@@ -116,7 +116,7 @@ class Prediction:
             out += self._entries(ref_s, states, v, np.flatnonzero(parties == party), layer)
         return out
 
-    def _entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackState, rows_of: npt.NDArray[np.intp],
+    def _entries(self, ref_s: float, states: list[TrackState], v: cpa.TrackVectors, rows_of: npt.NDArray[np.intp],
                  layer: VolumeLayer) -> list[TrackAlert]:
         """:meth:`entries` for the tracks ``rows_of`` (rows of ``v``) against ``layer``."""
         horizon = self.settings.lookahead_s

@@ -149,7 +149,8 @@ class Tracker:
         operation or source raises before anything is stored; bad rows are rejected and counted, never stored."""
         self._check_request(party_id, source, now, operation_id)
         with self._working():
-            checked = self.quality.check(batch, f"{party_id}/{source}")
+            stored = self.store.stored(party_id, batch)  # fed before (this process or an earlier one): skipped
+            checked = self.quality.check(batch.take(~stored), f"{party_id}/{source}").with_stored(stored)
             accepted, index, stale, counts = self._screened(checked, party_id)
             row_flags = checked.flags()
             flags = [",".join(sorted(row_flags[int(i)])) if int(i) in row_flags else None for i in index]

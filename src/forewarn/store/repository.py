@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from forewarn.core.credentials import Credential, PartyAccess
@@ -286,7 +288,8 @@ class TrackStorage(Protocol):
     positions, each track's latest state, alerts and feed-quality counters. Units of :mod:`forewarn.tracks.model`."""
 
     def add_positions(self, party_id: str, source: str, batch: PositionBatch,
-                      flags: Sequence[str | None] | None = None) -> None: ...
+                      flags: Sequence[str | None] | None = None) -> int: ...
+    def stored(self, party_id: str, batch: PositionBatch) -> npt.NDArray[np.bool_]: ...
     def count_positions(self, party_id: str | None = None) -> int: ...
     def positions(self, party_id: str | None = None, t_from: float | None = None,
                   t_to: float | None = None) -> list[StoredPositions]: ...

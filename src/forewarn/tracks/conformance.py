@@ -26,7 +26,6 @@ cannot prove a track left the band). Altitudes of feeds are compared with the vo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,22 +154,3 @@ class VolumeLayer:
         seg, vol = self.tree.query(geoms, predicate="intersects")
         order = np.lexsort((vol, seg))
         return seg[order].astype(np.intp), vol[order].astype(np.intp)
-
-
-def containing_brute_force(layer: VolumeLayer, lon: FloatArray, lat: FloatArray, alt_m: FloatArray,
-                           t_s: FloatArray) -> set[tuple[int, int]]:
-    """The slow obvious twin of :meth:`VolumeLayer.containing` (for tests): every position against every volume."""
-    tol = layer.tolerance
-    out: set[tuple[int, int]] = set()
-    for p in range(len(lon)):
-        point = shapely.Point(float(lon[p]), float(lat[p]))
-        for v, shape in enumerate(layer.shapes):
-            if not shape.intersects(point):
-                continue
-            a = float(alt_m[p])
-            low, high = tol.band(layer.lower_m[v:v + 1], layer.upper_m[v:v + 1])
-            band = math.isnan(a) or ((low[0] < a if tol.separation else low[0] <= a) and a < high[0])
-            window = layer.start_s[v] - tol.time_s <= float(t_s[p]) < layer.end_s[v] + tol.time_s
-            if band and window:
-                out.add((p, v))
-    return out

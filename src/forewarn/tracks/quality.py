@@ -54,237 +54,34 @@ rejection runs cost a Python-level step each.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import Counter
-from dataclasses import dataclass, replace
-from enum import StrEnum
-from typing import NamedTuple, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from forewarn.tracks.model import NUMERIC_FIELDS, FloatArray, PositionBatch, StrArray
+from forewarn.tracks.quality_pairs import Rows, Runs, as_floats, fix_times, pair_codes, shift_within
+from forewarn.tracks.quality_verdicts import (
+    EARTH_RADIUS_M,
+    PAIR_REASONS,
+    ROW_REASONS,
+    Flag,
+    LastAccepted,
+    QualityConfig,
+    QualityResult,
+    Reason,
+    haversine_m,
+)
 
 IntArray = npt.NDArray[np.intp]
 _T = TypeVar("_T", bound=np.generic)
 BoolArray = npt.NDArray[np.bool_]
 
-EARTH_RADIUS_M = 6_371_008.8
-"""Mean Earth radius (IUGG) in metres, used for great-circle distances."""
-
-
-class Reason(StrEnum):
-    """Why a row was rejected (first failing check)."""
-
-    MISSING = "missing"
-    TIME_RANGE = "time_out_of_range"
-    LAT_RANGE = "lat_out_of_range"
-    LON_RANGE = "lon_out_of_range"
-    ALT_RANGE = "alt_out_of_range"
-    SPEED_RANGE = "speed_out_of_range"
-    VS_RANGE = "vertical_speed_out_of_range"
-    TRACK_RANGE = "track_out_of_range"
-    BACKWARDS = "time_backwards"
-    DUPLICATE = "duplicate"
-    SAME_TIME = "time_not_advancing"
-    TELEPORT = "impossible_speed"
-    CLIMB = "impossible_vertical_speed"
-
-
-class Flag(StrEnum):
-    """Why an accepted row is suspicious."""
-
-    FROZEN = "frozen_position"
-    SPEED_MISMATCH = "speed_mismatch"
-    SLOW_AT_ALTITUDE = "slow_at_altitude"
-
-
-_ROW_REASONS = (Reason.MISSING, Reason.TIME_RANGE, Reason.LAT_RANGE, Reason.LON_RANGE, Reason.ALT_RANGE,
-                Reason.SPEED_RANGE, Reason.VS_RANGE, Reason.TRACK_RANGE)
-_PAIR_REASONS = ("", Reason.BACKWARDS, Reason.DUPLICATE, Reason.SAME_TIME, Reason.TELEPORT, Reason.CLIMB)
-"""Codes of the anchor comparison: 0 = passes."""
-
-
-
-@dataclass(frozen=True, slots=True)
-class QualityConfig:
-    """Thresholds (units in the names: metres, metres per second, POSIX seconds UTC)."""
-
-    max_speed_mps: float = 1200.0
-    min_alt_m: float = -500.0
-    max_alt_m: float = 30_000.0
-    max_vs_mps: float = 300.0
-    min_t_s: float = 0.0
-    max_t_s: float = 4_102_444_800.0  # 2100-01-01T00:00:00Z
-    position_noise_m: float = 50.0
-    altitude_noise_m: float = 60.0
-    frozen_after_s: float = 20.0
-    frozen_min_gs_mps: float = 5.0
-    mismatch_factor: float = 3.0
-    mismatch_slack_mps: float = 50.0
-    slow_alt_m: float = 7_500.0
-    slow_max_gs_mps: float = 50.0
-
-
-class TrackState(NamedTuple):
-    """The last accepted point of a track, and the time its position was first reported (``fix_t_s``)."""
-
-    t_s: float
-    lat_deg: float
-    lon_deg: float
-    alt_m: float
-    gs_mps: float
-    track_deg: float
-    vs_mps: float
-    callsign: str
-    fix_t_s: float
-
-
-@dataclass(frozen=True)
-class QualityResult:
-    """The verdict on one batch. Indices are row numbers of the input batch.
-
-    ``accepted`` holds the accepted rows sorted by (track id, time); ``accepted_index`` their input rows.
-    ``rejected_index``/``rejected_reason`` are in input order. ``flagged_index``/``flagged_reason`` list accepted
-    rows with a flag, one entry per (row, flag). ``counts`` counts this batch (``accepted``, ``rejected``,
-    ``flagged``, ``rejected:<reason>``, ``flagged:<flag>``).
-    """
-
-    accepted: PositionBatch
-    accepted_index: IntArray
-    rejected_index: IntArray
-    rejected_reason: StrArray
-    flagged_index: IntArray
-    flagged_reason: StrArray
-    counts: dict[str, int]
-
-    def reasons(self) -> dict[int, str]:
-        """Rejected input row -> reason."""
-        return {int(i): str(r) for i, r in zip(self.rejected_index, self.rejected_reason, strict=True)}
-
-    def flags(self) -> dict[int, set[str]]:
-        """Flagged input row -> its flags."""
-        out: dict[int, set[str]] = {}
-        for i, f in zip(self.flagged_index, self.flagged_reason, strict=True):
-            out.setdefault(int(i), set()).add(str(f))
-        return out
-
-
-def haversine_m(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray:
-    """Great-circle distance in metres between WGS84 points (degrees), on the mean-radius sphere."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    h = np.sin((p2 - p1) / 2.0) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2.0) ** 2
-    return np.asarray(2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))), dtype=np.float64)
-
-
-class _Rows(NamedTuple):
-    """Columns of rows (or of their anchors); ``cs`` is the callsign."""
-
-    t: FloatArray
-    lat: FloatArray
-    lon: FloatArray
-    alt: FloatArray
-    gs: FloatArray
-    trk: FloatArray
-    vs: FloatArray
-    cs: StrArray
-
-    def at(self, index: IntArray | BoolArray | slice) -> _Rows:
-        return _Rows._make(c[index] for c in self)
-
-
-def _same(a: FloatArray, b: FloatArray) -> BoolArray:
-    return np.asarray((a == b) | (np.isnan(a) & np.isnan(b)))
-
-
-def _pair_codes(rows: _Rows, anchor: _Rows, fix_t: FloatArray, has_anchor: BoolArray, max_speed: float,
-                noise_m: float, max_climb: float = 300.0, alt_noise_m: float = 60.0) -> npt.NDArray[np.int8]:
-    """Codes of :data:`_PAIR_REASONS` for each row against its anchor (arrays broadcast). The vertical check:
-    ``|alt - anchor alt| - alt_noise_m > max_climb * (t - anchor t)`` (metres, m/s; a missing altitude passes)."""
-    same_t = rows.t == anchor.t
-    identical = same_t & (rows.cs == anchor.cs)
-    for name in ("lat", "lon", "alt", "gs", "trk", "vs"):
-        identical &= _same(getattr(rows, name), getattr(anchor, name))
-    dist = haversine_m(anchor.lat, anchor.lon, rows.lat, rows.lon)
-    too_fast = dist - noise_m > max_speed * (rows.t - fix_t)
-    too_steep = np.abs(rows.alt - anchor.alt) - alt_noise_m > max_climb * (rows.t - anchor.t)
-    code = np.select([rows.t < anchor.t, identical, same_t, too_fast, too_steep], [1, 2, 3, 4, 5],
-                     0).astype(np.int8)
-    return np.asarray(np.where(has_anchor, code, 0), dtype=np.int8)
-
-
-def _shift(values: npt.NDArray[_T], first: BoolArray, at_first: npt.NDArray[_T]) -> npt.NDArray[_T]:
-    """The previous row's value within a group; ``at_first`` (one per group) for the first row of each group."""
-    out = np.empty_like(values)
-    out[1:] = values[:-1]
-    out[first] = at_first
-    return out
-
-
-def _fix_times(rows: _Rows, anchor: _Rows, fix_anchor: FloatArray, has_anchor: BoolArray,
-               first: BoolArray) -> tuple[FloatArray, BoolArray]:
-    """Fix time of each row in a chain where every row's anchor is the row before it (or the group's state).
-
-    ``fix_anchor`` (per row) is the fix time of the state, used where a group's first row did not move.
-    """
-    same_pos = has_anchor & (rows.lat == anchor.lat) & (rows.lon == anchor.lon)
-    n = len(rows.t)
-    carried = same_pos & ~first
-    source = np.maximum.accumulate(np.where(carried, 0, np.arange(n)))
-    base = np.where(first & same_pos, fix_anchor, rows.t)
-    return np.asarray(base[source], dtype=np.float64), np.asarray(same_pos)
-
-
-def _as_floats(values: npt.NDArray[np.generic]) -> FloatArray:
-    """A float column; in a column of objects, None is NaN (missing) and what is not a number becomes +infinity
-    (out of range)."""
-    try:
-        return np.asarray(values, dtype=np.float64).reshape(len(values))
-    except (ValueError, TypeError, OverflowError):
-        out = np.full(len(values), np.inf)
-        for k, v in enumerate(values):
-            with contextlib.suppress(ValueError, TypeError, OverflowError):
-                out[k] = math.nan if v is None else float(v) if not isinstance(v, str | bytes) else math.inf
-        return out
-
-
-class _Runs(NamedTuple):
-    """Rejection runs decided in advance, for every row ``f`` failing in the optimistic pass, *if* ``f`` turns out
-    to be compared with its optimistic anchor (row f-1 or the state): ``end[f]`` is the first row after ``f``
-    that passes against that anchor and after which the optimistic codes hold again (-1: not within
-    ``lookahead`` rows, or they would not hold); ``codes[slot[f]]`` are the codes of the rows in between."""
-
-    end: IntArray
-    slot: IntArray
-    codes: npt.NDArray[np.int8]
-
-    @staticmethod
-    def speculate(rows: _Rows, anchor: _Rows, anchor_fix: FloatArray, fix_t: FloatArray, group: IntArray,
-                  failing: BoolArray, cfg: QualityConfig, lookahead: int) -> _Runs:
-        n = len(failing)
-        fs = np.flatnonzero(failing)
-        end, slot = np.full(n, -1, dtype=np.intp), np.full(n, -1, dtype=np.intp)
-        slot[fs] = np.arange(len(fs))
-        codes = np.zeros((len(fs), lookahead), dtype=np.int8)
-        pending = np.arange(len(fs))
-        for k in range(1, lookahead + 1):
-            r = fs[pending] + k
-            inside = r < n
-            inside[inside] = group[r[inside]] == group[fs[pending[inside]]]
-            pending, r = pending[inside], r[inside]
-            if not len(pending):
-                break
-            f = fs[pending]
-            c = _pair_codes(rows.at(r), anchor.at(f), anchor_fix[f], np.ones(len(f), dtype=bool),
-                            cfg.max_speed_mps, cfg.position_noise_m, cfg.max_vs_mps, cfg.altitude_noise_m)
-            codes[pending, k - 1] = c
-            ok = c == 0
-            f, r = f[ok], r[ok]
-            same = (rows.lat[r] == anchor.lat[f]) & (rows.lon[r] == anchor.lon[f])
-            end[f] = np.where(np.where(same, anchor_fix[f], rows.t[r]) == fix_t[r], r, -1)
-            pending = pending[~ok]
-        return _Runs(end, slot, codes)
+__all__ = ["EARTH_RADIUS_M", "FeedQuality", "Flag", "LastAccepted", "QualityConfig", "QualityResult", "Reason",
+           "haversine_m"]
 
 
 class FeedQuality:
@@ -294,12 +91,12 @@ class FeedQuality:
         """Tuning knobs that never change a verdict: rejection runs of up to ``lookahead`` rows are decided for
         the whole batch at once, longer ones ``window`` rows at a time."""
         self.config = config or QualityConfig()
-        self._state: dict[str, dict[str, TrackState]] = {}
+        self._state: dict[str, dict[str, LastAccepted]] = {}
         self._counts: dict[str, Counter[str]] = {}
         self._window = max(1, int(window))
         self._lookahead = max(0, int(lookahead))
 
-    def last_accepted(self, source: str, track_id: str) -> TrackState | None:
+    def last_accepted(self, source: str, track_id: str) -> LastAccepted | None:
         """The state kept for a track, or None."""
         return self._state.get(source, {}).get(track_id)
 
@@ -320,7 +117,7 @@ class FeedQuality:
         keys = np.array(sorted(number), dtype=object)  # group numbers in track id order
         rank = np.empty(len(number), dtype=np.intp)
         rank[[number[k] for k in keys]] = np.arange(len(keys))
-        cols = {name: _as_floats(getattr(batch, name)) for name in NUMERIC_FIELDS}
+        cols = {name: as_floats(getattr(batch, name)) for name in NUMERIC_FIELDS}
         with np.errstate(all="ignore"):
             row_code = self._row_codes(ids < 0, cols, cfg)
             valid = np.flatnonzero(row_code < 0)
@@ -328,13 +125,13 @@ class FeedQuality:
             order = valid[np.lexsort((cols["t_s"][valid], codes))]
             present = np.unique(codes)  # groups with valid rows, renumbered 0..k-1 in track id order
             group = np.searchsorted(present, rank[ids[order]])
-            rows = _Rows(cols["t_s"][order], cols["lat_deg"][order], cols["lon_deg"][order], cols["alt_m"][order],
+            rows = Rows(cols["t_s"][order], cols["lat_deg"][order], cols["lon_deg"][order], cols["alt_m"][order],
                          cols["gs_mps"][order], cols["track_deg"][order], cols["vs_mps"][order],
                          np.asarray(batch.callsign, dtype=object)[order])
             accepted, pair_code, flag_rows, flag_names = self._screen(rows, group, keys[present], source, cfg)
         rejected = np.concatenate([np.flatnonzero(row_code >= 0), order[~accepted]])
-        reasons = np.concatenate([np.array([_ROW_REASONS[c] for c in row_code[row_code >= 0]], dtype=object),
-                                  np.array([_PAIR_REASONS[c] for c in pair_code[~accepted]], dtype=object)])
+        reasons = np.concatenate([np.array([ROW_REASONS[c] for c in row_code[row_code >= 0]], dtype=object),
+                                  np.array([PAIR_REASONS[c] for c in pair_code[~accepted]], dtype=object)])
         by_row = np.argsort(rejected, kind="stable")
         counts: Counter[str] = Counter({"received": n, "accepted": int(accepted.sum()), "rejected": len(rejected),
                                         "flagged": len(np.unique(flag_rows))})
@@ -348,7 +145,7 @@ class FeedQuality:
 
     @staticmethod
     def _row_codes(no_id: BoolArray, c: dict[str, FloatArray], cfg: QualityConfig) -> npt.NDArray[np.int64]:
-        """Index into :data:`_ROW_REASONS` of the first failing row check, -1 if none fails."""
+        """Index into :data:`ROW_REASONS` of the first failing row check, -1 if none fails."""
         t, lat, lon, alt, gs, trk, vs = (c[name] for name in NUMERIC_FIELDS)
 
         def bad(x: FloatArray, low: float, high: float) -> BoolArray:  # NaN passes, infinity fails
@@ -366,7 +163,7 @@ class FeedQuality:
         ]
         return np.asarray(np.select(conditions, list(range(len(conditions))), -1), dtype=np.int64)
 
-    def _screen(self, rows: _Rows, group: IntArray, keys: StrArray, source: str, cfg: QualityConfig) -> tuple[
+    def _screen(self, rows: Rows, group: IntArray, keys: StrArray, source: str, cfg: QualityConfig) -> tuple[
             BoolArray, npt.NDArray[np.int8], IntArray, StrArray]:
         """Anchor checks and flags for valid rows sorted by (group, time); updates the state."""
         n = len(rows.t)
@@ -377,23 +174,23 @@ class FeedQuality:
         ends = np.append(starts[1:], n)
         known = [states.get(str(k)) for k in keys]
         has_state = np.array([s is not None for s in known], dtype=bool)
-        nan_state = TrackState(*(math.nan,) * 7, "", math.nan)
+        nan_state = LastAccepted(*(math.nan,) * 7, "", math.nan)
         st = [s if s is not None else nan_state for s in known]
-        st_rows = _Rows._make([*(np.array([s[i] for s in st], dtype=np.float64) for i in range(7)),
+        st_rows = Rows.of([*(np.array([s[i] for s in st], dtype=np.float64) for i in range(7)),
                                np.array([s.callsign for s in st], dtype=object)])
         st_fix = np.array([s.fix_t_s for s in st], dtype=np.float64)
 
         # Optimistic pass: every row's anchor is the row before it (or the state) -> exact until a rejection.
         has_anchor = np.where(first, has_state[group], True)
-        anchor = _Rows._make(_shift(col, first, st_col) for col, st_col in zip(rows, st_rows, strict=True))
-        fix_t, _ = _fix_times(rows, anchor, st_fix[group], has_anchor, first)
-        anchor_fix = _shift(fix_t, first, st_fix)
-        code = _pair_codes(rows, anchor, anchor_fix, has_anchor, cfg.max_speed_mps, cfg.position_noise_m,
+        anchor = Rows.of((shift_within(col, first, st_col) for col, st_col in zip(rows, st_rows, strict=True)))
+        fix_t, _ = fix_times(rows, anchor, st_fix[group], has_anchor, first)
+        anchor_fix = shift_within(fix_t, first, st_fix)
+        code = pair_codes(rows, anchor, anchor_fix, has_anchor, cfg.max_speed_mps, cfg.position_noise_m,
                            cfg.max_vs_mps, cfg.altitude_noise_m)
         failing = code != 0
         nxt = np.minimum.accumulate(np.where(failing, np.arange(n), n)[::-1])[::-1] if n else failing.astype(np.intp)
         accepted = np.ones(n, dtype=bool)
-        run = _Runs.speculate(rows, anchor, anchor_fix, fix_t, group, failing, cfg, self._lookahead)
+        run = Runs.speculate(rows, anchor, anchor_fix, fix_t, group, failing, cfg, self._lookahead)
         for g in np.flatnonzero(nxt[starts] < ends):
             self._resolve(rows, int(starts[g]), int(ends[g]), nxt, run, code, fix_t, anchor_fix, accepted,
                           st_rows.at(slice(g, g + 1)), st_fix[g:g + 1], cfg)
@@ -404,15 +201,15 @@ class FeedQuality:
         last = np.flatnonzero(np.append(group[acc][1:] != group[acc][:-1], True)) if len(acc) else acc
         for k in last:
             i = acc[k]
-            states[str(keys[group[i]])] = TrackState(
+            states[str(keys[group[i]])] = LastAccepted(
                 float(rows.t[i]), float(rows.lat[i]), float(rows.lon[i]), float(rows.alt[i]), float(rows.gs[i]),
                 float(rows.trk[i]), float(rows.vs[i]), rows.cs[i] if isinstance(rows.cs[i], str) else "",
                 float(acc_fix[k]))
         return accepted, code, acc[flag_rows], flag_names
 
-    def _resolve(self, rows: _Rows, start: int, end: int, nxt: IntArray, run: _Runs,
+    def _resolve(self, rows: Rows, start: int, end: int, nxt: IntArray, run: Runs,
                  code: npt.NDArray[np.int8], fix_t: FloatArray, anchor_fix: FloatArray, accepted: BoolArray,
-                 state: _Rows, state_fix: FloatArray, cfg: QualityConfig) -> None:
+                 state: Rows, state_fix: FloatArray, cfg: QualityConfig) -> None:
         """Exact sequential verdicts for one group from its first rejection on (``code``/``accepted`` in place)."""
         i, chained = start, True
         a_rows, a_fix = state, state_fix
@@ -436,7 +233,7 @@ class FeedQuality:
                 continue
             stop = min(i + window, end)
             part = rows.at(slice(i, stop))
-            c = _pair_codes(part, a_rows, a_fix, np.ones(stop - i, dtype=bool), cfg.max_speed_mps,
+            c = pair_codes(part, a_rows, a_fix, np.ones(stop - i, dtype=bool), cfg.max_speed_mps,
                             cfg.position_noise_m, cfg.max_vs_mps, cfg.altitude_noise_m)
             passing = np.flatnonzero(c == 0)
             k = int(passing[0]) if len(passing) else stop - i
@@ -454,7 +251,7 @@ class FeedQuality:
             i, window = p + 1, self._window
 
     @staticmethod
-    def _flags(acc: _Rows, group: IntArray, has_state: BoolArray, st_rows: _Rows, st_fix: FloatArray,
+    def _flags(acc: Rows, group: IntArray, has_state: BoolArray, st_rows: Rows, st_fix: FloatArray,
                cfg: QualityConfig) -> tuple[IntArray, StrArray, FloatArray]:
         """Flags of the accepted rows (positions in ``acc``) and their fix times."""
         n = len(acc.t)
@@ -462,9 +259,9 @@ class FeedQuality:
         first[1:] = group[1:] != group[:-1]
         g_first = group[first]
         has_anchor = np.where(first, has_state[group], True)
-        anchor = _Rows._make(_shift(col, first, st_col[g_first]) for col, st_col in zip(acc, st_rows, strict=True))
-        fix_t, same_pos = _fix_times(acc, anchor, st_fix[group], has_anchor, first)
-        anchor_fix = _shift(fix_t, first, st_fix[g_first])
+        anchor = Rows.of((shift_within(col, first, st_col[g_first]) for col, st_col in zip(acc, st_rows, strict=True)))
+        fix_t, same_pos = fix_times(acc, anchor, st_fix[group], has_anchor, first)
+        anchor_fix = shift_within(fix_t, first, st_fix[g_first])
         moved = haversine_m(anchor.lat, anchor.lon, acc.lat, acc.lon) - cfg.position_noise_m
         mismatch = has_anchor & ~same_pos & (moved > (cfg.mismatch_factor * acc.gs + cfg.mismatch_slack_mps)
                                              * (acc.t - anchor_fix))

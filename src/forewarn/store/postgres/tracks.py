@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from forewarn.store.postgres.repository import PostgresRepository
 from forewarn.store.sqlite.tracks import StoredPositions, TrackRecord
@@ -51,18 +52,50 @@ class PostgresTrackStore:
         self.repo = repo
 
     def add_positions(self, party_id: str, source: str, batch: PositionBatch,
-                      flags: Sequence[str | None] | None = None) -> None:
-        """Append accepted positions as one columnar chunk."""
+                      flags: Sequence[str | None] | None = None) -> int:
+        """Append accepted positions as one columnar chunk, each (party, track, time) once: rows whose key is
+        already stored, or repeats an earlier row of the batch, are skipped (``INSERT ... ON CONFLICT DO NOTHING
+        RETURNING`` tells which keys are new, so concurrent writers cannot both store one). Returns how many were
+        skipped."""
         if not len(batch):
-            return
+            return 0
+        track_ids = batch.track_id.astype(str)
+        with self.repo.transaction():
+            inserted = self.repo.rows(
+                "INSERT INTO track_position_keys (party_id, track_id, t_s) SELECT %s, k.track_id, k.t_s FROM "
+                "unnest(%s::text[], %s::float8[]) AS k(track_id, t_s) ON CONFLICT DO NOTHING RETURNING track_id, t_s",
+                (party_id, track_ids.tolist(), batch.t_s.tolist()))
+            fresh = {(r[0], float(r[1])) for r in inserted}
+            new = np.zeros(len(batch), dtype=bool)
+            for k, key in enumerate(zip(track_ids.tolist(), batch.t_s.tolist(), strict=True)):
+                if key in fresh:
+                    new[k] = True
+                    fresh.discard(key)  # a repeat within the batch is not new
+            if new.any():
+                all_flags = np.array(["" if f is None else f for f in (flags or [None] * len(batch))], dtype=str)
+                self._add_chunk(party_id, source, batch.take(new), all_flags[new])
+        return int(len(batch) - new.sum())
+
+    def stored(self, party_id: str, batch: PositionBatch) -> npt.NDArray[np.bool_]:
+        """Which rows of ``batch`` have a (party, track, time) already stored (times compared exactly)."""
+        if not len(batch):
+            return np.zeros(0, dtype=bool)
+        rows = self.repo.rows(
+            "SELECT k.n - 1 FROM unnest(%s::text[], %s::float8[]) WITH ORDINALITY AS k(track_id, t_s, n) "
+            "WHERE EXISTS (SELECT 1 FROM track_position_keys p WHERE p.party_id = %s AND p.track_id = k.track_id "
+            "AND p.t_s = k.t_s)", (batch.track_id.astype(str).tolist(), batch.t_s.tolist(), party_id))
+        out = np.zeros(len(batch), dtype=bool)
+        out[[int(r[0]) for r in rows]] = True
+        return out
+
+    def _add_chunk(self, party_id: str, source: str, batch: PositionBatch, flags: npt.NDArray[np.str_]) -> None:
         buffer = io.BytesIO()
-        np.savez(buffer, track_id=batch.track_id.astype(str), callsign=batch.callsign.astype(str),
-                 flag=np.array(["" if f is None else f for f in (flags or [None] * len(batch))], dtype=str),
+        np.savez(buffer, track_id=batch.track_id.astype(str), callsign=batch.callsign.astype(str), flag=flags,
                  **{name: getattr(batch, name) for name in NUMERIC_FIELDS})
         self.repo.execute("INSERT INTO track_chunks (party_id, source, t_min, t_max, n, data) "
                           "VALUES (%s,%s,%s,%s,%s,%s)",
-                       (party_id, source, float(batch.t_s.min()), float(batch.t_s.max()), len(batch),
-                        buffer.getvalue()))
+                          (party_id, source, float(batch.t_s.min()), float(batch.t_s.max()), len(batch),
+                           buffer.getvalue()))
 
     def count_positions(self, party_id: str | None = None) -> int:
         """How many positions are stored (of one party, or all)."""

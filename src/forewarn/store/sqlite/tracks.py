@@ -20,6 +20,15 @@ from forewarn.tracks.alerts import OPENING_KINDS, TrackAlert
 from forewarn.tracks.model import NUMERIC_FIELDS, Position, PositionBatch
 
 
+def first_of_each_key(batch: PositionBatch) -> npt.NDArray[np.bool_]:
+    """True for the first row of each (track id, time) in ``batch`` (times compared exactly)."""
+    keys = np.rec.fromarrays([batch.track_id.astype(str), batch.t_s])
+    _, first = np.unique(keys, return_index=True)
+    out = np.zeros(len(batch), dtype=bool)
+    out[first] = True
+    return out
+
+
 def _null(value: float) -> float | None:
     """NaN as SQL NULL."""
     return None if value != value else value
@@ -59,13 +68,42 @@ class TrackStore:
         self.repo = repo
 
     def add_positions(self, party_id: str, source: str, batch: PositionBatch,
-                      flags: Sequence[str | None] | None = None) -> None:
-        """Append accepted positions as one columnar chunk (inside the caller's transaction)."""
+                      flags: Sequence[str | None] | None = None) -> int:
+        """Append accepted positions as one columnar chunk (inside the caller's transaction), each (party, track,
+        time) once: rows whose key is already stored, or repeats an earlier row of the batch, are skipped.
+        Returns how many were skipped."""
         if not len(batch):
-            return
+            return 0
+        with self.repo.transaction():
+            new = first_of_each_key(batch) & ~self.stored(party_id, batch)
+            self.repo.execute("INSERT INTO track_position_keys (party_id, track_id, t_s) "
+                              "SELECT ?, track_id, t_s FROM temp.fed_keys WHERE true ON CONFLICT DO NOTHING",
+                              (party_id,))
+            self.repo.execute("DELETE FROM temp.fed_keys")
+            if new.any():
+                kept = batch.take(new)
+                all_flags = np.array(["" if f is None else f for f in (flags or [None] * len(batch))], dtype=str)
+                self._add_chunk(party_id, source, kept, all_flags[new])
+        return int(len(batch) - new.sum())
+
+    def stored(self, party_id: str, batch: PositionBatch) -> npt.NDArray[np.bool_]:
+        """Which rows of ``batch`` have a (party, track, time) already stored (times compared exactly). Leaves the
+        keys of the batch in ``temp.fed_keys`` (numbered by row) for :meth:`add_positions`."""
+        self.repo.execute("CREATE TEMP TABLE IF NOT EXISTS fed_keys (k INTEGER PRIMARY KEY, track_id TEXT, t_s REAL)")
+        self.repo.execute("DELETE FROM temp.fed_keys")
+        self.repo.executemany("INSERT INTO temp.fed_keys VALUES (?,?,?)",
+                              zip(range(len(batch)), batch.track_id.astype(str).tolist(), batch.t_s.tolist(),
+                                  strict=True))
+        rows = self.repo.execute(
+            "SELECT k FROM temp.fed_keys f WHERE EXISTS (SELECT 1 FROM track_position_keys p WHERE p.party_id = ? "
+            "AND p.track_id = f.track_id AND p.t_s = f.t_s)", (party_id,)).fetchall()
+        out = np.zeros(len(batch), dtype=bool)
+        out[[r[0] for r in rows]] = True
+        return out
+
+    def _add_chunk(self, party_id: str, source: str, batch: PositionBatch, flags: npt.NDArray[np.str_]) -> None:
         buffer = io.BytesIO()
-        np.savez(buffer, track_id=batch.track_id.astype(str), callsign=batch.callsign.astype(str),
-                 flag=np.array(["" if f is None else f for f in (flags or [None] * len(batch))], dtype=str),
+        np.savez(buffer, track_id=batch.track_id.astype(str), callsign=batch.callsign.astype(str), flag=flags,
                  **{name: getattr(batch, name) for name in NUMERIC_FIELDS})
         self.repo.execute(
             "INSERT INTO track_chunks (party_id, source, t_min, t_max, n, data) VALUES (?,?,?,?,?,?)",
