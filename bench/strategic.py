@@ -613,16 +613,14 @@ class ForewarnBackend(Backend):
         }
 
     def prepare(self, queries: Sequence[Operation]) -> list[Operation]:
-        """Copies of the query operations without the buffers ``Volume4D.buffered`` caches on them nor the packed
-        footprint arrays detect() caches on them, so that every timed detect() builds what it needs, as for a
-        newly filed operation (footprint shapes kept)."""
+        """Copies of the query operations without the buffers ``Volume4D.buffered`` caches on them, so that every
+        timed call builds what it needs, as for a newly filed operation (footprint shapes kept)."""
         out = []
         for q in queries:
             vols = []
             for v in q.volumes:
                 c = v.model_copy()
                 c.__dict__.pop("_buffers", None)
-                c.__dict__.pop("_forewarn_footprint_arrays", None)  # packed query footprint: rebuilt, timed
                 vols.append(c)
             out.append(q.model_copy(update={"volumes": vols}))
         return out
