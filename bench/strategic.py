@@ -65,7 +65,7 @@ from shapely.geometry.base import BaseGeometry
 
 from common import git, host_info, write_section
 from forewarn.core.airspace import AgreementBook, Airspace
-from forewarn.core.conflicts import detect
+from forewarn.core.conflicts import find_conflicts
 from forewarn.core.model import Agreement, Operation, SeparationMinima
 from forewarn.geo import geodesy
 from forewarn.geo.volume import CircleFootprint, CorridorFootprint, PolygonFootprint, Volume4D
@@ -586,7 +586,8 @@ class ForewarnBackend(Backend):
 
     def __init__(self, stored: Stored, agreement: Agreement) -> None:
         self.stored, self.agreement = stored, agreement
-        self.air = Airspace(book=AgreementBook([agreement]))
+        by_id = {op.id: op for op in stored.ops}  # stands for the store: the airspace keeps no records
+        self.air = Airspace(book=AgreementBook([agreement]), loader=lambda i, v: by_id.get(i))
 
     def build(self) -> dict[str, Any]:
         trim_memory()
@@ -612,25 +613,23 @@ class ForewarnBackend(Backend):
         }
 
     def prepare(self, queries: Sequence[Operation]) -> list[Operation]:
-        """Copies of the query operations without the buffers ``Volume4D.buffered`` caches on them nor the packed
-        footprint arrays detect() caches on them, so that every timed detect() builds what it needs, as for a
-        newly filed operation (footprint shapes kept)."""
+        """Copies of the query operations without the buffers ``Volume4D.buffered`` caches on them, so that every
+        timed call builds what it needs, as for a newly filed operation (footprint shapes kept)."""
         out = []
         for q in queries:
             vols = []
             for v in q.volumes:
                 c = v.model_copy()
                 c.__dict__.pop("_buffers", None)
-                c.__dict__.pop("_forewarn_footprint_arrays", None)  # packed query footprint: rebuilt, timed
                 vols.append(c)
             out.append(q.model_copy(update={"volumes": vols}))
         return out
 
     def query(self, q: Operation) -> Any:
-        return detect(q, self.air, measure=False)
+        return find_conflicts(q, self.air, measure=False)
 
     def pairs(self, raw: Any) -> set[Pair]:
-        return {(c.a.volume_index, c.b.operation_id, c.b.volume_index) for c in raw}
+        return set(raw.pairs())
 
 
 class STRtreeBackend(Backend):
@@ -879,7 +878,7 @@ def profile_forewarn(air: Airspace, queries: Sequence[Operation], top: int = 25)
     prof = cProfile.Profile()
     prof.enable()
     for q in queries:
-        detect(q, air, measure=False)
+        find_conflicts(q, air, measure=False)
     prof.disable()
     stats = pstats.Stats(prof)
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
@@ -1007,7 +1006,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "Each query operation is timed end to end, single client, after "
         f"{WARMUP} untimed warm-up queries, the three backends interleaved query by query (rotating order, "
         "so load from other processes on this shared machine hits all three alike); queries/s = queries / "
-        "sum of that backend's latencies. Forewarn = `detect(op, airspace, measure=False)`; PostGIS and "
+        "sum of that backend's latencies. Forewarn = `find_conflicts(op, airspace, measure=False)` (every pair "
+        "decided, exact test included; the Conflict records are built on read: the 'forewarn + records' row "
+        "times the same call with `.records()`, in a separate untimed-for-the-ratio pass); PostGIS and "
         "STRtree = `footprint.buffered(H)` of each query volume (the buffer Forewarn's exact test uses: "
         "circle r+H, corridor w+H, geodesic buffer of a polygon) + their search (PostGIS: one prepared "
         "statement per query volume over localhost; STRtree: `query(buffer, predicate='intersects')` then a "
@@ -1040,6 +1041,11 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 f"| {_fmt_n(s['n'])} | {backend} | {build} | {r['queries_per_s']:,.0f} | {r['p50_ms']:.2f} | "
                 f"{r['p99_ms']:.2f} | {memtxt} | {pairs:,} | {same} |"
             )
+            rec = r.get("with_records")
+            if backend == "forewarn" and rec:
+                lines.append(f"| {_fmt_n(s['n'])} | forewarn + records | - | {rec['queries_per_s']:,.0f} | "
+                             f"{rec['p50_ms']:.2f} | {rec['p99_ms']:.2f} | full records held: "
+                             f"{r.get('held_records', '-')} | - | - |")
     lines += ["", "| N | Forewarn / PostGIS throughput | pairs per query op | buffers alone per query op: "
               "p50 / p99 (ms) | Forewarn latency fit: fixed + per query volume + per pair | load avg (1 min) "
               "before / after timing | generation (s): params / validate / shapes (vectorised) / corridor wait "
@@ -1274,6 +1280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry["postgis"]["memory"] |= pg.close()
             entry["forewarn_over_postgis_qps"] = round(
                 entry["forewarn"]["queries_per_s"] / entry["postgis"]["queries_per_s"], 2)
+        records_lat = []
+        for q in fw.prepare(queries):  # the same queries again, untimed above: decided pairs + their records
+            t0 = time.perf_counter()
+            find_conflicts(q, fw.air, measure=False).records()
+            records_lat.append(time.perf_counter() - t0)
+        entry["forewarn"]["with_records"] = latency_stats(records_lat, sum(records_lat))
+        entry["forewarn"]["held_records"] = fw.air.operations.held
+        print(f"forewarn with records: {entry['forewarn']['with_records']}", flush=True)
         if n == sizes[-1] and not args.no_profile:
             print("profiling detect() ...", flush=True)
             doc["profile"] = profile_forewarn(fw.air, fw.prepare(queries)) | {"n": n}

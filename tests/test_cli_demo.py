@@ -15,11 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from forewarn.cli.main import app
-from forewarn.core.conflicts import detect_brute_force
 from forewarn.service.notices import Forewarn
 from forewarn.service.scenario import builtin_scenario
 from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
+from tests.oracles_strategic import detect_brute_force
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 runner = CliRunner()

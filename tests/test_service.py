@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.core.conflicts import detect_brute_force
 from forewarn.core.model import Operation, OperationState, Party, PriorityRule, ProtectedSite
 from forewarn.core.resolutions import Resolution
 from forewarn.errors import InvalidInput, InvalidTransition, NotFound, StaleVersion
@@ -16,6 +15,7 @@ from forewarn.service.settings import Settings
 from forewarn.store import SQLiteRepository
 from tests.builders import agreement, circle, operation, square
 from tests.conftest import T0
+from tests.oracles_strategic import detect_brute_force
 
 NOW = T0 - timedelta(hours=3)
 

@@ -6,24 +6,37 @@ No I/O: the service fills it from the store at start and keeps it in step with e
 from __future__ import annotations
 
 import gc
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
+from forewarn.core.live import LiveEntry, LiveOperations, OperationLoader
 from forewarn.core.model import ZERO_MINIMA, Agreement, Operation, SeparationMinima
 from forewarn.geo import geodesy, kernels
 from forewarn.geo.index import Box4D, VolumeIndex
-from forewarn.geo.packed import pack, pack_slow
+from forewarn.geo.packed import pack
 from forewarn.geo.volume import Volume4D
 from forewarn.units import TIME_TOLERANCE_S, effective_minimum
 
 VolumeKey = tuple[str, int]
 """(operation id, volume index) of a stored volume."""
+
+Bound = tuple[SeparationMinima, Agreement]
+"""The strictest minima binding two parties' classes, and the deciding agreement."""
+
+
+class Extent(NamedTuple):
+    """A volume's window (epoch seconds UTC, half-open) and altitude band (metres, half-open)."""
+
+    start_s: float
+    end_s: float
+    lower_m: float
+    upper_m: float
 
 
 class AgreementBook:
@@ -52,6 +65,7 @@ class AgreementBook:
                 largest[party] = current.merged(agreement.largest_minima())
         self._largest = largest
         self._minima_cache: dict[tuple[str, str, str, str], tuple[SeparationMinima, Agreement] | None] = {}
+        self._bound_cache: dict[str, frozenset[str]] = {}
         self._binding_cache: dict[tuple[str, str], list[Agreement]] = {}
 
     def __iter__(self) -> Iterator[Agreement]:
@@ -70,7 +84,15 @@ class AgreementBook:
 
     def bound_parties(self, party: str) -> set[str]:
         """Every party bound to ``party`` by at least one agreement."""
-        return {p for ag in self._agreements.values() if party in ag.parties for p in ag.parties} - {party}
+        return set(self.bound_to(party))
+
+    def bound_to(self, party: str) -> frozenset[str]:
+        """:meth:`bound_parties`, cached until an agreement changes (do not modify)."""
+        hit = self._bound_cache.get(party)
+        if hit is None:
+            hit = frozenset(p for ag in self._agreements.values() if party in ag.parties for p in ag.parties)
+            hit = self._bound_cache[party] = hit - {party}
+        return hit
 
     def minima(self, a: str, b: str, class_a: str, class_b: str) -> tuple[SeparationMinima, Agreement] | None:
         """Cached :meth:`compute_minima`."""
@@ -135,82 +157,35 @@ def _box(
 QueryArrays = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
                     NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
-_FOOTPRINT_CACHE = "_forewarn_footprint_arrays"
-"""Key under which :func:`footprint_arrays` caches on a Volume4D (next to its cached ``shape``)."""
-
-Footprint = tuple[BaseGeometry, NDArray[np.float64], NDArray[np.float64], NDArray[np.int64],
-                  tuple[float, float, float, float], float]
-
-
-def footprint_arrays(volume: Volume4D) -> Footprint:
-    """(shape, lon array, lat array, ring sizes, bounds, size m) of a volume's footprint, cached on the volume
-    object (valid while its ``shape`` is the same object: a copy made by ``shifted`` shares the footprint and
-    the cache). A polygon without holes (every footprint Forewarn builds) is read with one ``get_coordinates``
-    call; anything else goes through :func:`forewarn.geo.packed.pack`. ``size`` bounds the footprint's radius or
-    half-width: half the diagonal of its bounding box at the largest metres per degree of WGS84 (111,320 m lon,
-    111,695 m lat)."""
-    shape = volume.shape
-    hit: Footprint | None = volume.__dict__.get(_FOOTPRINT_CACHE)
-    if hit is not None and hit[0] is shape:
-        return hit
-    if isinstance(shape, shapely.Polygon) and shapely.get_num_interior_rings(shape) == 0:
-        xy = shapely.get_coordinates(shape)
-        sizes = np.array([len(xy)], dtype=np.int64)
-    else:
-        packed = pack([shape])
-        xy, sizes = packed.xy, packed.ring_sizes
-    xs, ys = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-    bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-    size = 0.5 * math.hypot((bounds[2] - bounds[0]) * 111_320.0, (bounds[3] - bounds[1]) * 111_695.0)
-    hit = (shape, xs, ys, sizes, bounds, size)
-    volume.__dict__[_FOOTPRINT_CACHE] = hit
-    return hit
-
-
 def query_arrays(operation: Operation, largest: SeparationMinima) -> QueryArrays:
     """What the compiled screen needs of the query operation: per volume its search box (as
     :func:`search_box`), exact (start_s, end_s, lower_m, upper_m), packed footprint rings (lon/lat), and a bound
-    on its radius or half-width (m) (see :func:`footprint_arrays`, cached per volume). Same arrays as
-    :func:`query_arrays_slow` (tested)."""
+    on its radius or half-width (m): half the diagonal of its bounding box at the largest metres per degree of
+    WGS84 (111,320 m lon, 111,695 m lat). The footprints are read with one :func:`forewarn.geo.packed.pack` call
+    for all volumes. Same arrays as ``query_arrays_slow`` in ``tests/oracles_strategic.py`` (tested)."""
     vols = operation.volumes
     h, vm, ts, pad = largest.horizontal_m, largest.vertical_m, largest.time_s, PREFILTER_PAD_DEG
-    rows, vals, sizes, ring_sizes, vol_rings = [], [], [], [], [0]
-    fps = [footprint_arrays(v) for v in vols]
-    for v, (_, _, _, rs, bounds, size) in zip(vols, fps, strict=True):
-        b = geodesy.expanded_bounds(bounds, h)
+    packed = pack([v.shape for v in vols])
+    xs, ys = np.ascontiguousarray(packed.xy[:, 0]), np.ascontiguousarray(packed.xy[:, 1])
+    ring_start = np.zeros(len(packed.ring_sizes) + 1, dtype=np.int64)
+    np.cumsum(packed.ring_sizes, out=ring_start[1:])
+    vol_rings = np.zeros(len(vols) + 1, dtype=np.int64)
+    np.cumsum(packed.rings_per_shape, out=vol_rings[1:])
+    first = ring_start[vol_rings[:-1]]
+    bounds = np.column_stack([np.minimum.reduceat(xs, first), np.minimum.reduceat(ys, first),
+                              np.maximum.reduceat(xs, first), np.maximum.reduceat(ys, first)])
+    sizes = 0.5 * np.hypot((bounds[:, 2] - bounds[:, 0]) * 111_320.0, (bounds[:, 3] - bounds[:, 1]) * 111_695.0)
+    rows, vals = [], []
+    for v, bb in zip(vols, bounds.tolist(), strict=True):
+        b = geodesy.expanded_bounds((bb[0], bb[1], bb[2], bb[3]), h)
         if b is None:
             b = v.buffered(h).bounds
         start, end = v.start_s, v.end_s
         rows.append((b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad, v.lower_m - vm, v.upper_m + vm,
                      start - ts, end + ts))
         vals.append((start, end, v.lower_m, v.upper_m))
-        sizes.append(size)
-        ring_sizes.extend(rs.tolist())
-        vol_rings.append(len(ring_sizes))
-    if len(fps) == 1:
-        xs, ys = fps[0][1], fps[0][2]
-    else:
-        xs, ys = np.concatenate([f[1] for f in fps]), np.concatenate([f[2] for f in fps])
-    ring_start = np.zeros(len(ring_sizes) + 1, dtype=np.int64)
-    np.cumsum(ring_sizes, out=ring_start[1:])
-    return (np.array(rows, dtype=np.float64), np.array(vals, dtype=np.float64), xs, ys, ring_start,
-            np.array(vol_rings, dtype=np.int64), np.array(sizes, dtype=np.float64))
-
-
-def query_arrays_slow(operation: Operation, largest: SeparationMinima) -> QueryArrays:
-    """:func:`query_arrays` through shapely and :func:`search_box` (the reference for tests)."""
-    vols = operation.volumes
-    shapes = [v.shape for v in vols]
-    packed = pack_slow(shapes)
-    boxes = np.asarray([search_box(v, largest).row() for v in vols], dtype=np.float64)
-    vals = np.asarray([(v.start_s, v.end_s, v.lower_m, v.upper_m) for v in vols], dtype=np.float64)
-    bounds = np.asarray([s.bounds for s in shapes], dtype=np.float64)
-    size = 0.5 * np.hypot((bounds[:, 2] - bounds[:, 0]) * 111_320.0, (bounds[:, 3] - bounds[:, 1]) * 111_695.0)
-    ring_start = np.concatenate([[0], np.cumsum(packed.ring_sizes)]).astype(np.int64)
-    vol_rings = np.concatenate([[0], np.cumsum(packed.rings_per_shape)]).astype(np.int64)
-    xy = packed.xy
-    return (boxes, vals, np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), ring_start, vol_rings,
-            size)
+    return (np.array(rows, dtype=np.float64), np.array(vals, dtype=np.float64), xs, ys, ring_start, vol_rings,
+            sizes)
 
 
 @dataclass
@@ -218,36 +193,51 @@ class Airspace:
     """Live operations (latest version each), the 4D index with their footprints packed, and the agreements.
 
     Each stored volume carries in the index a *tag* (the number of its (party, activity class)) and an *owner*
-    (the number of its operation), so that the compiled screen checks party and agreement as integers.
+    (the number of its operation), so that the compiled screen checks party and agreement as integers. Of each
+    live operation the airspace keeps a :class:`~forewarn.core.live.LiveEntry`; its full record is in
+    ``operations`` (held, or loaded through ``loader`` on demand: see :mod:`forewarn.core.live`).
     """
 
     book: AgreementBook = field(default_factory=AgreementBook)
     index: VolumeIndex[VolumeKey] = field(default_factory=VolumeIndex)
-    operations: dict[str, Operation] = field(default_factory=dict)
+    loader: OperationLoader | None = None
+    """Loads a full record by (id, version); with one, records loaded in bulk (``put_many``) are not held."""
     revision: int = 0
     """Incremented by every change of the live operations (caches of derived views compare it)."""
+    operations: LiveOperations = field(init=False)
     _tags: dict[tuple[str, str], int] = field(default_factory=dict)
     _owners: dict[str, int] = field(default_factory=dict)
-    _tables: dict[tuple[str, str], tuple[int, int, NDArray[np.float64]]] = field(default_factory=dict)
+    _by_owner: list[LiveEntry | None] = field(default_factory=list)
+    _tables: dict[tuple[str, str], tuple[int, int, NDArray[np.float64], list[Bound | None]]] = field(
+        default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.operations = LiveOperations(self.loader)
 
     def _tag(self, operation: Operation) -> int:
         return self._tags.setdefault((operation.party_id, operation.activity_class), len(self._tags))
 
-    def _owner(self, operation_id: str) -> int:
-        return self._owners.setdefault(operation_id, len(self._owners))
+    def _owner(self, entry: LiveEntry) -> int:
+        owner = self._owners.setdefault(entry.id, len(self._owners))
+        if owner == len(self._by_owner):
+            self._by_owner.append(entry)
+        else:
+            self._by_owner[owner] = entry
+        return owner
 
     def put(self, operation: Operation) -> None:
-        """Add or replace an operation's volumes (call only for live operations)."""
+        """Add or replace an operation's volumes (call only for live operations); its full record is held."""
         self.remove(operation.id)
         self.revision += 1
-        self.operations[operation.id] = operation
-        tag, owner = self._tag(operation), self._owner(operation.id)
+        entry = self.operations.add(operation, hold=True)
+        tag, owner = self._tag(operation), self._owner(entry)
         for i, volume in enumerate(operation.volumes):
             shape = volume.shape
             self.index.insert((operation.id, i), volume_box(shape, volume), tag=tag, owner=owner, shape=shape)
 
     def put_many(self, operations: Iterable[Operation]) -> None:
-        """Load many live operations at once (index packed once, compiled kernels warmed)."""
+        """Load many live operations at once (index packed once, compiled kernels warmed). With a ``loader``
+        their full records are not kept: only their entries and packed volumes."""
         self.revision += 1
         keys: list[VolumeKey] = []
         shapes: list[BaseGeometry] = []
@@ -259,8 +249,7 @@ class Airspace:
             op_id = operation.id
             if op_id in live:
                 self.remove(op_id)
-            live[op_id] = operation
-            tag, owner = self._tag(operation), self._owner(op_id)
+            tag, owner = self._tag(operation), self._owner(live.add(operation, hold=False))
             vols = operation.volumes
             keys.extend([(op_id, i) for i in range(len(vols))])
             shapes.extend([v.shape for v in vols])
@@ -282,18 +271,29 @@ class Airspace:
 
     def remove(self, operation_id: str) -> None:
         """Forget an operation (cancelled, completed or replaced)."""
-        old = self.operations.pop(operation_id, None)
+        old = self.operations.discard(operation_id)
         if old is None:
             return
         self.revision += 1
-        for i in range(len(old.volumes)):
+        self._by_owner[self._owners[operation_id]] = None
+        for i in range(old.volume_count):
             self.index.remove((operation_id, i))
+
+    def entry(self, operation_id: str) -> LiveEntry:
+        """What is kept of a live operation (no loading); ``KeyError`` if it is not live."""
+        return self.operations.entries[operation_id]
 
     def shape(self, key: VolumeKey) -> BaseGeometry:
         """The footprint of a stored volume (rebuilt from the index's packed rings: the same coordinates)."""
         return self.index.shape(self.index.slot(key))
 
+    def extent(self, key: VolumeKey) -> Extent:
+        """The window (s) and altitude band (m) of a stored volume, from the index (no loading)."""
+        row = self.index.box(self.index.slot(key))
+        return Extent(row[6], row[7], row[4], row[5])
+
     def volume(self, key: VolumeKey) -> tuple[Operation, Volume4D, BaseGeometry]:
+        """The full record of a stored volume's operation (may load it), the volume and its footprint."""
         op = self.operations[key[0]]
         return op, op.volumes[key[1]], self.shape(key)
 
@@ -302,10 +302,19 @@ class Airspace:
         reduced by its tolerance (:func:`forewarn.units.effective_minimum`, horizontal not below 0: a tiny minimum
         means overlapping interiors), so the kernel's strict ``<`` follows the boundary rule; horizontal -1 where
         no conflict is possible (same party, or no agreement binds them). Cached per agreement revision."""
+        return self._tables_for(party, activity_class)[0]
+
+    def tag_bounds(self, party: str, activity_class: str) -> list[Bound | None]:
+        """Per tag: the strictest minima and the deciding agreement for ``party``/``activity_class`` against a
+        volume of that tag (:meth:`AgreementBook.minima`), ``None`` where no conflict is possible."""
+        return self._tables_for(party, activity_class)[1]
+
+    def _tables_for(self, party: str, activity_class: str) -> tuple[NDArray[np.float64], list[Bound | None]]:
         hit = self._tables.get((party, activity_class))
         if hit is not None and hit[0] == self.book.revision and hit[1] == len(self._tags):
-            return hit[2]
+            return hit[2], hit[3]
         table = np.full((max(1, len(self._tags)), 3), -1.0)
+        bounds: list[Bound | None] = [None] * len(self._tags)
         for (their_party, their_class), tag in self._tags.items():
             if their_party == party:
                 continue
@@ -314,16 +323,21 @@ class Airspace:
                 m = bound[0]  # the boundary rule (forewarn.units): a separation equal to a minimum is no loss
                 table[tag] = (max(effective_minimum(m.horizontal_m), 0.0), effective_minimum(m.vertical_m),
                               effective_minimum(m.time_s, TIME_TOLERANCE_S))
-        self._tables[(party, activity_class)] = (self.book.revision, len(self._tags), table)
-        return table
+                bounds[tag] = bound
+        self._tables[(party, activity_class)] = (self.book.revision, len(self._tags), table, bounds)
+        return table, bounds
 
-    def screen(self, operation: Operation) -> list[tuple[int, VolumeKey, int]]:
-        """One compiled call: (query volume index, stored volume key, HIT or UNSURE) of every stored volume that
-        may conflict with ``operation`` (MISS pairs are left out). See :mod:`forewarn.geo.kernels`."""
+    def screen(self, operation: Operation) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """One compiled call: (query volume index, stored slot, HIT or UNSURE) of every stored volume that may
+        conflict with ``operation`` (MISS pairs are left out). See :mod:`forewarn.geo.kernels`."""
         largest = self.book.largest_for(operation.party_id)
         q = query_arrays(operation, largest)
         table = self.tag_table(operation.party_id, operation.activity_class)
         idx = self.index
-        qi, slots, verdicts = kernels.detect_pairs(idx.grid(), *idx.stored(len(q[0])), *q,
-                                                   self._owners.get(operation.id, -1), table)
-        return [(i, idx.key(s), v) for i, s, v in zip(qi.tolist(), slots.tolist(), verdicts.tolist(), strict=True)]
+        return kernels.detect_pairs(idx.grid(), *idx.stored(len(q[0])), *q, self._owners.get(operation.id, -1),
+                                    table)
+
+    def owner_entries(self, slots: NDArray[np.int64]) -> list[LiveEntry]:
+        """The entries of the operations owning index slots ``slots`` (all live)."""
+        by_owner = self._by_owner
+        return [by_owner[o] for o in self.index.owners_of(slots).tolist()]

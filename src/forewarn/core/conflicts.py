@@ -12,21 +12,28 @@ This is the boundary rule of :mod:`forewarn.units` (``gap < minimum - tolerance`
 a separation equal to the minimum is never a conflict (volumes stacked exactly 1,000 ft apart under a 1,000 ft
 minimum are separated, whatever the rounding of their flight-level conversion); a gap 1 cm under it always is.
 
-:func:`detect` answers with the 4D index (prefilter with the largest minima, exact test on survivors);
-:func:`detect_brute_force` answers by testing every stored volume. They must agree exactly.
+:func:`find_conflicts` answers with the 4D index: one compiled call screens every candidate (prefilter with the
+largest minima, party, agreement, time and altitude as numbers, a conservative footprint distance test), the few
+pairs the screen cannot decide get the exact shapely test, and the result is the decided pairs, whose
+:class:`Conflict` records are built only when read. :func:`detect` is the same as a list of records. The
+exhaustive twin the tests hold them to (``tests/oracles_strategic.py``) tests every stored volume; they must
+agree exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
+import numpy as np
 import shapely
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 from shapely.geometry.base import BaseGeometry
 
-from forewarn.core.airspace import AgreementBook, Airspace
+from forewarn.core.airspace import Airspace, Bound, VolumeKey
+from forewarn.core.live import LiveEntry
 from forewarn.core.model import Agreement, Operation, PriorityRule, SeparationMinima
 from forewarn.geo import geodesy
 from forewarn.geo.kernels import UNSURE
@@ -95,8 +102,41 @@ def volumes_conflict(a: Volume4D, b: Volume4D, shape_b: BaseGeometry, minima: Se
     return in_time_and_band(a, b, minima) and horizontal_hits(a, [shape_b], minima.horizontal_m)[0]
 
 
+class Notified(Protocol):
+    """What priority rules read of an operation (an :class:`Operation` or a live entry)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def activity_class(self) -> str: ...
+    @property
+    def notified_at(self) -> datetime | None: ...
+
+
+class Named(Notified, Protocol):
+    """What a conflict record names of an operation (an :class:`Operation` or a live entry)."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def party_id(self) -> str: ...
+
+
+class Spanning(Protocol):
+    """A window (epoch seconds UTC) and an altitude band (metres): a :class:`Volume4D` or an ``Extent``."""
+
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def lower_m(self) -> float: ...
+    @property
+    def upper_m(self) -> float: ...
+
+
 def decide_priority(
-    rule: PriorityRule, mine: Operation, theirs: Operation, now: datetime | None
+    rule: PriorityRule, mine: Notified, theirs: Notified, now: datetime | None
 ) -> tuple[str, str, str]:
     """Return (adjusting operation id, holding operation id, reason) under ``rule``.
 
@@ -122,7 +162,7 @@ def decide_priority(
 
 def describe_conflict(
     mine: Operation, i: int, a: Volume4D, shape_a: BaseGeometry,
-    theirs: Operation, j: int, b: Volume4D, shape_b: BaseGeometry,
+    theirs: Named, j: int, b: Spanning, shape_b: BaseGeometry,
     minima: SeparationMinima, agreement: Agreement, now: datetime | None,
 ) -> Conflict:
     """Measure a conflict: overlap, separation found, and which side is asked to adjust."""
@@ -157,42 +197,129 @@ def describe_conflict(
     )
 
 
-def detect(
+Hit = tuple[int, VolumeKey, LiveEntry, Bound]
+"""A decided pair: (query volume index, stored volume key, its operation's entry, minima and agreement)."""
+
+
+class Conflicts(Sequence[Conflict]):
+    """The conflicts one detection found: the decided pairs, their :class:`Conflict` records built on first read,
+    in (query volume, their operation id, their volume) order. ``len`` and :meth:`pairs` build no record.
+
+    Everything a record needs is captured at detection (the entries, the minima; for ``measure`` the stored
+    footprint and extent), so later changes of the airspace do not change it."""
+
+    __slots__ = ("_hits", "_measured", "_mine", "_now", "_records")
+
+    def __init__(self, mine: Operation, hits: list[Hit], now: datetime | None,
+                 measured: list[tuple[BaseGeometry, Spanning]] | None = None) -> None:
+        self._mine, self._hits, self._now, self._measured = mine, hits, now, measured
+        self._records: list[Conflict] | None = None
+
+    def pairs(self) -> list[tuple[int, str, int]]:
+        """(query volume index, their operation id, their volume index) of each conflict, in no set order."""
+        return [(i, key[0], key[1]) for i, key, _, _ in self._hits]
+
+    def records(self) -> list[Conflict]:
+        """The :class:`Conflict` records (built now if not yet)."""
+        if self._records is None:
+            self._records = self._build()
+        return self._records
+
+    def _build(self) -> list[Conflict]:
+        mine, now = self._mine, self._now
+        order = sorted(range(len(self._hits)), key=lambda k: self._hits[k][:2])
+        if self._measured is not None:
+            out = []
+            for k in order:
+                i, key, entry, (minima, agreement) = self._hits[k]
+                a = mine.volumes[i]
+                shape_b, b = self._measured[k]
+                out.append(describe_conflict(mine, i, a, a.shape, entry, key[1], b, shape_b, minima, agreement, now))
+            return out
+        refs: dict[int, VolumeRef] = {}  # one (frozen) record of each query volume, shared by its conflicts
+        out = []
+        for k in order:
+            i, key, entry, (minima, agreement) = self._hits[k]
+            ref = refs.get(i)
+            if ref is None:
+                ref = refs[i] = _ref(mine, i)
+            out.append(_unmeasured(mine, i, entry, key[1], minima, agreement, now, ref))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._hits)
+
+    @overload
+    def __getitem__(self, k: int) -> Conflict: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[Conflict]: ...
+
+    def __getitem__(self, k: int | slice) -> Conflict | list[Conflict]:
+        return self.records()[k]
+
+    def __iter__(self) -> Iterator[Conflict]:
+        return iter(self.records())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Conflicts | list | tuple):
+            return self.records() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Conflicts({len(self)} pairs)"
+
+
+def find_conflicts(
     operation: Operation, airspace: Airspace, now: datetime | None = None, *, measure: bool = True
-) -> list[Conflict]:
-    """Conflicts of ``operation`` with the live operations of ``airspace`` (index-accelerated).
+) -> Conflicts:
+    """Conflicts of ``operation`` with the live operations of ``airspace`` (index-accelerated), as decided pairs.
 
     One compiled call (:meth:`Airspace.screen`) walks the grid, tests the 4D boxes, the party, agreement, time and
     altitude as numbers and screens the footprints with a conservative distance test; the few pairs it cannot
-    decide within its stated tolerance (:mod:`forewarn.geo.kernels`) get the exact shapely test here. Conflict
-    records are built only for the pairs reported. The operation itself (same id) is ignored, so an amendment is
-    checked against everyone else. With ``measure=False`` the overlap figures are skipped (faster).
+    decide within its stated tolerance (:mod:`forewarn.geo.kernels`) get the exact shapely test here. No
+    record is built here (see :class:`Conflicts`). The operation itself (same id) is ignored, so an amendment
+    is checked against everyone else. With ``measure=False`` the records' overlap figures are left at zero.
     """
-    book = airspace.book
-    if not book.bound_parties(operation.party_id):
-        return []
-    found: list[Conflict] = []
-    pairs = sorted(airspace.screen(operation))
-    refs: dict[int, VolumeRef] = {}  # one (frozen) record of each query volume, shared by its conflicts
-    for i, key, verdict in pairs:
-        a = operation.volumes[i]
-        theirs = airspace.operations[key[0]]
-        bound = book.minima(operation.party_id, theirs.party_id, operation.activity_class, theirs.activity_class)
-        if bound is None:  # cannot happen: the screen only reports bound pairs
-            continue
-        minima, agreement = bound
-        if verdict == UNSURE and not horizontal_hits(a, [airspace.shape(key)], minima.horizontal_m)[0]:
-            continue
-        if measure:
-            _, b, shape_b = airspace.volume(key)
-            found.append(describe_conflict(operation, i, a, a.shape, theirs, key[1], b, shape_b, minima,
-                                           agreement, now))
-        else:
-            ref = refs.get(i)
-            if ref is None:
-                ref = refs[i] = _ref(operation, i)
-            found.append(_unmeasured(operation, i, theirs, key[1], minima, agreement, now, ref))
-    return found
+    if not airspace.book.bound_to(operation.party_id):
+        return Conflicts(operation, [], now)
+    qi, slots, verdicts = airspace.screen(operation)
+    bounds = airspace.tag_bounds(operation.party_id, operation.activity_class)
+    tags = airspace.index.tags_of(slots)
+    unsure = np.flatnonzero(verdicts == UNSURE)
+    if len(unsure):
+        keep = np.ones(len(slots), dtype=bool)
+        keep[unsure] = _exact(operation, airspace, qi[unsure], slots[unsure], tags[unsure], bounds)
+        qi, slots, tags = qi[keep], slots[keep], tags[keep]
+    index = airspace.index
+    keys = [index.key(s) for s in slots.tolist()]
+    hits: list[Hit] = list(zip(qi.tolist(), keys, airspace.owner_entries(slots),
+                               [bounds[t] for t in tags.tolist()], strict=True))
+    measured: list[tuple[BaseGeometry, Spanning]] | None = None
+    if measure:
+        measured = [(airspace.shape(key), airspace.extent(key)) for key in keys]
+    return Conflicts(operation, hits, now, measured)
+
+
+def _exact(operation: Operation, airspace: Airspace, qi: NDArray[np.int64], slots: NDArray[np.int64],
+           tags: NDArray[np.int64], bounds: list[Bound | None]) -> NDArray[np.bool_]:
+    """The exact horizontal test (:func:`horizontal_hits`) of the pairs the screen left UNSURE, grouped by
+    query volume and horizontal minimum (one vectorised shapely call per group)."""
+    out = np.zeros(len(slots), dtype=bool)
+    hs = np.array([bounds[t][0].horizontal_m for t in tags.tolist()])
+    for i, h in sorted(set(zip(qi.tolist(), hs.tolist(), strict=True))):
+        at = np.flatnonzero((qi == i) & (hs == h))
+        shapes = [airspace.index.shape(int(s)) for s in slots[at]]
+        out[at] = horizontal_hits(operation.volumes[i], shapes, h)
+    return out
+
+
+def detect(
+    operation: Operation, airspace: Airspace, now: datetime | None = None, *, measure: bool = True
+) -> list[Conflict]:
+    """:func:`find_conflicts` as a list of :class:`Conflict` records."""
+    return find_conflicts(operation, airspace, now, measure=measure).records()
 
 
 def in_time_and_band(a: Volume4D, b: Volume4D, minima: SeparationMinima) -> bool:
@@ -216,40 +343,8 @@ def horizontal_hits(a: Volume4D, shapes: list[BaseGeometry], h: float) -> list[b
     return [bool(x) for x in shapely.intersects(shape_a, shapes) & ~shapely.touches(shape_a, shapes)]
 
 
-def detect_brute_force(
-    operation: Operation, others: Iterable[Operation], book: AgreementBook, now: datetime | None = None
-) -> list[Conflict]:
-    """The same answer as :func:`detect`, by testing every volume of every other operation."""
-    found: list[Conflict] = []
-    others = sorted((o for o in others if o.id != operation.id), key=lambda o: o.id)
-    for i, a in enumerate(operation.volumes):
-        shape_a = a.shape
-        for theirs in others:
-            for j, b in enumerate(theirs.volumes):
-                found.extend(_test_pair(operation, i, a, shape_a, theirs, j, b, b.shape, book, now, True))
-    return found
-
-
-def _test_pair(
-    mine: Operation, i: int, a: Volume4D, shape_a: BaseGeometry,
-    theirs: Operation, j: int, b: Volume4D, shape_b: BaseGeometry, book: AgreementBook,
-    now: datetime | None, measure: bool,
-) -> list[Conflict]:
-    if theirs.party_id == mine.party_id:
-        return []
-    bound = book.minima(mine.party_id, theirs.party_id, mine.activity_class, theirs.activity_class)
-    if bound is None:
-        return []
-    minima, agreement = bound
-    if not volumes_conflict(a, b, shape_b, minima):
-        return []
-    if not measure:
-        return [_unmeasured(mine, i, theirs, j, minima, agreement, now)]
-    return [describe_conflict(mine, i, a, shape_a, theirs, j, b, shape_b, minima, agreement, now)]
-
-
 def _unmeasured(
-    mine: Operation, i: int, theirs: Operation, j: int, minima: SeparationMinima, agreement: Agreement,
+    mine: Operation, i: int, theirs: Named, j: int, minima: SeparationMinima, agreement: Agreement,
     now: datetime | None, ref_a: VolumeRef | None = None,
 ) -> Conflict:
     # built without validation: every value comes from validated records; this is the hot path. _trusted sets the
@@ -262,7 +357,7 @@ def _unmeasured(
     })
 
 
-def _ref(op: Operation, i: int) -> VolumeRef:
+def _ref(op: Named, i: int) -> VolumeRef:
     return _trusted(VolumeRef, {"operation_id": op.id, "version": op.version, "volume_index": i,
                                 "party_id": op.party_id, "activity_class": op.activity_class})
 

@@ -301,13 +301,21 @@ class VolumeIndex(Generic[K]):
         return (self._boxes, self._alive, self._n, self._seen, self.next_stamps(stamps), self._tags, self._owners,
                 self._xs, self._ys, self._ring_start, self._slot_rings)
 
-    def brute_force(self, box: Box4D) -> list[K]:
-        """The same answer as :meth:`query` by scanning every entry (for tests and benchmarks)."""
-        b, q = self._boxes[: self._n], box
-        mask = (self._alive[: self._n] & (b[:, 0] <= q.maxx) & (b[:, 2] >= q.minx) & (b[:, 1] <= q.maxy)
-                & (b[:, 3] >= q.miny) & (b[:, 4] < q.upper) & (b[:, 5] > q.lower) & (b[:, 6] < q.end)
-                & (b[:, 7] > q.start))
-        return [k for k in (self._keys[i] for i in np.flatnonzero(mask).tolist()) if k is not None]
+    def box(self, slot: int) -> tuple[float, ...]:
+        """The 4D box of slot ``slot`` (:class:`Box4D` field order)."""
+        return tuple(self._boxes[slot].tolist())
+
+    def tags_of(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The tags (caller-defined integers) of the entries in ``slots``."""
+        return self._tags[slots]
+
+    def owners_of(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The owners (caller-defined integers) of the entries in ``slots``."""
+        return self._owners[slots]
+
+    def live_arrays(self) -> tuple[NDArray[np.float64], list[K | None]]:
+        """The boxes (n, 8) of every slot and the slot keys (``None`` where removed), for oracles in tests."""
+        return self._boxes[: self._n], self._keys[: self._n]
 
     def memory_bytes(self) -> int:
         """Approximate bytes held by the NumPy arrays of the index (not the keys)."""

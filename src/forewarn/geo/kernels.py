@@ -10,7 +10,7 @@ latitudes the pair spans (the first fundamental form of the ellipsoid in geodeti
 ``kx(lat)^2 dlon^2 + ky(lat)^2 dlat^2``), plus ``FRAME_SLACK`` for geodesics leaving that span. The screen
 answers HIT, MISS or UNSURE with that error and the chord sag of the polygonal footprints and buffers
 (``tolerance_m``) on the safe side; UNSURE pairs go to the exact shapely test, so detection answers exactly as
-the brute-force twin. The final comparisons are all in :func:`horizontal_verdict`.
+the exhaustive exact test (``tests/oracles_strategic.py``). The final comparisons are all in :func:`horizontal_verdict`.
 """
 
 from __future__ import annotations
@@ -145,40 +145,106 @@ def boundary_distance(ax: NDArray[np.float64], ay: NDArray[np.float64], a_rings:
     A is given in frame metres (``ax, ay``, ring offsets ``a_rings``), B in lon/lat (rings ``r0 .. r1-1`` of the
     packed ``xs, ys, ring_start``), mapped on the fly through ``frame`` = (lon0, lat0, kx0, ky0). Edge pairs
     whose boxes are farther apart than ``cut`` are skipped (a returned distance above ``cut`` only means
-    "more than ``cut``"); the scan stops as soon as the distance falls below ``stop``.
+    "more than ``cut``"): first A's edges are kept only if they come within ``cut`` of B's bounding box, then
+    each B edge within ``cut`` of those edges' box is tested against them. The scan stops as soon as the
+    distance falls below ``stop``.
     """
     lon0, lat0, kx0, ky0 = frame[0], frame[1], frame[2], frame[3]
+    j0, j1 = ring_start[r0], ring_start[r1]
+    bx0, bx1 = (xs[j0:j1].min() - lon0) * kx0, (xs[j0:j1].max() - lon0) * kx0
+    by0, by1 = (ys[j0:j1].min() - lat0) * ky0, (ys[j0:j1].max() - lat0) * ky0
+    near = np.empty(len(ax), dtype=np.int64)  # A's edges (by first vertex) within cut of B's box
+    m = 0
+    nx0, nx1, ny0, ny1 = math.inf, -math.inf, math.inf, -math.inf
+    for ra in range(len(a_rings) - 1):
+        for i in range(a_rings[ra], a_rings[ra + 1] - 1):
+            u1, v1, u2, v2 = ax[i], ay[i], ax[i + 1], ay[i + 1]
+            if max(u1, u2) < bx0 - cut or min(u1, u2) > bx1 + cut or max(v1, v2) < by0 - cut \
+                    or min(v1, v2) > by1 + cut:
+                continue
+            near[m] = i
+            m += 1
+            nx0, nx1 = min(nx0, u1, u2), max(nx1, u1, u2)
+            ny0, ny1 = min(ny0, v1, v2), max(ny1, v1, v2)
     best2 = math.inf
+    if m == 0:
+        return best2, False
     for rb in range(r0, r1):
         for j in range(ring_start[rb], ring_start[rb + 1] - 1):
             x1, y1 = (xs[j] - lon0) * kx0, (ys[j] - lat0) * ky0
             x2, y2 = (xs[j + 1] - lon0) * kx0, (ys[j + 1] - lat0) * ky0
             lox, hix = min(x1, x2) - cut, max(x1, x2) + cut
             loy, hiy = min(y1, y2) - cut, max(y1, y2) + cut
-            for ra in range(len(a_rings) - 1):
-                for i in range(a_rings[ra], a_rings[ra + 1] - 1):
-                    u1, v1, u2, v2 = ax[i], ay[i], ax[i + 1], ay[i + 1]
-                    if max(u1, u2) < lox or min(u1, u2) > hix or max(v1, v2) < loy or min(v1, v2) > hiy:
-                        continue
-                    if _cross_properly(u1, v1, u2, v2, x1, y1, x2, y2):
-                        return 0.0, True
-                    d2 = min(_seg_dist2(x1, y1, u1, v1, u2, v2), _seg_dist2(x2, y2, u1, v1, u2, v2),
-                             _seg_dist2(u1, v1, x1, y1, x2, y2), _seg_dist2(u2, v2, x1, y1, x2, y2))
-                    if d2 < best2:
-                        best2 = d2
-                        if math.sqrt(best2) < stop:
-                            return math.sqrt(best2), False
+            if nx1 < lox or nx0 > hix or ny1 < loy or ny0 > hiy:
+                continue
+            for k in range(m):
+                i = near[k]
+                u1, v1, u2, v2 = ax[i], ay[i], ax[i + 1], ay[i + 1]
+                if max(u1, u2) < lox or min(u1, u2) > hix or max(v1, v2) < loy or min(v1, v2) > hiy:
+                    continue
+                if _cross_properly(u1, v1, u2, v2, x1, y1, x2, y2):
+                    return 0.0, True
+                d2 = min(_seg_dist2(x1, y1, u1, v1, u2, v2), _seg_dist2(x2, y2, u1, v1, u2, v2),
+                         _seg_dist2(u1, v1, x1, y1, x2, y2), _seg_dist2(u2, v2, x1, y1, x2, y2))
+                if d2 < best2:
+                    best2 = d2
+                    if math.sqrt(best2) < stop:
+                        return math.sqrt(best2), False
     return math.sqrt(best2), False
+
+
+@njit(cache=True)
+def _point_boundary_dist2(px: float, py: float, ax: NDArray[np.float64], ay: NDArray[np.float64],
+                          a_rings: NDArray[np.int64]) -> float:
+    """Squared distance (frame m^2) from point (px, py) to the boundary of A (frame metres)."""
+    best2 = math.inf
+    for ra in range(len(a_rings) - 1):
+        for i in range(a_rings[ra], a_rings[ra + 1] - 1):
+            best2 = min(best2, _seg_dist2(px, py, ax[i], ay[i], ax[i + 1], ay[i + 1]))
+    return best2
+
+
+@njit(cache=True)
+def inner_radius(ax: NDArray[np.float64], ay: NDArray[np.float64], a_rings: NDArray[np.int64]) -> float:
+    """Radius (frame m) of a disc about the frame origin that lies inside A: the origin's distance to A's
+    boundary when the origin is inside A, else 0."""
+    if not inside(0.0, 0.0, ax, ay, a_rings, 0, len(a_rings) - 1):
+        return 0.0
+    return math.sqrt(_point_boundary_dist2(0.0, 0.0, ax, ay, a_rings))
 
 
 @njit(cache=True)
 def screen_pair(ax: NDArray[np.float64], ay: NDArray[np.float64], a_rings: NDArray[np.int64],
                 a_lon: float, a_lat: float, xs: NDArray[np.float64], ys: NDArray[np.float64],
                 ring_start: NDArray[np.int64], r0: int, r1: int, frame: NDArray[np.float64],
-                h: float, rel: float, tol: float) -> int:
-    """HIT, MISS or UNSURE for query footprint A (frame metres; ``a_lon, a_lat`` one of its vertices in lon/lat)
-    against stored footprint B (rings ``r0 .. r1-1``) under the horizontal minimum ``h`` metres."""
+                h: float, rel: float, tol: float, a_box: NDArray[np.float64], b_box: NDArray[np.float64]) -> int:
+    """HIT, MISS or UNSURE for query footprint A (frame metres; ``a_lon, a_lat`` one of its vertices in lon/lat;
+    ``a_box`` its frame bounding box (minx, miny, maxx, maxy) and the radius of a disc about the frame origin
+    inside A, 0 if none (:func:`inner_radius`)) against stored footprint B (rings ``r0 .. r1-1``;
+    ``b_box`` its lon/lat bounding box) under the horizontal minimum ``h`` metres.
+
+    Two shortcuts before the full boundary scan, each a bound on the true distance: the gap between the two
+    bounding boxes (a lower bound: MISS when even it is beyond ``h`` with the error allowances) and, for
+    ``h > 0``, the distance from B's vertex nearest A's frame origin to that inner disc, then to A itself (upper
+    bounds: HIT when one is within ``h`` with the allowances, or when that vertex lies inside A)."""
     lon0, lat0, kx0, ky0 = frame[0], frame[1], frame[2], frame[3]
+    if rel < 1.0:
+        gx = max(0.0, (b_box[0] - lon0) * kx0 - a_box[2], a_box[0] - (b_box[2] - lon0) * kx0)
+        gy = max(0.0, (b_box[1] - lat0) * ky0 - a_box[3], a_box[1] - (b_box[3] - lat0) * ky0)
+        if math.hypot(gx, gy) * (1.0 - rel) > h + tol + TOUCH_EPS_M:
+            return MISS
+        if h > 0.0:
+            best2, px, py = math.inf, 0.0, 0.0
+            for j in range(ring_start[r0], ring_start[r1]):
+                x, y = (xs[j] - lon0) * kx0, (ys[j] - lat0) * ky0
+                if x * x + y * y < best2:
+                    best2, px, py = x * x + y * y, x, y
+            if max(0.0, math.sqrt(best2) - a_box[4]) * (1.0 + rel) < h - tol:
+                return HIT  # that vertex is within h of the disc inside A
+            inside_a = inside(px, py, ax, ay, a_rings, 0, len(a_rings) - 1)
+            d = 0.0 if inside_a else math.sqrt(_point_boundary_dist2(px, py, ax, ay, a_rings))
+            if d * (1.0 + rel) < h - tol:
+                return HIT
     j = ring_start[r0]
     b_in_a = inside((xs[j] - lon0) * kx0, (ys[j] - lat0) * ky0, ax, ay, a_rings, 0, len(a_rings) - 1)
     contained = b_in_a or inside(a_lon, a_lat, xs, ys, ring_start, r0, r1)
@@ -300,6 +366,7 @@ def detect_pairs(
         ay = (qy[c0:c1] - frame[1]) * frame[3]
         a_rings = q_ring_start[q_vol_rings[i]:q_vol_rings[i + 1] + 1] - c0
         a_lo, a_hi = qy[c0:c1].min(), qy[c0:c1].max()
+        a_box = np.array([ax.min(), ay.min(), ax.max(), ay.max(), inner_radius(ax, ay, a_rings)])
         a_start, a_end, a_lower, a_upper = qvals[i, 0], qvals[i, 1], qvals[i, 2], qvals[i, 3]
         for s in cand:
             if owners[s] == q_owner:
@@ -312,7 +379,8 @@ def detect_pairs(
                 continue
             rel = frame_error(frame[1], min(a_lo, boxes[s, 1]) - 0.05, max(a_hi, boxes[s, 3]) + 0.05)
             verdict = screen_pair(ax, ay, a_rings, qx[c0], qy[c0], xs, ys, ring_start,
-                                  slot_rings[s], slot_rings[s + 1], frame, h, rel, tolerance_m(qsize[i], h))
+                                  slot_rings[s], slot_rings[s + 1], frame, h, rel, tolerance_m(qsize[i], h),
+                                  a_box, boxes[s, :4])
             if verdict != MISS:
                 out_q = _push(out_q, k, i)
                 out_s = _push(out_s, k, s)

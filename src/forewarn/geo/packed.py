@@ -30,7 +30,7 @@ def pack(geoms: NDArray[np.object_] | list[BaseGeometry]) -> PackedShapes:
 
     Polygons without holes (every footprint Forewarn builds) take a fast path: one ``get_coordinates`` call over
     them gives their exterior rings directly; only the others are split into parts and rings. Same result as
-    :func:`pack_slow` (tested)."""
+    :func:`pack_slow` in ``tests/oracles_strategic.py`` (tested)."""
     arr = np.asarray(geoms, dtype=object)
     types = shapely.get_type_id(arr)
     if len(arr) and not np.all((types == 3) | (types == 6)):
@@ -56,22 +56,6 @@ def pack(geoms: NDArray[np.object_] | list[BaseGeometry]) -> PackedShapes:
     xy, coord_ring = shapely.get_coordinates(items, return_index=True)
     ring_sizes = np.bincount(coord_ring, minlength=len(items)).astype(np.int64)
     rings_per_shape = np.bincount(owner, minlength=len(arr)).astype(np.int64)
-    return PackedShapes(np.ascontiguousarray(xy, dtype=np.float64), ring_sizes, new_part, rings_per_shape)
-
-
-def pack_slow(geoms: NDArray[np.object_] | list[BaseGeometry]) -> PackedShapes:
-    """:func:`pack` by splitting every footprint into parts and rings (the reference for tests)."""
-    arr = np.asarray(geoms, dtype=object)
-    types = shapely.get_type_id(arr)
-    if len(arr) and not np.all((types == 3) | (types == 6)):
-        raise ValueError("only Polygon and MultiPolygon footprints can be packed")
-    parts, part_of = shapely.get_parts(arr, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    xy, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    ring_sizes = np.bincount(coord_ring, minlength=len(rings)).astype(np.int64)
-    new_part = np.ones(len(rings), dtype=bool)
-    new_part[1:] = ring_part[1:] != ring_part[:-1]
-    rings_per_shape = np.bincount(part_of[ring_part], minlength=len(arr)).astype(np.int64)
     return PackedShapes(np.ascontiguousarray(xy, dtype=np.float64), ring_sizes, new_part, rings_per_shape)
 
 

@@ -92,7 +92,8 @@ class Forewarn(ReferenceData, AccessControl):
         self.ledger = Ledger(repo, addresses, self.settings.ledger_summary_period_s)
         """The signed, hash-chained record; ``ledger.append(...)`` joins the caller's transaction."""
         seen = repo.change_head() if isinstance(repo, ChangeLog) else 0  # before loading: see Replica
-        self.airspace = Airspace(book=AgreementBook(repo.list_agreements()))
+        # the live picture keeps packed volumes and a small entry per operation; full records load from the store
+        self.airspace = Airspace(book=AgreementBook(repo.list_agreements()), loader=repo.get_operation)
         self.airspace.put_many(repo.iter_live_operations())
         if isinstance(repo, ChangeLog):
             self.commits.replica = Replica(repo, self.airspace, seen)
