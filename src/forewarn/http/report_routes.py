@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.core.credentials import Principal
+from forewarn.core.ids import ID_PATTERN
 from forewarn.errors import Forbidden, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller
 from forewarn.report import Report, make_report, render_html
@@ -21,7 +22,7 @@ from forewarn.report import Report, make_report, render_html
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 Day = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$", description="the UTC calendar day, YYYY-MM-DD")]
-PartyQuery = Annotated[str | None, Query(max_length=64, description="admin only: the report of this party")]
+PartyQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description="admin only: the report of this party")]
 
 
 def _report(rt: RT, who: Principal, day: str, party: str | None) -> Report:

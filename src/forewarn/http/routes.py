@@ -24,7 +24,9 @@ from forewarn.http.schemas import (
     CheckIn,
     CredentialsIn,
     CredentialsOut,
+    IdPath,
     OperationIn,
+    PartyQuery,
     SiteIn,
     SubscriptionIn,
 )
@@ -86,7 +88,7 @@ def put_party(rt: RT, who: Caller, party: Party) -> Party:
 
 
 @router.post("/parties/{party_id}/credentials", response_model=CredentialsOut, status_code=201, tags=["parties"])
-def add_credentials(rt: RT, who: Caller, party_id: str, body: CredentialsIn) -> CredentialsOut:
+def add_credentials(rt: RT, who: Caller, party_id: IdPath, body: CredentialsIn) -> CredentialsOut:
     """New client credentials for a party (admin). The secret is shown once."""
     who.require("admin")
     cred, secret = rt.service.issue_credential(party_id, body.scopes, rt.clock())
@@ -137,7 +139,7 @@ def check(rt: RT, who: Caller, body: CheckIn) -> NoticeOutcome:
 
 
 @router.post("/operations/{operation_id}/amend", response_model=NoticeOutcome, tags=["operations"])
-async def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, sig: SignedRequest,
+async def amend(rt: RT, who: Caller, operation_id: IdPath, body: AmendIn, sig: SignedRequest,
                 idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Amend your operation: give the version you amend; a stale version gets 409 with the current one."""
     who.require("notices:file")
@@ -162,21 +164,21 @@ async def _transition(rt: Runtime, who: Principal, operation_id: str,
 
 
 @router.post("/operations/{operation_id}/cancel", response_model=NoticeOutcome, tags=["operations"])
-async def cancel(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+async def cancel(rt: RT, who: Caller, operation_id: IdPath, sig: SignedRequest,
                  idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Cancel your operation; it leaves detection, its versions are kept."""
     return await _transition(rt, who, operation_id, "cancel", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/activate", response_model=NoticeOutcome, tags=["operations"])
-async def activate(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+async def activate(rt: RT, who: Caller, operation_id: IdPath, sig: SignedRequest,
                    idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your notified operation starts."""
     return await _transition(rt, who, operation_id, "activate", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/complete", response_model=NoticeOutcome, tags=["operations"])
-async def complete(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+async def complete(rt: RT, who: Caller, operation_id: IdPath, sig: SignedRequest,
                    idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your active operation is over; it leaves detection."""
     return await _transition(rt, who, operation_id, "complete", idempotency_key, sig)
@@ -198,7 +200,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 def list_operations(
     rt: RT, who: Caller,
     state: Annotated[list[OperationState] | None, Query()] = None,
-    party: Annotated[str | None, Query(max_length=64)] = None,
+    party: PartyQuery = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat (WGS84 degrees)")] = None,
     start: Annotated[datetime | None, Query(description="only operations ending after this time (UTC)")] = None,
     end: Annotated[datetime | None, Query(description="only operations starting before this time (UTC)")] = None,
@@ -236,7 +238,7 @@ def _meets(a: tuple[float, float, float, float], b: tuple[float, float, float, f
 
 
 @router.get("/operations/{operation_id}", tags=["operations"])
-def get_operation(rt: RT, who: Caller, operation_id: str) -> dict[str, Any]:
+def get_operation(rt: RT, who: Caller, operation_id: IdPath) -> dict[str, Any]:
     """One operation as you may see it (404 if it does not exist or you may not see it)."""
     who.require("read")
     op = rt.service.repo.get_operation(operation_id)
@@ -301,7 +303,7 @@ def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"])
-def delete_subscription(rt: RT, who: Caller, subscription_id: str) -> Response:
+def delete_subscription(rt: RT, who: Caller, subscription_id: IdPath) -> Response:
     """Delete one of your subscriptions."""
     who.require("read")
     if not any(s.id == subscription_id for s in rt.service.repo.list_subscriptions(who.party_id)):
@@ -327,7 +329,7 @@ def inbox(
 
 
 @router.post("/deliveries/{delivery_id}/ack", response_model=Delivery, tags=["deliveries"])
-def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> Delivery:
+def acknowledge(rt: RT, who: Caller, delivery_id: IdPath, sig: SignedRequest) -> Delivery:
     """Acknowledge a delivery: "received and understood", never approval. Optionally signed (see filing)."""
     who.require("ack")
     return rt.desk.acknowledge(delivery_id, who.party_id, rt.clock(), party_signature=sig)
