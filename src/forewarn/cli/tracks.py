@@ -23,10 +23,8 @@ from rich.table import Table
 
 from forewarn.cli.errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
-from forewarn.service.compose import open_repository, open_track_store
-from forewarn.service.notices import Forewarn
+from forewarn.service.compose import build_service, build_tracker
 from forewarn.service.settings import load_settings
-from forewarn.service.tracking import Tracker
 from forewarn.tracks.feeds import FORMATS, FeedResult, read_feed
 from forewarn.tracks.model import PositionBatch
 
@@ -90,9 +88,7 @@ def replay(
         feeds = _feeds(path, party, feed_opt or [])
         loaded = [(who, file, _load(file, fmt)) for who, file in feeds]  # every file checked before any is fed
         settings = load_settings(db)
-        repo = open_repository(settings)
-        service = Forewarn(repo, settings)
-        tracker = Tracker(service, open_track_store(repo), settings.track_settings())
+        tracker = build_tracker(build_service(settings))
         names = [source or file.name.split(".")[0] for _, file, _ in loaded]
         batch = PositionBatch.concat([f.batch for _, _, f in loaded])
         feed_of = np.concatenate([np.full(len(f.batch), k) for k, (_, _, f) in enumerate(loaded)])

@@ -22,7 +22,6 @@ from forewarn.http.stream_routes import router as stream_router
 from forewarn.http.submissions import address
 from forewarn.http.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
-from forewarn.service.compose import build_service
 from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
 
@@ -36,12 +35,11 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     """The Forewarn HTTP application. ``run_worker`` starts the background sender/escalation thread with the
     application (tests may drive :meth:`Runtime.worker.run_once` themselves instead)."""
     settings = settings or Settings()
-    service = service or build_service(settings)
-    service.ledger.addresses = address  # parties sign the HTTP method and path of what they submit
-    rt: Runtime = build_runtime(settings, service, clock)
+    rt: Runtime = build_runtime(settings, service, clock)  # the service graph comes from service.compose
+    rt.service.ledger.addresses = address  # parties sign the HTTP method and path of what they submit
     rt.worker = DeliveryWorker(rt.desk, rt.key, clock, poll_s=settings.worker_poll_s,
                                timeout_s=settings.webhook_timeout_s)
-    service.listeners.append(rt.worker.wake)
+    rt.service.listeners.append(rt.worker.wake)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

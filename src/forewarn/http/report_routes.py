@@ -1,6 +1,6 @@
 """Routes of the daily report (``/v1/reports``): the JSON tables and the self-contained HTML page of one UTC day.
 
-``read`` scope. A party gets its own view (only what it may see, see :mod:`forewarn.report.data`); a token with
+``read`` scope. A party gets its own view (only what it may see, see :mod:`forewarn.service.day_view`); a token with
 the ``admin`` scope gets the operator's full report, or a party's view with ``?party=``.
 """
 
@@ -17,7 +17,7 @@ from forewarn.core.credentials import Principal
 from forewarn.core.ids import ID_PATTERN
 from forewarn.errors import Forbidden, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller
-from forewarn.report import Report, make_report, render_html
+from forewarn.report import Report, build_report, render_html
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -38,7 +38,7 @@ def _report(rt: RT, who: Principal, day: str, party: str | None) -> Report:
     else:
         viewer = who.party_id
     try:
-        return make_report(rt.service.repo, when, viewer)
+        return build_report(rt.service.day_seen_by(when, viewer))
     except LookupError as exc:
         raise NotFound(str(exc), {"party": viewer}) from exc
 

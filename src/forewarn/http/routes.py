@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 
 from forewarn.core.credentials import Principal
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
-from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
+from forewarn.core.policy import view_delivery
 from forewarn.core.records import Delivery, NoticeOutcome
-from forewarn.errors import ForewarnError, InvalidInput, NotFound
+from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.http.deps import RT, Caller, SignedRequest
 from forewarn.http.runtime import Runtime
 from forewarn.http.schemas import (
@@ -33,7 +33,6 @@ from forewarn.http.schemas import (
 from forewarn.ledger.keys import PartySignature
 from forewarn.service.group_commit import Work
 from forewarn.service.idempotency import Idempotency
-from forewarn.service.situation import situation
 
 router = APIRouter(prefix="/v1")
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
@@ -42,16 +41,7 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
 
 def _shown(rt: Runtime, who: Principal, outcome: NoticeOutcome, op: Operation | None = None) -> NoticeOutcome:
     """The outcome of the caller's own filing or check as the policy shows it to the caller."""
-    service = rt.service
-    if op is None:  # the live picture holds the version just stored (unless it has moved on): no read
-        live = service.airspace.operations.get(outcome.operation_id)
-        op = live if live is not None and live.version == outcome.version else service.repo.get_operation(
-            outcome.operation_id, outcome.version)
-    if op is None:  # pragma: no cover - a stored outcome always has its operation version
-        raise NotFound(f"no operation {outcome.operation_id}")
-    with service.commits.reading():  # the live picture is read for proposals against coarsened volumes
-        return view_outcome(who.party_id, outcome, op, service.airspace.book, service.airspace,
-                            service.settings.resolution_bounds(), service.repo.get_operation)
+    return rt.service.outcome_shown_to(who.party_id, outcome, op)
 
 
 def _idem(who: Principal, key: str | None, path: str, body: Any) -> Idempotency | None:
@@ -74,9 +64,7 @@ def keys(rt: RT) -> dict[str, Any]:
 def list_parties(rt: RT, who: Caller) -> list[Party]:
     """Parties: all for an admin; otherwise yourself and the parties an agreement binds you to."""
     who.require("read")
-    book = rt.service.airspace.book
-    return [p for p in rt.service.repo.list_parties()
-            if "admin" in who.scopes or can_see(who.party_id, p.id, book)]
+    return rt.service.parties_visible_to(who.party_id, "admin" in who.scopes)
 
 
 @router.post("/parties", response_model=Party, status_code=201, tags=["parties"])
@@ -99,7 +87,7 @@ def add_credentials(rt: RT, who: Caller, party_id: IdPath, body: CredentialsIn) 
 def list_agreements(rt: RT, who: Caller) -> list[Agreement]:
     """Agreements: all for an admin; otherwise those you are party to."""
     who.require("read")
-    return [a for a in rt.service.repo.list_agreements() if "admin" in who.scopes or who.party_id in a.parties]
+    return rt.service.agreements_visible_to(who.party_id, "admin" in who.scopes)
 
 
 @router.post("/agreements", response_model=Agreement, status_code=201, tags=["agreements"])
@@ -211,43 +199,16 @@ def list_operations(
     for t in (start, end):
         if t is not None and t.tzinfo is None:
             raise InvalidInput("start and end need a UTC offset")
-    book = rt.service.airspace.book
-    out: list[dict[str, Any]] = []
-    for op in rt.service.repo.list_operations(state, party):
-        if not visible(who.party_id, op, book):
-            continue
-        # filter on the volumes as shown to the caller: filtering on exact ones would let bisecting queries
-        # find the exact bounds and times of a coarsened envelope
-        shown = envelope_volumes(who.party_id, op, book)
-        if (start and max(v.end for v in shown) <= start) or (end and min(v.start for v in shown) >= end):
-            continue
-        if box is not None and not any(_meets(v.shape.bounds, box) for v in shown):
-            continue
-        view = view_operation(who.party_id, op, book)
-        if view is not None:
-            out.append(view)
-    now = rt.clock()
-    for view in out:  # planning detail released to another party: a disclosure, recorded in the ledger
-        if "detail" in view and view["party_id"] != who.party_id:
-            rt.service.record_disclosure(who.party_id, view["id"], view, now, "GET /v1/operations")
-    return out
-
-
-def _meets(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+    return rt.service.operations_visible_to(who.party_id, rt.clock(), "GET /v1/operations", states=state,
+                                            party=party, box=box, start=start, end=end)
 
 
 @router.get("/operations/{operation_id}", tags=["operations"])
 def get_operation(rt: RT, who: Caller, operation_id: IdPath) -> dict[str, Any]:
     """One operation as you may see it (404 if it does not exist or you may not see it)."""
     who.require("read")
-    op = rt.service.repo.get_operation(operation_id)
-    view = None if op is None else view_operation(who.party_id, op, rt.service.airspace.book)
-    if view is None:
-        raise NotFound(f"no operation {operation_id}")
-    if "detail" in view and op is not None and op.party_id != who.party_id:
-        rt.service.record_disclosure(who.party_id, operation_id, view, rt.clock(), f"GET /v1/operations/{operation_id}")
-    return view
+    return rt.service.operation_visible_to(who.party_id, operation_id, rt.clock(),
+                                           f"GET /v1/operations/{operation_id}")
 
 
 @router.get("/situation", tags=["operations"])
@@ -258,7 +219,7 @@ def get_situation(
     """The situation as you may see it, as GeoJSON (RFC 7946, WGS84 lon/lat): volumes, protected sites,
     your conflicts and site warnings (the export of ``forewarn export``, through the sharing policy)."""
     who.require("read")
-    return situation(rt.service.repo, include_planned=planned, viewer=who.party_id, book=rt.service.airspace.book)
+    return rt.service.situation_seen_by(who.party_id, planned)
 
 
 # ---------------------------------------------------------------------------------------------- sites, subscriptions
@@ -266,19 +227,15 @@ def get_situation(
 def list_sites(rt: RT, who: Caller) -> list[ProtectedSite]:
     """Protected sites registered by you or by parties an agreement binds you to."""
     who.require("read")
-    book = rt.service.airspace.book
-    return [s for s in rt.service.repo.list_sites() if can_see(who.party_id, s.registered_by, book)]
+    return rt.service.sites_visible_to(who.party_id)
 
 
 @router.post("/sites", response_model=ProtectedSite, status_code=201, tags=["protected sites"])
 def register_site(rt: RT, who: Caller, body: SiteIn, sig: SignedRequest) -> ProtectedSite:
     """Register (or update) one of your protected sites."""
     who.require("sites:register")
-    existing = rt.service.repo.get_site(body.id)
-    if existing is not None and existing.registered_by != who.party_id:
-        raise NotFound(f"no site {body.id} of yours")
     site = ProtectedSite(registered_by=who.party_id, **body.model_dump())
-    rt.service.register_site(site, rt.clock(), party_signature=sig)
+    rt.service.register_own_site(site, rt.clock(), party_signature=sig)
     return site
 
 
@@ -286,19 +243,15 @@ def register_site(rt: RT, who: Caller, body: SiteIn, sig: SignedRequest) -> Prot
 def list_subscriptions(rt: RT, who: Caller) -> list[Subscription]:
     """Your subscriptions."""
     who.require("read")
-    return rt.service.repo.list_subscriptions(who.party_id)
+    return rt.service.subscriptions_of(who.party_id)
 
 
 @router.post("/subscriptions", response_model=Subscription, status_code=201, tags=["subscriptions"])
 def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
     """Create or replace a subscription: notices meeting this area x band x window are delivered to you."""
     who.require("read")
-    existing = [s for s in rt.service.repo.list_subscriptions() if s.id == body.id]
-    if existing and existing[0].party_id != who.party_id:
-        raise NotFound(f"no subscription {body.id} of yours")
     sub = Subscription(id=body.id, party_id=who.party_id, volume=body.volume)
-    with rt.service.repo.transaction():
-        rt.service.repo.put_subscription(sub)
+    rt.service.put_own_subscription(sub)
     return sub
 
 
@@ -306,10 +259,7 @@ def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
 def delete_subscription(rt: RT, who: Caller, subscription_id: IdPath) -> Response:
     """Delete one of your subscriptions."""
     who.require("read")
-    if not any(s.id == subscription_id for s in rt.service.repo.list_subscriptions(who.party_id)):
-        raise NotFound(f"no subscription {subscription_id} of yours")
-    with rt.service.repo.transaction():
-        rt.service.repo.delete_subscription(subscription_id)
+    rt.service.delete_own_subscription(who.party_id, subscription_id)
     return Response(status_code=204)
 
 
@@ -339,10 +289,7 @@ def acknowledge(rt: RT, who: Caller, delivery_id: IdPath, sig: SignedRequest) ->
 def health(rt: RT) -> Any:
     """Liveness: the schema version and the number of live operations; 503 when the store cannot be read."""
     try:
-        probe = getattr(rt.service.repo, "probe", None)
-        if probe is not None:
-            probe()
-        version = rt.service.repo.schema_version()
+        version = rt.service.store_version()
     except ForewarnError as exc:
         return JSONResponse({"status": "unavailable", "code": exc.code, "message": exc.message}, status_code=503)
     return {"status": "ok", "schema_version": version, "live_operations": len(rt.service.airspace.operations)}

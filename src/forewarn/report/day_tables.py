@@ -1,5 +1,5 @@
 """The tables of the daily report, one function per table, computed from a
-:class:`~forewarn.report.data.Visible` and nothing else.
+:class:`~forewarn.service.day_view.Visible` and nothing else.
 
 Units: times are ISO 8601 UTC strings, durations seconds, distances and altitudes metres (altitudes above the
 WGS84 ellipsoid). What belongs to the day (UTC calendar day ``[00:00Z, 24:00Z)``):
@@ -23,9 +23,9 @@ import json
 from collections import defaultdict
 from datetime import date, datetime
 
-from forewarn.report.data import NoticeView, Visible, day_window, overlaps_day
 from forewarn.report.model import Cell, Table
 from forewarn.report.regions import regions_crossed, volume_region
+from forewarn.service.day_view import NoticeView, Visible, day_window, overlaps_day
 
 CONFORMANCE_KINDS = frozenset({"nonconforming", "conforming", "intrusion"})
 PREDICTION_KINDS = frozenset({"predicted_conflict", "predicted_entry"})

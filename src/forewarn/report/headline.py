@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from forewarn.report.data import Visible
 from forewarn.report.day_tables import (
     activity_tables,
     alert_table,
@@ -19,6 +18,7 @@ from forewarn.report.day_tables import (
     site_warning_table,
 )
 from forewarn.report.model import Cell, Report, Table
+from forewarn.service.day_view import Visible
 
 
 def build_report(vis: Visible) -> Report:
