@@ -18,11 +18,12 @@ import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 from typer.testing import CliRunner
 
 from forewarn.cli.main import app
 from forewarn.core.airspace import AgreementBook
-from forewarn.core.model import Operation, PlanningDetail
+from forewarn.core.model import Agreement, Operation, Party, PlanningDetail, ProtectedSite
 from forewarn.core.policy import view_operation
 from forewarn.core.records import Delivery
 from forewarn.geo.volume import Volume4D
@@ -373,7 +374,7 @@ def test_html_is_self_contained_and_files_are_written(store: Store, tmp_path: Pa
     for name, table in report.tables.items():
         lines = files[name].read_text(encoding="utf-8").splitlines()
         assert lines[0].split(",") == list(table.columns) and len(lines) >= len(table.rows) + 1
-        assert html.escape(table.title) in page
+        assert f"<h2>{escape(table.title)}</h2>" in page  # escaped as the template escapes (markupsafe)
     for plot in ("timeline", "activity", "lead_times", "acks"):
         assert files[f"plot-{plot}"].read_bytes().startswith(b"\x89PNG")
     data = json.loads(files["json"].read_text(encoding="utf-8"))
@@ -472,4 +473,31 @@ def test_render_html_without_any_data(tmp_path: Path) -> None:
     assert report.summary["notices"] == 0 and any("no alert deliveries" in n for n in report.notes)
     with pytest.raises(LookupError):
         make_report(repo, DAY, "nobody")
+    repo.close()
+
+
+HOSTILE = "<script>alert('{}')</script>"
+
+
+def test_names_that_look_like_markup_are_escaped_in_the_page(tmp_path: Path) -> None:
+    """Party, site and planning-detail text is untrusted: the page shows it as text, never as markup."""
+    db = tmp_path / "hostile.sqlite"
+    repo = SQLiteRepository(db)
+    service = Forewarn(repo, Settings(db=db))
+    service.put_party(Party(id="evil", name=HOSTILE.format("party")))
+    service.put_party(Party(id="ngo", name="NGO", kind="humanitarian"))
+    service.put_agreement(Agreement(id="pact", name="pact", parties=["evil", "ngo"]), at(0))
+    service.register_site(ProtectedSite(id="clinic", name=HOSTILE.format("site"), category="hospital",
+                                        point=(39.0, 36.0), buffer_m=2000, registered_by="ngo"), at(0))
+    service.notify(Operation(id="evil-strike", party_id="evil", activity_class="strike_area",
+                             volumes=[circle_volume(39.0, 36.0, at(6), at(8))],
+                             detail=PlanningDetail(unit=HOSTILE.format("unit"))), at(1))
+    for viewer in (None, "evil"):
+        page = render_html(make_report(repo, DAY, viewer))
+        assert "<script" not in page.lower()  # the page has no script of its own
+        shown = html.unescape(page)
+        assert HOSTILE.format("site") in shown
+        if viewer == "evil":
+            assert f"report of {HOSTILE.format('party')} (<code>evil</code>)" in shown
+            assert HOSTILE.format("unit") in shown
     repo.close()

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.http.limits import FailureLimiter
-from forewarn.http.stream_routes import dummy_secret_hash
+from forewarn.service.client_access import dummy_secret_hash
 from tests.api_support import World, make_world
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from forewarn.http.runtime import issuer_key
 from forewarn.service.compose import build_service
 from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
@@ -44,7 +43,7 @@ def _service(db: Path, **settings: Any) -> Forewarn:
 
 def test_database_wal_shm_and_key_file_are_private(db_path: Path, wide_umask: None) -> None:
     service = _service(db_path)
-    key = issuer_key(service, NOW)
+    key = service.issuer_key(NOW)
     service.ledger.append("probe", "s", {}, NOW)
     for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"), Path(f"{db_path}.key")):
         assert path.exists(), path
@@ -55,35 +54,35 @@ def test_database_wal_shm_and_key_file_are_private(db_path: Path, wide_umask: No
 
 def test_the_database_never_holds_the_private_key(db_path: Path) -> None:
     service = _service(db_path)
-    key = issuer_key(service, NOW)
+    key = service.issuer_key(NOW)
     service.ledger.append("probe", "s", {}, NOW)
     service.repo.close()
     data = b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith("forewarn.sqlite")
                     and not p.name.endswith(".key"))
     assert b"PRIVATE KEY" not in data
-    assert issuer_key(_service(db_path), NOW).kid == key.kid  # the same key at the next start
+    assert _service(db_path).issuer_key(NOW).kid == key.kid  # the same key at the next start
     assert dict(_service(db_path).repo.list_issuer_keys())[key.kid].startswith("-----BEGIN PUBLIC KEY-----")
 
 
 def test_a_passphrase_encrypts_the_key_file(db_path: Path) -> None:
     service = _service(db_path, key_passphrase="correct horse")
-    key = issuer_key(service, NOW)
+    key = service.issuer_key(NOW)
     service.repo.close()
     text = Path(f"{db_path}.key").read_text()
     assert "ENCRYPTED PRIVATE KEY" in text
     again = _service(db_path, key_passphrase="correct horse")
-    assert issuer_key(again, NOW).private_pem() == key.private_pem()
+    assert again.issuer_key(NOW).private_pem() == key.private_pem()
     again.repo.close()
     with pytest.raises(ValueError, match="FOREWARN_KEY_PASSPHRASE"):
-        issuer_key(_service(db_path), NOW)
+        _service(db_path).issuer_key(NOW)
     with pytest.raises(ValueError):
-        issuer_key(_service(db_path, key_passphrase="wrong"), NOW)
+        _service(db_path, key_passphrase="wrong").issuer_key(NOW)
 
 
 def test_the_key_file_setting_names_the_file(db_path: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "secrets" / "service.key"
     service = _service(db_path, key_file=elsewhere)
-    key = issuer_key(service, NOW)
+    key = service.issuer_key(NOW)
     assert elsewhere.read_text().startswith(f"kid: {key.kid}\n") and _mode(elsewhere) == 0o600
     assert not Path(f"{db_path}.key").exists()
 
@@ -103,8 +102,8 @@ def test_a_key_stored_in_sqlite_is_moved_out_once(db_path: Path) -> None:
 
     service = _service(db_path)
     entry = service.ledger.append("probe", "s", {}, NOW)
-    assert issuer_key(service, NOW).private_pem() == old.private_pem()
-    assert issuer_key(service, NOW).kid == old.kid
+    assert service.issuer_key(NOW).private_pem() == old.private_pem()
+    assert service.issuer_key(NOW).kid == old.kid
     assert _mode(Path(f"{db_path}.key")) == 0o600
     assert all("PRIVATE" not in pem for _, pem in service.repo.list_issuer_keys())
     assert service.ledger.verify().ok, entry
@@ -123,4 +122,4 @@ def test_a_key_stored_in_postgres_is_moved_out_once(postgres_repo: Any, tmp_path
     assert [kid for kid, _ in postgres_repo.list_issuer_keys()] == [old.kid]
     assert all("PRIVATE" not in pem for _, pem in postgres_repo.list_issuer_keys())
     service = Forewarn(postgres_repo, Settings())
-    assert issuer_key(service, NOW).kid == old.kid
+    assert service.issuer_key(NOW).kid == old.kid

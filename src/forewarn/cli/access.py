@@ -76,7 +76,7 @@ def revoke(client_id: str, reason: ReasonOption = "", db: DbOption = None) -> No
 def show(party_id: str, db: DbOption = None, as_json: JsonOption = False) -> None:
     """A party's state (disabled since when) and its credentials (never their secrets)."""
     try:
-        access = _service(db).repo.party_access(party_id)
+        access = _service(db).party_access(party_id)
         if access is None:
             raise NotFound(f"no party {party_id}", {"party_id": party_id})
     except ForewarnError as exc:

@@ -21,7 +21,7 @@ from forewarn.cli.errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.ledger.keys import load_public_key, raw_public
 from forewarn.ledger.receipts import check_receipt
-from forewarn.service.compose import open_repository
+from forewarn.service.compose import open_ledger
 from forewarn.service.ledger import Ledger
 from forewarn.service.receipts import build_receipt
 from forewarn.service.settings import load_settings
@@ -47,8 +47,7 @@ KeyOption = Annotated[
 
 
 def _ledger(db: Path | None) -> Ledger:
-    settings = load_settings(db)
-    return Ledger(open_repository(settings))
+    return open_ledger(load_settings(db))
 
 
 def _key(value: str) -> Ed25519PublicKey:
@@ -81,8 +80,7 @@ def verify(
             seq_text, _, want = head.partition(":")
             if not seq_text.isdigit() or len(want) != 64:
                 raise InvalidInput("--head is SEQ:HASH (the hash as 64 hex digits)")
-            found = ledger.repo.ledger_links(int(seq_text), int(seq_text))
-            if not found or found[0].entry_hash != want:
+            if not ledger.holds(int(seq_text), want):
                 report.first_bad = int(seq_text)
                 report.problem = "the published head is no longer in the chain (entries deleted or rewritten)"
     except ForewarnError as exc:
@@ -216,4 +214,4 @@ def key_revoke(party: str, key_id: str, db: DbOption = None) -> None:
 @key_app.command("list")
 def key_list(party: Annotated[str | None, typer.Argument()] = None, db: DbOption = None) -> None:
     """Keys with their history (valid_from, revoked_at, replaces)."""
-    _dump([k.model_dump(mode="json") for k in _ledger(db).repo.list_party_keys(party)])
+    _dump([k.model_dump(mode="json") for k in _ledger(db).party_keys(party)])

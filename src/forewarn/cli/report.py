@@ -32,7 +32,7 @@ def report(
     flagged); acknowledgements; escalations; conflicts and how they were resolved; protected-site warnings;
     conformance incidents and predicted conflicts. HTML with plots (self-contained) plus CSV and JSON."""
     from forewarn.report import make_report, write_report  # matplotlib is imported only when a report is made
-    from forewarn.report.figures import summary_label, summary_text
+    from forewarn.report.headline import summary_label, summary_text
 
     try:
         when = date.fromisoformat(day)

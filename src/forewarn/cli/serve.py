@@ -57,7 +57,7 @@ def serve(
         settings = load_settings(env_file=settings_file, **overrides)
         check_workers(settings, workers)
         service = build_service(settings)
-        if scenario is not None and not service.repo.list_parties():
+        if scenario is not None and not service.parties_visible_to("operator", admin=True):
             _bootstrap(service, scenario, settings.db)
     except ForewarnError as exc:
         fail(exc)
@@ -68,7 +68,7 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
         return
-    service.repo.close()  # the workers open their own pools
+    service.close()  # the workers open their own pools
     os.environ.update(worker_environment(overrides))
     if settings_file is not None:
         os.environ[SERVE_ENV_FILE] = str(settings_file.resolve())
@@ -101,7 +101,7 @@ def _bootstrap(service: Forewarn, scenario: str, db: Path) -> None:
     load_scenario(service, builtin_scenario(scenario))
     service.put_party(Party(id="operator", name="Forewarn operator", kind="other"))
     out = {}
-    for party in service.repo.list_parties():
+    for party in service.parties_visible_to("operator", admin=True):
         scopes = ["admin"] if party.id == "operator" else list(PARTY_SCOPES)
         cred, secret = service.issue_credential(party.id, scopes, datetime.now(UTC))
         out[party.id] = {"client_id": cred.client_id, "client_secret": secret, "scopes": scopes}

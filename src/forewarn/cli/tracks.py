@@ -24,8 +24,7 @@ from rich.table import Table
 
 from forewarn.cli.errors import fail
 from forewarn.errors import ForewarnError, InvalidInput
-from forewarn.service.compose import open_repository, open_track_store
-from forewarn.service.notices import Forewarn
+from forewarn.service.compose import build_service, build_tracker
 from forewarn.service.settings import load_settings
 from forewarn.service.tracking import Tracker
 from forewarn.tracks.feeds import FORMATS
@@ -92,9 +91,7 @@ def replay(
         with TimeOrderedFeeds() as ordered:
             summaries = [(who, _read(ordered, file, fmt)) for who, file in feeds]  # all checked before any is fed
             settings = load_settings(db)
-            repo = open_repository(settings)
-            service = Forewarn(repo, settings)
-            tracker = Tracker(service, open_track_store(repo), settings.track_settings())
+            tracker = build_tracker(build_service(settings))
             tally = _feed(tracker, ordered, summaries, source, operation, speed, step)
         unparsable = sum(f.unparsable for _, f in summaries)
         console.print(_summary(tally.title, len(ordered) + unparsable, tally.accepted, unparsable, tally.reasons,

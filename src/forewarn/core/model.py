@@ -6,33 +6,22 @@ times timezone-aware UTC. There is no "target" field anywhere: Forewarn never ne
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from forewarn.core.ids import ACTIVITY_CLASS_PATTERN, check_identifier
 from forewarn.core.text import PrintableText
 from forewarn.geo.volume import LonLat, Volume4D, check_lonlat
 from forewarn.units import FOOT_M, NAUTICAL_MILE_M, feet_to_m, nm_to_m
-
-IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-"""Identifiers: lowercase letters, digits and ``_.:-``, 1-64 characters, starting with a letter or digit."""
 
 STRIKE_CLASSES = frozenset({"strike_area", "cruise_missile_corridor", "artillery_area"})
 """Activity classes whose volumes are checked against protected sites."""
 
 FIXED_IN_PLACE_CLASSES = frozenset({"strike_area"})
 """Activity classes for which a lateral offset is never proposed: the place is the point of the activity."""
-
-
-def _identifier(value: str) -> str:
-    if not IDENTIFIER.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid identifier (lowercase letters, digits, '_', '.', ':', '-'; 1-64 chars)"
-        )
-    return value
 
 
 class Record(BaseModel):
@@ -57,7 +46,7 @@ class Party(Record):
     backup_webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,2000}$",
                                            description="backup channel for escalations (e.g. a duty officer)")
 
-    _id = field_validator("id")(_identifier)
+    _id = field_validator("id")(check_identifier)
 
 
 class SeparationMinima(Record):
@@ -178,7 +167,7 @@ class Coarsening(Record):
     @classmethod
     def _parties(cls, parties: list[str]) -> list[str]:
         for p in parties:
-            _identifier(p)
+            check_identifier(p)
         return parties
 
     @field_validator("grid_arcmin")
@@ -247,13 +236,13 @@ class Agreement(Record):
         "lon/lat grid (arc-minutes) or convex hull, altitudes (ft) and times (s) rounded outward",
     )
 
-    _id = field_validator("id")(_identifier)
+    _id = field_validator("id")(check_identifier)
 
     @field_validator("parties")
     @classmethod
     def _distinct(cls, parties: list[str]) -> list[str]:
         for p in parties:
-            _identifier(p)
+            check_identifier(p)
         if len(set(parties)) != len(parties):
             raise ValueError("an agreement lists each party once")
         return parties
@@ -337,14 +326,14 @@ class Operation(Record):
 
     id: str
     party_id: str
-    activity_class: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    activity_class: str = Field(pattern=ACTIVITY_CLASS_PATTERN)
     volumes: list[Volume4D] = Field(min_length=1, max_length=100)
     state: OperationState = OperationState.PLANNED
     version: int = Field(default=1, ge=1)
     notified_at: datetime | None = None
     detail: PlanningDetail = PlanningDetail()
 
-    _id = field_validator("id", "party_id")(_identifier)
+    _id = field_validator("id", "party_id")(check_identifier)
 
     @field_validator("notified_at")
     @classmethod
@@ -378,7 +367,7 @@ class ProtectedSite(Record):
     polygon: list[LonLat] | None = None
     buffer_m: float = Field(default=1000.0, ge=0, le=100_000, allow_inf_nan=False)
 
-    _id = field_validator("id", "registered_by")(_identifier)
+    _id = field_validator("id", "registered_by")(check_identifier)
 
     @model_validator(mode="after")
     def _one_geometry(self) -> ProtectedSite:
@@ -401,4 +390,4 @@ class Subscription(Record):
     party_id: str
     volume: Volume4D
 
-    _id = field_validator("id", "party_id")(_identifier)
+    _id = field_validator("id", "party_id")(check_identifier)

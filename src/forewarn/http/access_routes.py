@@ -47,7 +47,7 @@ class PartyStateOut(BaseModel):
 
 
 def _state(rt: RT, party_id: str) -> PartyStateOut:
-    access = rt.service.repo.party_access(party_id)
+    access = rt.service.party_access(party_id)
     if access is None:
         raise NotFound(f"no party {party_id}", {"party_id": party_id})
     return PartyStateOut(party_id=party_id, disabled_at=access.disabled_at)
@@ -76,7 +76,7 @@ def list_credentials(rt: RT, who: Caller, party_id: str) -> list[CredentialOut]:
     who.require("admin")
     _state(rt, party_id)
     return [CredentialOut(client_id=c.client_id, party_id=c.party_id, scopes=list(c.scopes), created_at=c.created_at,
-                          revoked_at=c.revoked_at) for c in rt.service.repo.list_credentials(party_id)]
+                          revoked_at=c.revoked_at) for c in rt.service.credentials_of(party_id)]
 
 
 @router.post("/parties/{party_id}/credentials/{client_id}/revoke", response_model=CredentialOut, tags=["parties"])
@@ -95,8 +95,8 @@ def status(rt: RT, who: Caller) -> dict[str, Any]:
     """The service's status with counts (admin): schema version, live operations, parties (and how many are
     disabled). ``GET /v1/health`` answers without a token and so says only whether the service is up."""
     who.require("admin")
-    parties = rt.service.repo.list_parties()
-    disabled = sum(1 for p in parties if (a := rt.service.repo.party_access(p.id)) and a.disabled_at is not None)
-    return {"status": "ok", "schema_version": rt.service.repo.schema_version(),
+    parties = rt.service.parties_visible_to(who.party_id, admin=True)
+    disabled = sum(1 for p in parties if (a := rt.service.party_access(p.id)) and a.disabled_at is not None)
+    return {"status": "ok", "schema_version": rt.service.store_version(),
             "live_operations": len(rt.service.airspace.operations), "parties": len(parties),
             "disabled_parties": disabled}

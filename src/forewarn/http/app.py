@@ -24,7 +24,6 @@ from forewarn.http.stream_routes import router as stream_router
 from forewarn.http.submissions import address
 from forewarn.http.track_routes import router as track_router
 from forewarn.notify.worker import DeliveryWorker
-from forewarn.service.compose import build_service
 from forewarn.service.notices import Forewarn
 from forewarn.service.replica import ReplicaKeeper
 from forewarn.service.settings import Settings, load_settings
@@ -42,13 +41,12 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
     """The Forewarn HTTP application. ``run_worker`` starts the background sender/escalation thread with the
     application (tests may drive :meth:`Runtime.worker.run_once` themselves instead)."""
     settings = settings or Settings()
-    service = service or build_service(settings)
-    service.ledger.addresses = address  # parties sign the HTTP method and path of what they submit
-    rt: Runtime = build_runtime(settings, service, clock)
+    rt: Runtime = build_runtime(settings, service, clock)  # the service graph comes from service.compose
+    rt.service.ledger.addresses = address  # parties sign the HTTP method and path of what they submit
     log_redaction.install()  # no bearer token in the access log (the track WebSocket's ?access_token=)
     rt.worker = DeliveryWorker(rt.desk, rt.key, clock, poll_s=settings.worker_poll_s,
                                timeout_s=settings.webhook_timeout_s)
-    service.listeners.append(rt.worker.wake)
+    rt.service.listeners.append(rt.worker.wake)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,8 +55,8 @@ def create_app(settings: Settings | None = None, *, service: Forewarn | None = N
             rt.worker.start()
         rt.listen()
         keeper = None
-        if service.commits.replica is not None:  # a store shared by several processes: report, prune the log
-            keeper = ReplicaKeeper(service.commits.replica, settings.change_log_prune_s,
+        if rt.service.commits.replica is not None:  # a store shared by several processes: report, prune the log
+            keeper = ReplicaKeeper(rt.service.commits.replica, settings.change_log_prune_s,
                                    settings.change_log_retention_s)
             keeper.start()
         try:

@@ -1,6 +1,6 @@
 """Routes of the daily report (``/v1/reports``): the JSON tables and the self-contained HTML page of one UTC day.
 
-``read`` scope. A party gets its own view (only what it may see, see :mod:`forewarn.report.data`); a token with
+``read`` scope. A party gets its own view (only what it may see, see :mod:`forewarn.service.day_view`); a token with
 the ``admin`` scope gets the operator's full report, or a party's view with ``?party=``.
 """
 
@@ -14,14 +14,15 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from forewarn.core.credentials import Principal
+from forewarn.core.ids import ID_PATTERN
 from forewarn.errors import Forbidden, InvalidInput, NotFound
 from forewarn.http.deps import RT, Caller
-from forewarn.report import Report, make_report, render_html
+from forewarn.report import Report, build_report, render_html
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 Day = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$", description="the UTC calendar day, YYYY-MM-DD")]
-PartyQuery = Annotated[str | None, Query(max_length=64, description="admin only: the report of this party")]
+PartyQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description="admin only: the report of this party")]
 
 
 def _report(rt: RT, who: Principal, day: str, party: str | None) -> Report:
@@ -37,7 +38,7 @@ def _report(rt: RT, who: Principal, day: str, party: str | None) -> Report:
     else:
         viewer = who.party_id
     try:
-        return make_report(rt.service.repo, when, viewer)
+        return build_report(rt.service.day_seen_by(when, viewer))
     except LookupError as exc:
         raise NotFound(str(exc), {"party": viewer}) from exc
 

@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 
 from forewarn.core.credentials import Principal
 from forewarn.core.model import Agreement, Operation, OperationState, Party, ProtectedSite, Subscription
-from forewarn.core.policy import can_see, envelope_volumes, view_delivery, view_operation, view_outcome, visible
+from forewarn.core.policy import view_delivery
 from forewarn.core.records import Delivery, NoticeOutcome
-from forewarn.errors import ForewarnError, InvalidInput, NotFound
+from forewarn.errors import ForewarnError, InvalidInput
 from forewarn.http.deps import RT, Caller, SignedRequest
 from forewarn.http.operator_view import refuse_operator_view
 from forewarn.http.runtime import Runtime
@@ -27,14 +27,15 @@ from forewarn.http.schemas import (
     CheckIn,
     CredentialsIn,
     CredentialsOut,
+    IdPath,
     OperationIn,
+    PartyQuery,
     SiteIn,
     SubscriptionIn,
 )
 from forewarn.ledger.keys import PartySignature
 from forewarn.service.group_commit import Work
 from forewarn.service.idempotency import Idempotency
-from forewarn.service.situation import situation
 
 router = APIRouter(prefix="/v1")
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
@@ -43,16 +44,7 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
 
 def _shown(rt: Runtime, who: Principal, outcome: NoticeOutcome, op: Operation | None = None) -> NoticeOutcome:
     """The outcome of the caller's own filing or check as the policy shows it to the caller."""
-    service = rt.service
-    if op is None:  # the live picture holds the version just stored (unless it has moved on): no read
-        live = service.airspace.operations.get(outcome.operation_id)
-        op = live if live is not None and live.version == outcome.version else service.repo.get_operation(
-            outcome.operation_id, outcome.version)
-    if op is None:  # pragma: no cover - a stored outcome always has its operation version
-        raise NotFound(f"no operation {outcome.operation_id}")
-    with service.commits.reading():  # the live picture is read for proposals against coarsened volumes
-        return view_outcome(who.party_id, outcome, op, service.airspace.book, service.airspace,
-                            service.settings.resolution_bounds(), service.repo.get_operation)
+    return rt.service.outcome_shown_to(who.party_id, outcome, op)
 
 
 def _idem(who: Principal, key: str | None, path: str, body: Any) -> Idempotency | None:
@@ -75,9 +67,7 @@ def keys(rt: RT) -> dict[str, Any]:
 def list_parties(rt: RT, who: Caller) -> list[Party]:
     """Parties: all for an admin; otherwise yourself and the parties an agreement binds you to."""
     who.require("read")
-    book = rt.service.airspace.book
-    return [p for p in rt.service.repo.list_parties()
-            if "admin" in who.scopes or can_see(who.party_id, p.id, book)]
+    return rt.service.parties_visible_to(who.party_id, "admin" in who.scopes)
 
 
 @router.post("/parties", response_model=Party, status_code=201, tags=["parties"])
@@ -89,7 +79,7 @@ def put_party(rt: RT, who: Caller, party: Party) -> Party:
 
 
 @router.post("/parties/{party_id}/credentials", response_model=CredentialsOut, status_code=201, tags=["parties"])
-def add_credentials(rt: RT, who: Caller, party_id: str, body: CredentialsIn) -> CredentialsOut:
+def add_credentials(rt: RT, who: Caller, party_id: IdPath, body: CredentialsIn) -> CredentialsOut:
     """New client credentials for a party (admin). The secret is shown once."""
     who.require("admin")
     cred, secret = rt.service.issue_credential(party_id, body.scopes, rt.clock())
@@ -100,7 +90,7 @@ def add_credentials(rt: RT, who: Caller, party_id: str, body: CredentialsIn) -> 
 def list_agreements(rt: RT, who: Caller) -> list[Agreement]:
     """Agreements: all for an admin; otherwise those you are party to."""
     who.require("read")
-    return [a for a in rt.service.repo.list_agreements() if "admin" in who.scopes or who.party_id in a.parties]
+    return rt.service.agreements_visible_to(who.party_id, "admin" in who.scopes)
 
 
 @router.post("/agreements", response_model=Agreement, status_code=201, tags=["agreements"])
@@ -141,7 +131,7 @@ def check(rt: RT, who: Caller, body: CheckIn) -> NoticeOutcome:
 
 
 @router.post("/operations/{operation_id}/amend", response_model=NoticeOutcome, tags=["operations"])
-async def amend(rt: RT, who: Caller, operation_id: str, body: AmendIn, sig: SignedRequest,
+async def amend(rt: RT, who: Caller, operation_id: IdPath, body: AmendIn, sig: SignedRequest,
                 idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Amend your operation: give the version you amend; a stale version gets 409 with the current one."""
     who.require("notices:file")
@@ -166,21 +156,21 @@ async def _transition(rt: Runtime, who: Principal, operation_id: str,
 
 
 @router.post("/operations/{operation_id}/cancel", response_model=NoticeOutcome, tags=["operations"])
-async def cancel(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+async def cancel(rt: RT, who: Caller, operation_id: IdPath, sig: SignedRequest,
                  idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Cancel your operation; it leaves detection, its versions are kept."""
     return await _transition(rt, who, operation_id, "cancel", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/activate", response_model=NoticeOutcome, tags=["operations"])
-async def activate(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+async def activate(rt: RT, who: Caller, operation_id: IdPath, sig: SignedRequest,
                    idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your notified operation starts."""
     return await _transition(rt, who, operation_id, "activate", idempotency_key, sig)
 
 
 @router.post("/operations/{operation_id}/complete", response_model=NoticeOutcome, tags=["operations"])
-async def complete(rt: RT, who: Caller, operation_id: str, sig: SignedRequest,
+async def complete(rt: RT, who: Caller, operation_id: IdPath, sig: SignedRequest,
                    idempotency_key: IdemKey = None) -> NoticeOutcome:
     """Your active operation is over; it leaves detection."""
     return await _transition(rt, who, operation_id, "complete", idempotency_key, sig)
@@ -202,7 +192,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 def list_operations(
     rt: RT, who: Caller,
     state: Annotated[list[OperationState] | None, Query()] = None,
-    party: Annotated[str | None, Query(max_length=64)] = None,
+    party: PartyQuery = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat (WGS84 degrees)")] = None,
     start: Annotated[datetime | None, Query(description="only operations ending after this time (UTC)")] = None,
     end: Annotated[datetime | None, Query(description="only operations starting before this time (UTC)")] = None,
@@ -216,45 +206,18 @@ def list_operations(
     for t in (start, end):
         if t is not None and t.tzinfo is None:
             raise InvalidInput("start and end need a UTC offset")
-    book = rt.service.airspace.book
-    out: list[dict[str, Any]] = []
-    for op in rt.service.repo.list_operations(state, party):
-        if not visible(who.party_id, op, book):
-            continue
-        # filter on the volumes as shown to the caller: filtering on exact ones would let bisecting queries
-        # find the exact bounds and times of a coarsened envelope
-        shown = envelope_volumes(who.party_id, op, book)
-        if (start and max(v.end for v in shown) <= start) or (end and min(v.start for v in shown) >= end):
-            continue
-        if box is not None and not any(_meets(v.shape.bounds, box) for v in shown):
-            continue
-        view = view_operation(who.party_id, op, book)
-        if view is not None:
-            out.append(view)
-    # planning detail released to another party: a disclosure, recorded in the ledger (aggregated per period)
-    rt.service.record_disclosures(who.party_id, [(v["id"], v) for v in out
-                                                 if "detail" in v and v["party_id"] != who.party_id],
-                                  rt.clock(), "GET /v1/operations")
-    return out
-
-
-def _meets(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+    return rt.service.operations_visible_to(who.party_id, rt.clock(), "GET /v1/operations", states=state,
+                                            party=party, box=box, start=start, end=end)
 
 
 @router.get("/operations/{operation_id}", tags=["operations"])
-def get_operation(rt: RT, who: Caller, operation_id: str) -> dict[str, Any]:
+def get_operation(rt: RT, who: Caller, operation_id: IdPath) -> dict[str, Any]:
     """One operation as you may see it (404 if it does not exist or you may not see it; 403
     ``admin_sees_no_operations`` for the operator's admin token, whatever the id)."""
     who.require("read")
     refuse_operator_view(who, rt.service.airspace.book)
-    op = rt.service.repo.get_operation(operation_id)
-    view = None if op is None else view_operation(who.party_id, op, rt.service.airspace.book)
-    if view is None:
-        raise NotFound(f"no operation {operation_id}")
-    if "detail" in view and op is not None and op.party_id != who.party_id:
-        rt.service.record_disclosure(who.party_id, operation_id, view, rt.clock(), f"GET /v1/operations/{operation_id}")
-    return view
+    return rt.service.operation_visible_to(who.party_id, operation_id, rt.clock(),
+                                           f"GET /v1/operations/{operation_id}")
 
 
 @router.get("/situation", tags=["operations"])
@@ -267,7 +230,7 @@ def get_situation(
     ``admin_sees_no_operations`` for the operator's admin token."""
     who.require("read")
     refuse_operator_view(who, rt.service.airspace.book)
-    return situation(rt.service.repo, include_planned=planned, viewer=who.party_id, book=rt.service.airspace.book)
+    return rt.service.situation_seen_by(who.party_id, planned)
 
 
 # ---------------------------------------------------------------------------------------------- sites, subscriptions
@@ -275,8 +238,7 @@ def get_situation(
 def list_sites(rt: RT, who: Caller) -> list[ProtectedSite]:
     """Protected sites registered by you or by parties an agreement binds you to."""
     who.require("read")
-    book = rt.service.airspace.book
-    return [s for s in rt.service.repo.list_sites() if can_see(who.party_id, s.registered_by, book)]
+    return rt.service.sites_visible_to(who.party_id)
 
 
 @router.post("/sites", response_model=ProtectedSite, status_code=201, tags=["protected sites"])
@@ -284,11 +246,8 @@ def register_site(rt: RT, who: Caller, body: SiteIn, sig: SignedRequest) -> Prot
     """Register (or update) one of your protected sites: within the volume limits (vertices, area: 422), at most
     ``FOREWARN_MAX_SITES_PER_PARTY`` per party (409)."""
     who.require("sites:register")
-    existing = rt.service.repo.get_site(body.id)
-    if existing is not None and existing.registered_by != who.party_id:
-        raise NotFound(f"no site {body.id} of yours")
     site = ProtectedSite(registered_by=who.party_id, **body.model_dump())
-    rt.service.register_site(site, rt.clock(), party_signature=sig)
+    rt.service.register_own_site(site, rt.clock(), party_signature=sig)
     return site
 
 
@@ -296,7 +255,7 @@ def register_site(rt: RT, who: Caller, body: SiteIn, sig: SignedRequest) -> Prot
 def list_subscriptions(rt: RT, who: Caller) -> list[Subscription]:
     """Your subscriptions."""
     who.require("read")
-    return rt.service.repo.list_subscriptions(who.party_id)
+    return rt.service.subscriptions_of(who.party_id)
 
 
 @router.post("/subscriptions", response_model=Subscription, status_code=201, tags=["subscriptions"])
@@ -311,13 +270,10 @@ def put_subscription(rt: RT, who: Caller, body: SubscriptionIn) -> Subscription:
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"])
-def delete_subscription(rt: RT, who: Caller, subscription_id: str) -> Response:
+def delete_subscription(rt: RT, who: Caller, subscription_id: IdPath) -> Response:
     """Delete one of your subscriptions."""
     who.require("read")
-    if not any(s.id == subscription_id for s in rt.service.repo.list_subscriptions(who.party_id)):
-        raise NotFound(f"no subscription {subscription_id} of yours")
-    with rt.service.repo.transaction():
-        rt.service.repo.delete_subscription(subscription_id, who.party_id)
+    rt.service.delete_own_subscription(who.party_id, subscription_id)
     return Response(status_code=204)
 
 
@@ -337,7 +293,7 @@ def inbox(
 
 
 @router.post("/deliveries/{delivery_id}/ack", response_model=Delivery, tags=["deliveries"])
-def acknowledge(rt: RT, who: Caller, delivery_id: str, sig: SignedRequest) -> Delivery:
+def acknowledge(rt: RT, who: Caller, delivery_id: IdPath, sig: SignedRequest) -> Delivery:
     """Acknowledge a delivery: "received and understood", never approval. Optionally signed (see filing)."""
     who.require("ack")
     return rt.desk.acknowledge(delivery_id, who.party_id, rt.clock(), party_signature=sig)
@@ -349,10 +305,7 @@ def health(rt: RT) -> Any:
     ``forewarn serve --workers N``, which of the N), or 503 when the store cannot be read. It says nothing about the
     parties' operations (an admin reads the counts at ``GET /v1/admin/status``)."""
     try:
-        probe = getattr(rt.service.repo, "probe", None)
-        if probe is not None:
-            probe()
-        rt.service.repo.schema_version()
+        rt.service.store_version()
     except ForewarnError as exc:
         return JSONResponse({"status": "unavailable", "code": exc.code, "message": exc.message}, status_code=503)
     return {"status": "ok", "process": os.getpid()}

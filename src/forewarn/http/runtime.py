@@ -16,13 +16,12 @@ import jwt
 from forewarn.core.credentials import Principal, admit
 from forewarn.core.records import Delivery
 from forewarn.notify.worker import DeliveryWorker
-from forewarn.service.compose import open_track_store
+from forewarn.service.compose import build_graph
 from forewarn.service.desk import DeliveryDesk
 from forewarn.service.notices import Forewarn
 from forewarn.service.settings import Settings
-from forewarn.service.tokens import IssuerKey, TokenVerifier, TrustedKey, issue_token, load_trusted_keys
+from forewarn.service.tokens import IssuerKey, TokenVerifier, issue_token
 from forewarn.service.tracking import Tracker
-from forewarn.store.repository import DeliveryWakeups
 
 Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event, str]
 """An open event stream: its event loop, the event that wakes it, and its party."""
@@ -185,13 +184,12 @@ class Runtime:
             if len(self.verified) >= 4096:
                 self.verified.clear()
             self.verified[token] = (who, float(jwt.decode(token, options={"verify_signature": False})["exp"]))
-        return admit(who, self.service.repo.party_access(who.party_id))
+        return admit(who, self.service.party_access(who.party_id))
 
     def listen(self) -> None:
         """With a store shared by several processes (:class:`DeliveryWakeups`): hear of the deliveries the other
         processes commit, and wake this process's event streams and webhook worker for them."""
-        repo = self.service.repo
-        if not isinstance(repo, DeliveryWakeups) or self.stop_listening is not None:
+        if self.stop_listening is not None:
             return
 
         def wakeup(head: int, parties: frozenset[str] | None) -> None:
@@ -199,7 +197,7 @@ class Runtime:
             if self.worker is not None:
                 self.worker.wake(parties or frozenset())
 
-        self.stop_listening = repo.listen_deliveries(wakeup)
+        self.stop_listening = self.service.listen_remote_deliveries(wakeup)
 
     def unlisten(self) -> None:
         """Stop :meth:`listen`'s listener, if any."""
@@ -216,27 +214,12 @@ class Runtime:
         return token, ttl
 
 
-def issuer_key(service: Forewarn, now: datetime) -> IssuerKey:
-    """The service's signing key: loaded from the store, or generated and stored at the first start."""
-    stored = service.repo.get_issuer_key()
-    if stored is not None:
-        return IssuerKey.from_pem(*stored)
-    key = IssuerKey.generate()
-    with service.repo.transaction():
-        service.repo.put_issuer_key(key.kid, key.private_pem(), now)
-    return key
-
-
-def build_runtime(settings: Settings, service: Forewarn, clock: Callable[[], datetime]) -> Runtime:
-    key = issuer_key(service, clock())
-    verifier = TokenVerifier(issuer=settings.issuer, audience=settings.audience)
-    verifier.add(TrustedKey(kid=key.kid, issuer=settings.issuer, key=key.private.public_key()))
-    if settings.trusted_keys is not None:
-        for trusted in load_trusted_keys(settings.trusted_keys):
-            verifier.add(trusted)
+def build_runtime(settings: Settings, service: Forewarn | None, clock: Callable[[], datetime]) -> Runtime:
+    """The runtime of the HTTP application: the service graph from the composition root
+    (:func:`forewarn.service.compose.build_graph`; ``service`` if given) and the event-stream hub fed by it."""
+    graph = build_graph(settings, clock(), service)
     hub = StreamHub()
-    service.listeners.append(hub.notify)
-    service.repo.delivery_hooks.append(hub.publish)
-    tracker = Tracker(service, open_track_store(service.repo), settings.track_settings())
-    return Runtime(settings=settings, service=service, desk=DeliveryDesk(service), key=key, verifier=verifier,
-                   clock=clock, hub=hub, tracker=tracker)
+    graph.service.listeners.append(hub.notify)
+    graph.service.after_delivery_commit(hub.publish)
+    return Runtime(settings=settings, service=graph.service, desk=graph.desk, key=graph.key,
+                   verifier=graph.verifier, clock=clock, hub=hub, tracker=graph.tracker)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from forewarn.core.ids import ACTIVITY_CLASS_PATTERN, ID_PATTERN, ID_RULE
 from forewarn.core.model import PlanningDetail
 from forewarn.core.scopes import DEFAULT_SCOPES, Scope
 from forewarn.core.text import PrintableText
 from forewarn.geo.volume import LonLat, Volume4D
+
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, description=f"an identifier ({ID_RULE})")]
+"""An id in a URL path (operation, party, site, subscription, delivery): :data:`forewarn.core.ids.ID_PATTERN`."""
+
+PartyQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description=f"a party id ({ID_RULE})")]
+"""An optional party id in the query string."""
 
 
 class _Body(BaseModel):
@@ -46,10 +54,10 @@ class OperationIn(_Body):
                 "notes": None},
     )
 
-    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$",
+    id: str | None = Field(default=None, pattern=ID_PATTERN,
                            description="omit it and the service chooses one no other party can guess or take first "
                            "(op- and 32 hex digits; a signed filing names its id)")
-    activity_class: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    activity_class: str = Field(pattern=ACTIVITY_CLASS_PATTERN)
     volumes: list[Volume4D] = Field(min_length=1, max_length=100)
     detail: PlanningDetail = PlanningDetail()
 
@@ -59,8 +67,8 @@ class CheckIn(_Body):
 
     model_config = _example(id="what-if", activity_class="bomber_route", volumes=[EXAMPLE_CORRIDOR])
 
-    id: str = Field(default="what-if", pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-    activity_class: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    id: str = Field(default="what-if", pattern=ID_PATTERN)
+    activity_class: str = Field(pattern=ACTIVITY_CLASS_PATTERN)
     volumes: list[Volume4D] = Field(min_length=1, max_length=100)
 
 
@@ -71,7 +79,7 @@ class AmendIn(_Body):
 
     version: int = Field(ge=1)
     volumes: list[Volume4D] | None = Field(default=None, min_length=1, max_length=100)
-    activity_class: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    activity_class: str | None = Field(default=None, pattern=ACTIVITY_CLASS_PATTERN)
     detail: PlanningDetail | None = None
 
 
@@ -81,7 +89,7 @@ class SiteIn(_Body):
     model_config = _example(id="field-hospital-1", name="Field hospital", category="hospital",
                             point=[39.01, 35.96], buffer_m=1000)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+    id: str = Field(pattern=ID_PATTERN)
     name: PrintableText = Field(min_length=1, max_length=200)
     category: Literal["hospital", "school", "shelter", "convoy_route", "camp", "aid_depot", "other"] = "other"
     point: LonLat | None = None
@@ -94,7 +102,7 @@ class SubscriptionIn(_Body):
 
     model_config = _example(id="raqqa-watch", volume=EXAMPLE_AREA)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+    id: str = Field(pattern=ID_PATTERN)
     volume: Volume4D
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from functools import cache
 from typing import Annotated, Any
 
 import anyio
@@ -14,7 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from forewarn.core.credentials import Credential, Principal, admit, check_scopes, hash_secret, verify_secret
+from forewarn.core.credentials import Credential, Principal, admit, check_scopes
 from forewarn.core.policy import view_delivery
 from forewarn.core.records import Delivery
 from forewarn.errors import InvalidInput, Unauthenticated
@@ -79,7 +78,7 @@ async def _events(rt: Runtime, who: Principal, channel: str, after: int, release
             # clear before reading: a delivery committed after the read sets it again (no lost wake-up)
             entry[1].clear()
             try:
-                admit(who, rt.service.repo.party_access(party_id))
+                admit(who, rt.service.party_access(party_id))
             except Unauthenticated:
                 return
             # the hub's in-memory tail when it provably holds everything after what this stream has read;
@@ -136,13 +135,6 @@ async def stream(
 
 
 # ---------------------------------------------------------------------------------------------- the token endpoint
-@cache
-def dummy_secret_hash() -> str:
-    """Checked against when the client id is unknown or revoked, so that the answer costs what a wrong secret
-    costs (one scrypt) and its timing does not tell which client ids exist."""
-    return hash_secret("no such client", b"forewarn-dummy-s")
-
-
 def _guard(request: Request, rt: Runtime) -> FailureLimiter:
     guard: FailureLimiter | None = getattr(request.app.state, "token_guard", None)
     if guard is None:
@@ -153,11 +145,7 @@ def _guard(request: Request, rt: Runtime) -> FailureLimiter:
 
 def _check_secret(rt: Runtime, client_id: str, client_secret: str) -> Credential | None:
     """The unrevoked credentials of ``client_id`` if the secret matches; one scrypt whatever the outcome."""
-    cred = rt.service.repo.get_credential(client_id)
-    usable = cred is not None and cred.revoked_at is None
-    stored = cred.secret_hash if cred is not None and usable else dummy_secret_hash()
-    ok = verify_secret(client_secret, stored)
-    return cred if ok and usable else None
+    return rt.service.client_credential(client_id, client_secret)
 
 
 def _record_failure(rt: Runtime, guard: FailureLimiter, keys: list[str], client_id: str, address: str) -> None:
@@ -173,9 +161,7 @@ def _record_failure(rt: Runtime, guard: FailureLimiter, keys: list[str], client_
                 "client_id": client_id, "address": address, "failures_in_window": window.failures,
                 "refused_in_window": window.refused, "window_s": guard.window_s,
                 "locked": window.failures >= guard.max_failures}))
-    if drafts:
-        with rt.service.commits.committing(), rt.service.repo.transaction():
-            rt.service.ledger.append_many(drafts, now)
+    rt.service.record_rejections(drafts, now)
 
 
 @router.post("/token", response_model=TokenOut, tags=["auth"],
@@ -201,7 +187,7 @@ async def token(
         await run_in_threadpool(_record_failure, rt, guard, keys, client_id, address)
         raise Unauthenticated("unknown client or wrong secret")
     guard.succeed(keys[0])
-    state = rt.service.repo.party_access(cred.party_id)
+    state = rt.service.party_access(cred.party_id)
     if state is None or state.disabled_at is not None:
         raise Unauthenticated(f"party {cred.party_id} is disabled: its credentials get no token")
     scopes = list(cred.scopes)

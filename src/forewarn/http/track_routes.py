@@ -261,7 +261,7 @@ async def feed_socket(websocket: WebSocket, source: Source = "ws", operation_id:
         while True:
             message = await websocket.receive_text()
             try:
-                admit(who, rt.service.repo.party_access(who.party_id))  # revoked since it opened? (every message)
+                admit(who, rt.service.party_access(who.party_id))  # revoked since it opened? (every message)
             except ForewarnError as exc:
                 await websocket.close(code=1008, reason=exc.message[:120])
                 return

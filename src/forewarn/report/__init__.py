@@ -1,9 +1,9 @@
 """The daily report: figures of one UTC day as one viewer may see them, as HTML with plots, CSV and JSON.
 
-``make_report(repo, day, party)`` gathers what the viewer may see (:mod:`forewarn.report.data`) and computes
-the tables (:mod:`forewarn.report.figures`); ``write_report(report, out)`` writes ``report.html`` (self-
-contained), ``plot-*.png``, ``report.json``, ``summary.csv`` and one CSV per table. ``party`` None is the
-operator's (admin's) full report.
+``make_report(repo, day, party)`` gathers what the viewer may see (:mod:`forewarn.service.day_view`) and computes
+the tables (:mod:`forewarn.report.day_tables`, with the headline figures of :mod:`forewarn.report.headline`);
+``write_report(report, out)`` writes ``report.html`` (self-contained), ``plot-*.png``, ``report.json``,
+``summary.csv`` and one CSV per table. ``party`` None is the operator's (admin's) full report.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from forewarn.report.data import Visible, gather
-from forewarn.report.figures import Report, Table, build_report
-from forewarn.report.tables import report_json, write_tables
+from forewarn.report.headline import build_report
+from forewarn.report.model import Report, Table
+from forewarn.report.table_files import report_json, write_tables
+from forewarn.service.day_view import Visible, gather
 from forewarn.store.repository import Repository
 
 __all__ = ["Report", "Table", "Visible", "build_report", "gather", "make_report", "render_html", "report_json",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from forewarn.core.credentials import Credential
+from forewarn.core.credentials import Credential, PartyAccess
 from forewarn.errors import InvalidInput, NotFound
 from forewarn.service.evaluation import require_aware
 from forewarn.service.group_commit import GroupCommit
@@ -21,6 +21,11 @@ class AccessControl:
     repo: Repository
     ledger: Ledger
     commits: GroupCommit
+
+    def party_access(self, party_id: str) -> PartyAccess | None:
+        """The party's access state (disabled or not, its credentials), read from the store now: what the token
+        check of every request admits against; None for an unknown party."""
+        return self.repo.party_access(party_id)
 
     def disable_party(self, party_id: str, now: datetime, reason: str = "") -> None:
         """Disable ``party_id`` at ``now`` (UTC): none of its tokens is accepted from now on, whoever issued them

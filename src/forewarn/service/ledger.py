@@ -245,6 +245,15 @@ class Ledger:
             return self.register_key(party_id, public_key, now, replaces=old_key_id)
 
     # ------------------------------------------------------------------ verification
+    def holds(self, seq: int, entry_hash: str) -> bool:
+        """Whether entry ``seq`` is in the chain with hash ``entry_hash`` (hex): a head published earlier."""
+        found = self.repo.ledger_links(seq, seq)
+        return bool(found) and found[0].entry_hash == entry_hash
+
+    def party_keys(self, party_id: str | None = None) -> list[PartyKey]:
+        """The parties' signing keys (one party's, or every party's) with their history."""
+        return self.repo.list_party_keys(party_id)
+
     def verify(self, pinned: Sequence[Ed25519PublicKey] | None = None) -> ChainReport:
         """Verify the whole chain (see :func:`~forewarn.ledger.chain.verify_chain`) and every kept party
         signature against the key registry. With ``pinned``, only those service keys are trusted."""

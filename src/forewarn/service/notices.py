@@ -25,22 +25,25 @@ from typing import Any, Literal, TypeVar
 from forewarn.core.airspace import AgreementBook, Airspace
 from forewarn.core.deliveries import plan_deliveries
 from forewarn.core.model import LIVE_STATES, TRANSITIONS, Operation, OperationState
-from forewarn.core.records import NoticeOutcome, PartyImpact
+from forewarn.core.records import Delivery, NoticeOutcome, PartyImpact
 from forewarn.errors import InvalidInput, InvalidTransition, NotFound, StaleVersion
 from forewarn.geo.volume import Volume4D, check_volume
 from forewarn.ledger.canonical import digest
 from forewarn.ledger.keys import PartySignature
 from forewarn.service import idempotency
 from forewarn.service.access import AccessControl
+from forewarn.service.client_access import Access
 from forewarn.service.evaluation import Undo, evaluate, put_live, remove_live, require_aware
 from forewarn.service.group_commit import GroupCommit, Work
 from forewarn.service.idempotency import Idempotency
 from forewarn.service.ledger import BodyCheck, Ledger
-from forewarn.service.reference import ReferenceData, field_is
+from forewarn.service.reference import field_is
 from forewarn.service.replica import Replica
 from forewarn.service.settings import Settings
 from forewarn.service.submissions import Submission, SubmissionAddress
-from forewarn.store.repository import ChangeLog, Repository
+from forewarn.service.subscriptions import Subscriptions
+from forewarn.service.views import Views
+from forewarn.store.repository import ChangeLog, DeliveryWakeups, Repository
 
 T = TypeVar("T")
 
@@ -78,7 +81,7 @@ def _describes(op: Operation) -> BodyCheck:
     return check
 
 
-class Forewarn(ReferenceData, AccessControl):
+class Forewarn(Views, Subscriptions, Access, AccessControl):
     """The service: a repository, the live airspace rebuilt from it, the writer, and the use cases.
     ``addresses`` says where each signed submission is addressed (needed to accept party signatures)."""
 
@@ -106,6 +109,30 @@ class Forewarn(ReferenceData, AccessControl):
     def queued(self, work: Work, then: Callable[[NoticeOutcome], T]) -> Future[T]:
         """Queue a filing for the sequencer thread (see :meth:`GroupCommit.queued`)."""
         return self.commits.queued(work, then)
+
+    def after_delivery_commit(self, hook: Callable[[list[Delivery]], None]) -> None:
+        """Call ``hook`` with the deliveries of every commit that stored some (commit order, ``seq`` set)."""
+        self.repo.delivery_hooks.append(hook)
+
+    def listen_remote_deliveries(self, wakeup: Callable[[int, frozenset[str] | None], None],
+                                 ) -> Callable[[], None] | None:
+        """With a store shared by several processes: call ``wakeup(head, parties)`` when another process commits
+        deliveries; returns the function that stops listening, or None when the store is this process's alone."""
+        if not isinstance(self.repo, DeliveryWakeups):
+            return None
+        return self.repo.listen_deliveries(wakeup)
+
+    def store_version(self) -> int:
+        """The store's schema version, read (and the store probed, where it can be) now: a ForewarnError when
+        the store cannot be read."""
+        probe = getattr(self.repo, "probe", None)
+        if probe is not None:
+            probe()
+        return self.repo.schema_version()
+
+    def close(self) -> None:
+        """Close the store's connections (a process handing the database over to other processes)."""
+        self.repo.close()
 
     # ------------------------------------------------------------------ validation
     def validate(self, op: Operation, now: datetime) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from forewarn.web import situation_rows as rows
+from forewarn.web.situation_values import jsonable
 
 __all__ = ["MapAssets", "load_assets", "render_situation_html"]
 
@@ -111,7 +112,7 @@ def render_situation_html(collection: dict[str, Any], *, title: str, assets: Map
     parties = rows.party_names(items)
     data = {
         "title": title,
-        "features": rows.jsonable(features),
+        "features": jsonable(features),
         "items": rows.map_items(items),
         "details": {str(item.index): rows.details(item, parties) for item in items},
         "bounds": list(rows.bounds(items)) if items else None,

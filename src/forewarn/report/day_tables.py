@@ -1,4 +1,5 @@
-"""The tables of the daily report, computed from a :class:`~forewarn.report.data.Visible` and nothing else.
+"""The tables of the daily report, one function per table, computed from a
+:class:`~forewarn.service.day_view.Visible` and nothing else.
 
 Units: times are ISO 8601 UTC strings, durations seconds, distances and altitudes metres (altitudes above the
 WGS84 ellipsoid). What belongs to the day (UTC calendar day ``[00:00Z, 24:00Z)``):
@@ -19,52 +20,15 @@ WGS84 ellipsoid). What belongs to the day (UTC calendar day ``[00:00Z, 24:00Z)``
 from __future__ import annotations
 
 import json
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
-from forewarn.report.data import NoticeView, Visible, day_window, overlaps_day
+from forewarn.report.model import Cell, Table
 from forewarn.report.regions import regions_crossed, volume_region
-
-Cell = str | int | float | bool | None
-"""A table cell: JSON scalars only (times as ISO 8601 UTC strings)."""
+from forewarn.service.day_view import NoticeView, Visible, day_window, overlaps_day
 
 CONFORMANCE_KINDS = frozenset({"nonconforming", "conforming", "intrusion"})
 PREDICTION_KINDS = frozenset({"predicted_conflict", "predicted_entry"})
-
-
-@dataclass(frozen=True)
-class Table:
-    """One table of the report: a name (file stem), a title, its columns in order and its rows."""
-
-    name: str
-    title: str
-    columns: tuple[str, ...]
-    rows: list[dict[str, Cell]]
-    note: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "note": self.note, "columns": list(self.columns), "rows": self.rows}
-
-
-@dataclass(frozen=True)
-class Report:
-    """The daily report of one viewer (``party`` None: the operator's full report)."""
-
-    day: date
-    party: str | None
-    parties: dict[str, str]
-    summary: dict[str, Cell]
-    tables: dict[str, Table]
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready: day, viewer, party names, headline figures and every table."""
-        return {"day": self.day.isoformat(), "party": self.party, "view": "party" if self.party else "operator",
-                "parties": self.parties, "summary": self.summary, "notes": self.notes,
-                "tables": {name: t.to_json() for name, t in self.tables.items()}}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -327,96 +291,3 @@ def alert_table(vis: Visible) -> Table:
                  ("at", "kind", "group", "track_id", "party_id", "operation_id", "recipients", "message", "details"),
                  rows,
                  "from alert deliveries; an alert sent to several parties is one row")
-
-
-def build_report(vis: Visible) -> Report:
-    """Every table and the headline figures of the report of ``vis`` (see module docstring)."""
-    day_notices = notices_of_day(vis)
-    activity, volumes = activity_tables(vis)
-    operations = operation_table(vis)
-    firsts = first_uses(vis)
-    notices = notice_table(vis, day_notices, firsts)
-    acks, escalations = delivery_tables(vis, day_notices)
-    conflicts = conflict_table(vis, day_notices)
-    sites = site_warning_table(day_notices)
-    alerts = alert_table(vis)
-    first = Table("first_use", "First use of an agreement's notification mechanism",
-                  ("agreement_id", "party_id", "notice_id", "at", "operation_id", "activity_class",
-                   "first_for_agreement", "agreement_first_used"), firsts,
-                  "the first notice a party ever filed under an agreement, when it falls in the day; "
-                  "first_for_agreement: also the first notice of any party under it (agreement_first_used says "
-                  "whose and when)")
-    ack_times = [float(r["ack_time_s"]) for r in acks.rows if isinstance(r["ack_time_s"], float | int)]
-    by_region: dict[str, int] = defaultdict(int)
-    for row in activity.rows:
-        by_region[str(row["region"])] += int(row["operations"] or 0)
-    summary: dict[str, Cell] = {
-        "notices": len(notices.rows),
-        "notices_late": sum(1 for r in notices.rows if r["late"]),
-        "operations_in_day": len({r["operation_id"] for r in volumes.rows}),
-        "conflicts": len(conflicts.rows),
-        "conflicts_adjusted": sum(1 for r in conflicts.rows if "amended" in str(r["outcome"])
-                                  or "cancelled" in str(r["outcome"])),
-        "site_warnings": len(sites.rows),
-        "deliveries": len(acks.rows),
-        "acknowledged": len(ack_times),
-        "acknowledged_in_time": sum(1 for r in acks.rows if r["acked_in_time"] is True),
-        "not_acknowledged": sum(1 for r in acks.rows if r["acked_at"] is None),
-        "median_ack_time_s": statistics.median(ack_times) if ack_times else None,
-        "escalations": len(escalations.rows),
-        "alerts": len(alerts.rows),
-        "conformance_incidents": sum(1 for r in alerts.rows if r["group"] == "conformance"
-                                     and r["kind"] != "conforming"),
-        "predicted_conflicts": sum(1 for r in alerts.rows if r["kind"] == "predicted_conflict"),
-        "predicted_entries": sum(1 for r in alerts.rows if r["kind"] == "predicted_entry"),
-        "first_uses": len(firsts),
-    }
-    for region, count in sorted(by_region.items()):
-        summary[f"operations_in_{region}"] = count
-    tables = {t.name: t for t in (activity, operations, volumes, notices, first, acks, escalations, conflicts, sites,
-                                  alerts)}
-    notes = list(vis.notes)
-    if not vis.alerts:
-        notes.append("no alert deliveries (conformance, predictions) are recorded for this viewer")
-    return Report(day=vis.day, party=vis.viewer, parties=dict(vis.parties), summary=summary, tables=tables,
-                  notes=notes)
-
-
-SUMMARY_LABELS: dict[str, str] = {
-    "notices": "notices filed",
-    "notices_late": "notices later than the agreed minimum",
-    "operations_in_day": "operations active in the day",
-    "conflicts": "conflicts found",
-    "conflicts_adjusted": "conflicts resolved by an amendment or cancellation",
-    "site_warnings": "protected-site warnings",
-    "deliveries": "deliveries",
-    "acknowledged": "deliveries acknowledged",
-    "acknowledged_in_time": "acknowledged within the deadline",
-    "not_acknowledged": "deliveries not acknowledged",
-    "median_ack_time_s": "median time to acknowledge",
-    "escalations": "escalations to a backup channel",
-    "alerts": "live-track alerts",
-    "conformance_incidents": "conformance incidents",
-    "predicted_conflicts": "predicted conflicts (live tracks)",
-    "predicted_entries": "predicted entries into another party's volume",
-    "first_uses": "first uses of an agreement's mechanism",
-}
-"""Readable labels of the headline figures (the JSON and CSV keep the keys)."""
-
-
-def summary_label(key: str) -> str:
-    """The readable label of a headline figure (``operations_in_<region>`` included)."""
-    if key.startswith("operations_in_") and key not in SUMMARY_LABELS:
-        return f"operations in {key.removeprefix('operations_in_')}"
-    return SUMMARY_LABELS.get(key, key.replace("_", " "))
-
-
-def summary_text(key: str, value: Cell) -> str:
-    """A headline figure as text: durations (keys ending ``_s``) as minutes and seconds, a missing median as
-    'none acknowledged'."""
-    if value is None:
-        return "none acknowledged" if key == "median_ack_time_s" else "none"
-    if key.endswith("_s") and isinstance(value, int | float):
-        minutes, seconds = divmod(round(float(value)), 60)
-        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-    return str(value)

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from forewarn.report.figures import Report, Table
+from forewarn.report.model import Report, Table
 
 
 def table_csv(table: Table) -> str:
